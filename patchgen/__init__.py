@@ -1,0 +1,1 @@
+"""patchgen: regenerate, build, boot and test the netfilter BPF base hook series."""

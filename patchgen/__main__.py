@@ -1,0 +1,5 @@
+import sys
+
+from patchgen.cli import main
+
+sys.exit(main())

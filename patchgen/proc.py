@@ -1,0 +1,247 @@
+"""The one door for subprocesses.
+
+Every external command goes through here: argv lists only (never a shell),
+an explicit ``cwd`` (never ``os.chdir``), the command line logged, and a
+typed result or a typed error.  Long-running children are started in their
+own process group so that Ctrl-C or a timeout kills the whole tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from patchgen.errors import CommandFailed, CommandTimeout, MissingTool
+
+log = logging.getLogger("patchgen.proc")
+
+# Debian package that provides each tool we call, for the error hint.
+TOOL_PACKAGES: Mapping[str, str] = {
+    "git": "git",
+    "make": "make",
+    "gcc": "gcc",
+    "ccache": "ccache",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "vng": "(pip) virtme-ng",
+    "busybox": "busybox",
+    "sshd": "openssh-server",
+    "perl": "perl",
+    "apt-get": "apt",
+    "dpkg-deb": "dpkg",
+    "tar": "tar",
+    "xz": "xz-utils",
+    "flex": "flex",
+    "bison": "bison",
+    "bc": "bc",
+}
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed: float
+
+
+def require(tool: str) -> str:
+    """Return the path of ``tool`` or raise MissingTool with an install hint."""
+    path = shutil.which(tool)
+    if path is None:
+        raise MissingTool(tool, TOOL_PACKAGES.get(tool))
+    return path
+
+
+def _merged_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    if env is None:
+        return None
+    merged = dict(os.environ)
+    merged.update(env)
+    return merged
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+) -> Completed:
+    """Run a command to completion and capture its output."""
+    args = [str(a) for a in argv]
+    log.debug("run: %s%s", shlex.join(args), f"  (in {cwd})" if cwd else "")
+    start = time.monotonic()
+    try:
+        cp = subprocess.run(
+            args,
+            cwd=cwd,
+            env=_merged_env(env),
+            input=input,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeout(args, timeout or 0) from exc
+    result = Completed(args, cp.returncode, cp.stdout, cp.stderr, time.monotonic() - start)
+    if check and cp.returncode != 0:
+        raise CommandFailed(args, cp.returncode, cp.stdout, cp.stderr)
+    return result
+
+
+def kill_group(proc: subprocess.Popen[str], grace: float = 3.0) -> None:
+    """Terminate a child started with ``start_new_session`` and all it spawned."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def stream(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    on_line: Callable[[str], None] | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> Completed:
+    """Run a long command, teeing stdout+stderr into ``log_path`` line by line.
+
+    The log is complete even when the caller is interrupted: every line is
+    flushed as it arrives and the child is killed in ``finally``.  ``stdout``
+    of the result holds only the last 200 lines (the log has everything).
+    """
+    args = [str(a) for a in argv]
+    log.debug("stream: %s > %s", shlex.join(args), log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    tail: list[str] = []
+    timed_out = threading.Event()
+    with log_path.open("a", encoding="utf-8") as logf:
+        logf.write(f"$ {shlex.join(args)}\n")
+        logf.flush()
+        try:
+            proc = subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=_merged_env(env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
+        timer = _start_timer(proc, timeout, timed_out)
+        try:
+            _pump(proc.stdout, logf, tail, on_line)
+            proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            kill_group(proc)
+    if timed_out.is_set():
+        raise CommandTimeout(args, timeout or 0)
+    out = "".join(tail)
+    if proc.returncode != 0:
+        raise CommandFailed(args, proc.returncode, out, "")
+    return Completed(args, proc.returncode, out, "", time.monotonic() - start)
+
+
+def _start_timer(
+    proc: subprocess.Popen[str], timeout: float | None, flag: threading.Event
+) -> threading.Timer | None:
+    if timeout is None:
+        return None
+
+    def expire() -> None:
+        flag.set()
+        kill_group(proc)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _pump(
+    src: IO[str] | None,
+    logf: IO[str],
+    tail: list[str],
+    on_line: Callable[[str], None] | None,
+) -> None:
+    if src is None:
+        return
+    for line in src:
+        logf.write(line)
+        logf.flush()
+        tail.append(line)
+        if len(tail) > 200:
+            del tail[0]
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
+
+
+@contextlib.contextmanager
+def background(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[subprocess.Popen[str]]:
+    """Start a long-lived child (a VM) writing into ``log_path``; kill it on exit.
+
+    The child gets its own process group, so leaving the ``with`` block for
+    any reason (an exception, Ctrl-C) takes down everything it started.
+    """
+    args = [str(a) for a in argv]
+    log.debug("background: %s > %s", shlex.join(args), log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as logf:
+        logf.write(f"$ {shlex.join(args)}\n")
+        logf.flush()
+        try:
+            proc = subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=_merged_env(env),
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
+        try:
+            yield proc
+        finally:
+            kill_group(proc)

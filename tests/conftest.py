@@ -1,0 +1,63 @@
+"""Hermetic test environment and the tier switch.
+
+The fast tier runs everywhere.  ``-m slow`` selects the real tier (a real
+kernel tree, build, guest); ``--heavy`` adds the long cases (6.12, the
+whole selftest matrix).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--heavy", action="store_true", help="also run the heavy real cases")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--heavy"):
+        return
+    skip = pytest.mark.skip(reason="heavy real case: run with --heavy (ci/test --heavy)")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(request: pytest.FixtureRequest, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fast tests get their own HOME and git identity; real ones keep the host's."""
+    if "slow" in request.keywords:
+        yield
+        return
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.delenv("PATCHGEN_CACHE", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.org\n"
+        "[commit]\n\tgpgsign = false\n[init]\n\tdefaultBranch = main\n")
+    yield
+
+
+@pytest.fixture
+def fakelinux(tmp_path: Path) -> Path:
+    """A copy of the fake kernel tree, as a git repository with one commit."""
+    import shutil
+    import subprocess
+
+    src = Path(__file__).parent / "fakelinux"
+    dst = tmp_path / "fakelinux"
+    shutil.copytree(src, dst)
+    env = dict(os.environ)
+    subprocess.run(["git", "init", "-q", str(dst)], check=True, env=env)
+    subprocess.run(["git", "-C", str(dst), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(dst), "commit", "-q", "-m", "base"], check=True, env=env)
+    return dst
