@@ -1,0 +1,109 @@
+"""Bad input gets a clear error and changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from patchgen import settings
+from patchgen.errors import UserError
+from patchgen.probe import KernelVersion, probe_tree, read_version
+from patchgen.progress import null_progress
+from patchgen.tree import TreeRequest, known_sources, prepare, worktree
+
+
+def _prepare(req: TreeRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    return prepare(req, settings.load(tmp_path / "cache"), null_progress())
+
+
+def test_unknown_version(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"unknown kernel version '5\.4'; known: 6\.1, 6\.12"):
+        _prepare(TreeRequest(version="5.4"), tmp_path)
+
+
+def test_not_a_kernel_tree(tmp_path: Path) -> None:
+    d = tmp_path / "notkernel"
+    d.mkdir()
+    (d / "README").write_text("hello")
+    with pytest.raises(UserError, match="not a kernel tree"):
+        _prepare(TreeRequest(path=d), tmp_path)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such directory"):
+        _prepare(TreeRequest(path=tmp_path / "nope"), tmp_path)
+
+
+def test_not_a_git_repository(tmp_path: Path) -> None:
+    import shutil
+    d = tmp_path / "plain"
+    shutil.copytree(Path(__file__).parent.parent / "fakelinux", d)
+    with pytest.raises(UserError, match="not a git repository"):
+        _prepare(TreeRequest(path=d), tmp_path)
+
+
+def test_dirty_tree_is_refused_and_left_as_it_was(fakelinux: Path, tmp_path: Path) -> None:
+    core = fakelinux / "net" / "netfilter" / "core.c"
+    core.write_text(core.read_text() + "/* local change */\n")
+    before = subprocess.run(["git", "-C", str(fakelinux), "status", "--porcelain"],
+                            capture_output=True, text=True, check=True).stdout
+    with pytest.raises(UserError, match=r"uncommitted changes .*core\.c"):
+        _prepare(TreeRequest(path=fakelinux), tmp_path)
+    after = subprocess.run(["git", "-C", str(fakelinux), "status", "--porcelain"],
+                           capture_output=True, text=True, check=True).stdout
+    assert before == after
+    assert "/* local change */" in core.read_text()
+
+
+def test_untracked_files_do_not_make_a_tree_dirty(fakelinux: Path, tmp_path: Path) -> None:
+    (fakelinux / "notes.txt").write_text("mine")
+    tree = _prepare(TreeRequest(path=fakelinux), tmp_path)
+    assert tree.version == KernelVersion(6, 1, 99)
+
+
+def test_too_old_version(fakelinux: Path, tmp_path: Path) -> None:
+    mk = fakelinux / "Makefile"
+    mk.write_text(mk.read_text().replace("PATCHLEVEL = 1", "PATCHLEVEL = 0").replace(
+        "VERSION = 6", "VERSION = 5"))
+    subprocess.run(["git", "-C", str(fakelinux), "commit", "-qam", "old"], check=True)
+    with pytest.raises(UserError, match="older than any tree patchgen supports"):
+        _prepare(TreeRequest(path=fakelinux), tmp_path)
+
+
+def test_user_tree_is_used_in_place_and_worktree_leaves_branch_alone(
+        fakelinux: Path, tmp_path: Path) -> None:
+    s = settings.load(tmp_path / "cache")
+    tree = prepare(TreeRequest(path=fakelinux), s, null_progress())
+    head_before = subprocess.run(["git", "-C", str(fakelinux), "rev-parse", "--abbrev-ref",
+                                  "HEAD"], capture_output=True, text=True).stdout
+    wt = worktree(tree, s)
+    assert (wt / "Makefile").exists()
+    assert wt != fakelinux
+    head_after = subprocess.run(["git", "-C", str(fakelinux), "rev-parse", "--abbrev-ref",
+                                 "HEAD"], capture_output=True, text=True).stdout
+    assert head_before == head_after
+    assert tree.base == subprocess.run(["git", "-C", str(wt), "rev-parse", "HEAD"],
+                                       capture_output=True, text=True).stdout.strip()
+
+
+def test_probe_fake_tree(fakelinux: Path) -> None:
+    facts = probe_tree(fakelinux)
+    assert str(facts.version) == "6.1.99"
+    assert facts.nf_reinject_file == "net/netfilter/nf_queue.c"
+    assert facts.retpoline_symbol == "RETPOLINE"
+    assert facts.selftests_dir is None
+    assert facts.has_clusterip is False
+
+
+def test_read_version_rejects_non_kernel_makefile(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("all:\n\techo hi\n")
+    with pytest.raises(UserError, match="no VERSION/PATCHLEVEL"):
+        read_version(tmp_path)
+
+
+def test_known_sources_are_debian_packages() -> None:
+    src = known_sources()
+    assert src["6.1"].package == "linux-source-6.1"
+    assert src["6.12"].suites == ("bookworm-backports",)
