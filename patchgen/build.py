@@ -1,0 +1,229 @@
+"""Kernel builds: one out-of-tree directory per tree and config, ccache, logs kept.
+
+The make command line is built by a pure function (unit-tested); running it
+streams the output into a log, shows progress, and on failure extracts the
+first compiler or linker errors with file:line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchgen import proc
+from patchgen.errors import BuildFailure, CommandFailed
+from patchgen.git import Git
+from patchgen.kconfig import ConfigResult, Profile, configure
+from patchgen.progress import Progress
+from patchgen.settings import Settings
+
+ARCH = "x86_64"
+IMAGE = Path("arch/x86/boot/bzImage")
+
+_DIAG = re.compile(
+    r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:(?P<col>\d+):)?\s*"
+    r"(?P<kind>fatal error|error|warning):\s*(?P<msg>.*)$"
+)
+_LINK = re.compile(
+    r"^(?:ld|.*-ld|ld\.lld):\s*(?P<msg>.*(?:undefined reference|multiple definition).*)$"
+)
+_STEP = re.compile(r"^\s{2}(?P<step>[A-Z][A-Z0-9_]*)\s+(?P<what>\S+)")
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    file: str
+    line: int
+    kind: str  # "error", "warning", "fatal error", "link error"
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.kind}: {self.message}"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    outdir: Path
+    image: Path
+    commit: str
+    config_digest: str
+    elapsed: float
+    compiled: int
+    skipped: bool
+    log: Path
+    warnings: tuple[Diagnostic, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("outdir", "image", "log"):
+            d[key] = str(d[key])
+        return d
+
+
+def make_argv(
+    src: Path,
+    outdir: Path,
+    targets: Sequence[str],
+    *,
+    jobs: int,
+    make_vars: Mapping[str, str] | None = None,
+    arch: str = ARCH,
+) -> list[str]:
+    """The make command line for an out-of-tree kernel build."""
+    argv = ["make", "-C", str(src), f"O={outdir}", f"ARCH={arch}", f"-j{jobs}"]
+    argv += [f"{k}={v}" for k, v in sorted((make_vars or {}).items())]
+    argv += list(targets)
+    return argv
+
+
+def build_env(settings: Settings) -> dict[str, str]:
+    """ccache through PATH (changing CC would force a full rebuild), fixed build stamps."""
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    if os.path.isdir("/usr/lib/ccache"):
+        path = "/usr/lib/ccache:" + path
+    return {
+        "PATH": path,
+        "CCACHE_DIR": str(settings.ccache_dir),
+        "CCACHE_BASEDIR": str(settings.cache),
+        "CCACHE_MAXSIZE": os.environ.get("CCACHE_MAXSIZE", "10G"),
+        "KBUILD_BUILD_USER": "patchgen",
+        "KBUILD_BUILD_HOST": "patchgen",
+        "KBUILD_BUILD_TIMESTAMP": "Thu Jan  1 00:00:00 UTC 2026",
+    }
+
+
+def parse_diagnostics(lines: Sequence[str], src: Path | None = None) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for line in lines:
+        if m := _DIAG.match(line):
+            out.append(Diagnostic(_relative(m["file"], src), int(m["line"]), m["kind"], m["msg"]))
+        elif m := _LINK.match(line):
+            out.append(Diagnostic("vmlinux", 0, "link error", m["msg"].strip()))
+    return out
+
+
+def _relative(file: str, src: Path | None) -> str:
+    if src is None:
+        return file
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(src))
+        except ValueError:
+            return file
+    # In an O= build, gcc names sources relative to the build directory.
+    parts = path.parts
+    while parts and parts[0] == "..":
+        parts = parts[1:]
+    return str(Path(*parts)) if parts else file
+
+
+def read_log_lines(log_path: Path, since: int) -> list[str]:
+    with log_path.open(errors="replace") as f:
+        f.seek(since)
+        return f.read().splitlines()
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    src: Path  # a worktree patchgen owns
+    outdir: Path
+    profile: Profile
+    targets: tuple[str, ...] = ("bzImage",)
+    make_vars: Mapping[str, str] = field(default_factory=dict)
+
+
+def build_dir(settings: Settings, tree_id: str, profile: Profile) -> Path:
+    return settings.builds / tree_id / profile.name
+
+
+def _stamp_key(commit: str, req: BuildRequest) -> dict[str, Any]:
+    return {
+        "commit": commit,
+        "profile": req.profile.name,
+        "profile_digest": req.profile.digest(),
+        "targets": list(req.targets),
+        "make_vars": dict(req.make_vars),
+    }
+
+
+def _load_stamp(outdir: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((outdir / "patchgen-build.json").read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
+def build(req: BuildRequest, settings: Settings, progress: Progress, log_path: Path) -> BuildResult:
+    """Configure and build; skip make entirely when commit and config are unchanged."""
+    git = Git(req.src)
+    commit = git.head()
+    key = _stamp_key(commit, req)
+    stamp = _load_stamp(req.outdir)
+    image = req.outdir / IMAGE
+    if stamp.get("key") == key and image.exists() and not git.dirty_files():
+        progress.info(f"up to date: {commit[:12]} with profile {req.profile.name} ({req.outdir})")
+        return BuildResult(req.outdir, image, commit, stamp["config_digest"], 0.0, 0, True,
+                           log_path)
+    start = time.monotonic()
+    cfg = _configure(req, progress, log_path)
+    compiled = _make(req, settings, progress, log_path, expected=int(stamp.get("compiled", 0)))
+    elapsed = time.monotonic() - start
+    (req.outdir / "patchgen-build.json").write_text(json.dumps(
+        {"key": key, "config_digest": cfg.digest, "compiled": compiled or stamp.get("compiled", 0),
+         "elapsed": elapsed}, indent=2) + "\n")
+    return BuildResult(req.outdir, image, commit, cfg.digest, elapsed, compiled, False, log_path)
+
+
+def _configure(req: BuildRequest, progress: Progress, log_path: Path) -> ConfigResult:
+    progress.status(f"configuring ({req.profile.name})")
+    cfg = configure(req.src, req.outdir, req.profile, arch=ARCH, log_path=log_path)
+    if cfg.validation.not_in_tree:
+        progress.info("options not defined by this tree (ignored): "
+                      + ", ".join(cfg.validation.not_in_tree))
+    return cfg
+
+
+def _make(req: BuildRequest, settings: Settings, progress: Progress, log_path: Path,
+          expected: int) -> int:
+    argv = make_argv(req.src, req.outdir, req.targets, jobs=settings.jobs,
+                     make_vars=req.make_vars)
+    counter = _StepCounter(progress, expected)
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    try:
+        proc.stream(argv, log_path=log_path, env=build_env(settings), on_line=counter)
+    except CommandFailed as exc:
+        diags = [d for d in parse_diagnostics(read_log_lines(log_path, offset), req.src)
+                 if d.kind != "warning"]
+        shown = "\n  ".join(str(d) for d in diags[:10]) or "(no compiler error found; see log)"
+        raise BuildFailure(
+            f"kernel build failed (make exit {exc.returncode}):\n  {shown}",
+            hint=f"full log: {log_path}",
+        ) from exc
+    return counter.count
+
+
+class _StepCounter:
+    """Turns kbuild's "  CC      net/netfilter/core.o" lines into a status line."""
+
+    def __init__(self, progress: Progress, expected: int) -> None:
+        self.progress = progress
+        self.expected = expected
+        self.count = 0
+
+    def __call__(self, line: str) -> None:
+        m = _STEP.match(line)
+        if not m:
+            return
+        if m["step"] in ("CC", "AS", "LD", "AR"):
+            self.count += 1
+        share = f"{self.count}/{self.expected}" if self.expected else f"{self.count}"
+        self.progress.status(f"{share} {m['step']} {m['what']}")

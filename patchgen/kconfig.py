@@ -1,0 +1,206 @@
+"""Kconfig as values: fragments, profiles, merging, and checking the result.
+
+``merge_config.sh`` + ``olddefconfig`` silently drop options whose
+dependencies are missing, so after every merge each requested option is
+compared with the final ``.config``; the ones that did not survive are
+named.  Options that the tree does not define at all (a symbol renamed in
+another kernel version) are reported separately and are not an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from patchgen import proc
+from patchgen.errors import BuildFailure, UserError
+
+_SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
+_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class KconfigEntry:
+    name: str
+    value: str  # "y", "m", "n", a number or a quoted string
+
+    def __str__(self) -> str:
+        if self.value == "n":
+            return f"# CONFIG_{self.name} is not set"
+        return f"CONFIG_{self.name}={self.value}"
+
+
+@dataclass(frozen=True)
+class Kconfig:
+    entries: Mapping[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> Kconfig:
+        entries: dict[str, str] = {}
+        for raw in text.splitlines():
+            line = raw.strip()
+            if m := _SET.match(line):
+                entries[m.group(1)] = m.group(2)
+            elif m := _UNSET.match(line):
+                entries[m.group(1)] = "n"
+        return cls(entries)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Kconfig:
+        return cls.parse(path.read_text())
+
+    def get(self, name: str) -> str:
+        """The value, with absent options read as "n" (as Kconfig does)."""
+        return self.entries.get(name, "n")
+
+    def merged(self, other: Kconfig) -> Kconfig:
+        return Kconfig({**self.entries, **other.entries})
+
+    def items(self) -> list[KconfigEntry]:
+        return [KconfigEntry(k, v) for k, v in self.entries.items()]
+
+
+@dataclass(frozen=True)
+class Dropped:
+    name: str
+    requested: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"CONFIG_{self.name}: requested {self.requested}, got {self.actual}"
+
+
+@dataclass(frozen=True)
+class Validation:
+    dropped: tuple[Dropped, ...]
+    not_in_tree: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.dropped
+
+
+def validate(requested: Kconfig, final: Kconfig, tree_symbols: set[str]) -> Validation:
+    dropped: list[Dropped] = []
+    absent: list[str] = []
+    for name, want in requested.entries.items():
+        if name not in tree_symbols:
+            absent.append(name)
+            continue
+        got = final.get(name)
+        if got != want:
+            dropped.append(Dropped(name, want, got))
+    return Validation(tuple(dropped), tuple(sorted(absent)))
+
+
+def tree_symbols(src: Path) -> set[str]:
+    """Every symbol some Kconfig file of the tree defines."""
+    symbols: set[str] = set()
+    for path in _kconfig_files(src):
+        symbols.update(_SYMBOL.findall(path.read_text(errors="replace")))
+    return symbols
+
+
+def _kconfig_files(src: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith("Kconfig"):
+                yield Path(dirpath) / name
+
+
+# -- profiles ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    fragments: tuple[Path, ...]
+    extra: tuple[KconfigEntry, ...] = field(default=())
+
+    def requested(self) -> Kconfig:
+        merged = Kconfig({})
+        for frag in self.fragments:
+            merged = merged.merged(Kconfig.from_file(frag))
+        return merged.merged(Kconfig({e.name: e.value for e in self.extra}))
+
+    def with_extra(self, suffix: str, entries: Iterable[KconfigEntry]) -> Profile:
+        return Profile(f"{self.name}+{suffix}", self.description, self.fragments,
+                       (*self.extra, *entries))
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for frag in self.fragments:
+            h.update(frag.name.encode() + b"\0" + frag.read_bytes())
+        for e in self.extra:
+            h.update(str(e).encode() + b"\n")
+        return h.hexdigest()[:16]
+
+
+def load_profiles(config_dir: Path) -> dict[str, Profile]:
+    data = tomllib.loads((config_dir / "profiles.toml").read_text())
+    profiles = {}
+    for name, spec in data["profile"].items():
+        frags = tuple(config_dir / f for f in spec["fragments"])
+        for frag in frags:
+            if not frag.exists():
+                raise UserError(f"profile {name}: missing fragment {frag}")
+        profiles[name] = Profile(name, spec.get("description", ""), frags)
+    return profiles
+
+
+def get_profile(config_dir: Path, name: str) -> Profile:
+    profiles = load_profiles(config_dir)
+    if name not in profiles:
+        raise UserError(f"unknown config profile {name!r}; known: {', '.join(sorted(profiles))}")
+    return profiles[name]
+
+
+# -- merging ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConfigResult:
+    config: Path
+    digest: str  # sha256 of the final .config
+    validation: Validation
+    changed: bool
+
+
+def merge_config_argv(src: Path, outdir: Path, fragments: Iterable[Path]) -> list[str]:
+    """merge_config.sh on top of allnoconfig (-n): only what we ask for is built."""
+    return [str(src / "scripts" / "kconfig" / "merge_config.sh"), "-n", "-O", str(outdir),
+            *(str(f) for f in fragments)]
+
+
+def configure(src: Path, outdir: Path, profile: Profile, *, arch: str,
+              log_path: Path) -> ConfigResult:
+    """Write ``outdir/.config`` for ``profile`` and check that every option took."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    config = outdir / ".config"
+    before = config.read_bytes() if config.exists() else None
+    before_stat = config.stat() if config.exists() else None
+    fragments = list(profile.fragments)
+    if profile.extra:
+        extra = outdir / "patchgen-extra.config"
+        extra.write_text("".join(f"{e}\n" for e in profile.extra))
+        fragments.append(extra)
+    proc.stream(merge_config_argv(src, outdir, fragments), log_path=log_path, cwd=src,
+                env={"ARCH": arch})
+    after = config.read_bytes()
+    if before is not None and before_stat is not None and before == after:
+        # Same content: keep the old timestamp so make sees nothing new.
+        os.utime(config, ns=(before_stat.st_atime_ns, before_stat.st_mtime_ns))
+    validation = validate(profile.requested(), Kconfig.parse(after.decode()), tree_symbols(src))
+    if not validation.ok:
+        names = "\n  ".join(str(d) for d in validation.dropped)
+        raise BuildFailure(
+            f"config profile {profile.name}: {len(validation.dropped)} requested option(s) "
+            f"did not survive olddefconfig:\n  {names}",
+            hint="a dependency is missing from the fragments in kernel-config/",
+        )
+    return ConfigResult(config, hashlib.sha256(after).hexdigest(), validation,
+                        before != after)
