@@ -1,0 +1,302 @@
+"""A QEMU guest started with vng and driven over SSH (paramiko).
+
+``Guest`` is a context manager: entering boots the kernel and waits until
+SSH answers; leaving powers the guest off and kills whatever is left of the
+QEMU process group, on Ctrl-C too.  Each run gets its own SSH key (vng runs
+with HOME pointing into the run directory) and its own loopback port.  The
+console is kept in ``console.log``; a guest that panics, oopses or stops
+answering is reported with the console lines that show it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import paramiko
+
+from patchgen import proc
+from patchgen.errors import GuestFailure
+from patchgen.progress import Progress
+from patchgen.vm.argv import GuestSpec, vng_argv
+
+READY_MARK = "patchgen-guest-ready"
+PANIC = re.compile(r"Kernel panic - not syncing")
+# Console lines that mean the kernel is in trouble, most specific first: the
+# first such line names the trouble (a panic is usually the consequence).
+_TROUBLE = [
+    (re.compile(r"\bBUG: (?:soft lockup|workqueue lockup)|rcu_.*detected stalls"), "lockup"),
+    (re.compile(r"INFO: task .* blocked for more than"), "hung task"),
+    (re.compile(r"\bBUG: "), "BUG"),
+    (re.compile(r"\bOops: |general protection fault"), "oops"),
+    (re.compile(r"------------\[ cut here \]------------|WARNING: CPU: "), "warning"),
+    (re.compile(r"unreferenced object 0x"), "kmemleak"),
+    (PANIC, "panic"),
+]
+# Environment that must not reach test scripts (bash would source ~/.bashrc).
+_UNSET = ("SSH_CLIENT", "SSH_CONNECTION", "SSH_TTY")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int | None  # None: timed out or the connection died
+    stdout: str
+    stderr: str
+    elapsed: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass(frozen=True)
+class Trouble:
+    kind: str
+    excerpt: tuple[str, ...]
+    panicked: bool
+
+    @property
+    def fatal(self) -> bool:
+        return self.panicked or self.kind not in ("warning", "kmemleak")
+
+    def __str__(self) -> str:
+        return self.kind + (" (panic)" if self.panicked and self.kind != "panic" else "")
+
+
+def find_trouble(console: str, since: int = 0) -> Trouble | None:
+    """The first sign of kernel trouble in the console text after ``since``."""
+    lines = console[since:].splitlines()
+    for i, line in enumerate(lines):
+        for pattern, kind in _TROUBLE:
+            if pattern.search(line):
+                start = max(0, i - 3)
+                panicked = any(PANIC.search(x) for x in lines[i:])
+                return Trouble(kind, tuple(lines[start:i + 40]), panicked)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None,
+                   cwd: str | None = None) -> str:
+    """An argv list as one shell-safe command line for sshd to run."""
+    words = ["env", *[f"-u{name}" for name in _UNSET]]
+    words += [f"{k}={v}" for k, v in (env or {}).items()]
+    words += list(argv)
+    cmd = shlex.join(words)
+    return f"cd {shlex.quote(cwd)} && {cmd}" if cwd else cmd
+
+
+class Guest:
+    def __init__(self, spec: GuestSpec, run_dir: Path, progress: Progress,
+                 boot_timeout: float = 240.0) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.progress = progress
+        self.boot_timeout = boot_timeout
+        self.console_log = run_dir / "console.log"
+        self.home = run_dir / "home"
+        self.boot_seconds = 0.0
+        self.peak_rss_kb = 0
+        self._stack = contextlib.ExitStack()
+        self._vng: subprocess.Popen[str] | None = None
+        self._ssh: paramiko.SSHClient | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+    def argv(self) -> list[str]:
+        return vng_argv(self.spec)
+
+    def __enter__(self) -> Guest:
+        self.home.mkdir(parents=True, exist_ok=True)
+        proc.require("vng")
+        proc.require("qemu-system-x86_64")
+        try:
+            self._vng = self._stack.enter_context(proc.background(
+                self.argv(), log_path=self.console_log, cwd=self.run_dir,
+                env={"HOME": str(self.home)}))
+            self._wait_ready()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self._record_peak_rss()
+        if self._ssh is not None:
+            with contextlib.suppress(Exception):
+                # Immediate power-off; nothing in the guest needs syncing.
+                self._ssh.exec_command("echo o > /proc/sysrq-trigger", timeout=5)
+            with contextlib.suppress(Exception):
+                self._ssh.close()
+            self._ssh = None
+        if self._vng is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._vng.wait(timeout=5)
+        self._stack.close()
+        self._vng = None
+
+    def alive(self) -> bool:
+        return self._vng is not None and self._vng.poll() is None
+
+    def console(self) -> str:
+        try:
+            return self.console_log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def console_size(self) -> int:
+        try:
+            return self.console_log.stat().st_size
+        except OSError:
+            return 0
+
+    def trouble(self, since: int = 0) -> Trouble | None:
+        return find_trouble(self.console(), since)
+
+    # -- boot ---------------------------------------------------------------
+    def _wait_ready(self) -> None:
+        start = time.monotonic()
+        key = self.home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"
+        while True:
+            elapsed = time.monotonic() - start
+            self.progress.status(f"booting ({self.spec.accel.value}) {elapsed:.0f}s")
+            if not self.alive():
+                raise self._boot_failure("the guest exited during boot")
+            trouble = self.trouble()
+            if trouble is not None and trouble.fatal:
+                raise self._boot_failure(f"kernel {trouble} during boot", trouble)
+            if elapsed > self.boot_timeout:
+                raise self._boot_failure(f"no SSH after {self.boot_timeout:.0f}s")
+            if READY_MARK in self.console() and key.exists() and self._try_connect(key):
+                self.boot_seconds = time.monotonic() - start
+                return
+            time.sleep(0.3)
+
+    def _try_connect(self, key: Path) -> bool:
+        client = paramiko.SSHClient()
+        # The guest's host key is made fresh for this run, on loopback.
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect("127.0.0.1", port=self.spec.ssh_port, username="root",
+                           key_filename=str(key), look_for_keys=False, allow_agent=False,
+                           timeout=5, banner_timeout=10, auth_timeout=10)
+        except (paramiko.SSHException, OSError):
+            client.close()
+            return False
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(5)
+        self._ssh = client
+        return True
+
+    def _boot_failure(self, what: str, trouble: Trouble | None = None) -> GuestFailure:
+        tail = list(trouble.excerpt) if trouble else self.console().splitlines()[-15:]
+        excerpt = "\n    ".join(tail)
+        return GuestFailure(f"{what}; console ({self.console_log}):\n    {excerpt}")
+
+    # -- commands -----------------------------------------------------------
+    def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+            cwd: str | None = None) -> CommandResult:
+        """Run argv in the guest; never raises for a failing or hanging command."""
+        if self._ssh is None:
+            raise GuestFailure("guest is not connected")
+        cmd = remote_command(argv, env, cwd)
+        start = time.monotonic()
+        try:
+            _, stdout, _ = self._ssh.exec_command(cmd, timeout=timeout)
+        except (paramiko.SSHException, OSError) as exc:
+            return CommandResult(tuple(argv), None, "", f"ssh: {exc}",
+                                 time.monotonic() - start)
+        chan = stdout.channel
+        out, err = bytearray(), bytearray()
+        deadline = start + timeout
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+            if chan.closed and not chan.exit_status_ready():
+                return self._result(argv, None, out, err, start)
+            if time.monotonic() > deadline:
+                chan.close()
+                return self._result(argv, None, out, err, start, timed_out=True)
+            time.sleep(0.05)
+        return self._result(argv, chan.recv_exit_status(), out, err, start)
+
+    @staticmethod
+    def _result(argv: Sequence[str], rc: int | None, out: bytearray, err: bytearray,
+                start: float, timed_out: bool = False) -> CommandResult:
+        return CommandResult(tuple(argv), rc, out.decode(errors="replace"),
+                             err.decode(errors="replace"), time.monotonic() - start, timed_out)
+
+    def responsive(self, timeout: float = 20.0) -> bool:
+        if not self.alive() or self._ssh is None:
+            return False
+        return self.run(["true"], timeout=timeout).returncode == 0
+
+    def put(self, local: Path, remote: str) -> None:
+        with self._sftp() as sftp:
+            sftp.put(str(local), remote)
+
+    def get(self, remote: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with self._sftp() as sftp:
+            sftp.get(remote, str(local))
+
+    @contextlib.contextmanager
+    def _sftp(self) -> Iterator[paramiko.SFTPClient]:
+        if self._ssh is None:
+            raise GuestFailure("guest is not connected")
+        sftp = self._ssh.open_sftp()
+        try:
+            yield sftp
+        finally:
+            sftp.close()
+
+    # -- measurements ---------------------------------------------------------
+    def _record_peak_rss(self) -> None:
+        if self._vng is None:
+            return
+        for pid in _group_pids(self._vng.pid):
+            status = Path(f"/proc/{pid}/status")
+            with contextlib.suppress(OSError):
+                text = status.read_text()
+                if "qemu-system" in text.split("\n", 1)[0]:
+                    m = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
+                    if m:
+                        self.peak_rss_kb = max(self.peak_rss_kb, int(m.group(1)))
+
+
+def _group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                pids.append(int(entry))
+    return pids

@@ -1,0 +1,84 @@
+"""Golden command lines: make, vng, the KVM probe, the kernel command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from patchgen.build import make_argv
+from patchgen.kconfig import merge_config_argv
+from patchgen.kselftest import TestPlan, guest_test_argv, install_argv
+from patchgen.tree import apt_argv, apt_sources_line
+from patchgen.vm.accel import Accel, kvm_probe_argv
+from patchgen.vm.argv import MAX_APPEND, GuestSpec, kernel_cmdline, vng_argv
+
+
+def test_make_argv() -> None:
+    argv = make_argv(Path("/src"), Path("/out"), ["bzImage"], jobs=2, make_vars={"W": "1"})
+    assert argv == ["make", "-C", "/src", "O=/out", "ARCH=x86_64", "-j2", "W=1", "bzImage"]
+
+
+def test_make_argv_sorts_variables_for_stable_reproducers() -> None:
+    a = make_argv(Path("/s"), Path("/o"), ["x"], jobs=1, make_vars={"W": "1", "C": "1"})
+    assert a[-3:] == ["C=1", "W=1", "x"]
+
+
+def test_kselftest_install_argv() -> None:
+    assert install_argv(Path("/s"), Path("/o"), "net/netfilter", 2) == [
+        "make", "-C", "/s", "O=/o", "ARCH=x86_64", "-j2", "TARGETS=net/netfilter",
+        "kselftest-install"]
+
+
+def test_merge_config_argv_uses_allnoconfig() -> None:
+    argv = merge_config_argv(Path("/s"), Path("/o"), [Path("/k/a.config"), Path("/k/b.config")])
+    assert argv == ["/s/scripts/kconfig/merge_config.sh", "-n", "-O", "/o",
+                    "/k/a.config", "/k/b.config"]
+
+
+def test_vng_argv_tcg() -> None:
+    spec = GuestSpec(Path("/o/bzImage"), Accel.TCG, 2222, Path("/p/init.sh"), "2G", 2,
+                     ("foo=1",))
+    assert vng_argv(spec) == [
+        "vng", "--run", "/o/bzImage", "--ssh", "2222", "--ssh-tcp", "--memory", "2G",
+        "--cpus", "2", "--verbose", "--disable-kvm",
+        "--append", "oops=panic", "--append", "panic_on_warn=0", "--append", "printk.time=1",
+        "--append", "hung_task_panic=1", "--append", "softlockup_panic=1",
+        "--append", "foo=1", "--exec", "/p/init.sh"]
+
+
+def test_vng_argv_kvm_has_no_disable_flag() -> None:
+    spec = GuestSpec(Path("/b"), Accel.KVM, 1, Path("/i"))
+    assert "--disable-kvm" not in vng_argv(spec)
+
+
+def test_kernel_cmdline_length_guard() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        kernel_cmdline(["x" * MAX_APPEND])
+
+
+def test_kvm_probe_uses_the_cpu_model_vng_uses_with_kvm() -> None:
+    argv = kvm_probe_argv("qemu-system-x86_64", Path("/b"))
+    assert argv[:5] == ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host"]
+    assert "-no-reboot" in argv
+    assert argv[-1] == "console=ttyS0 earlyprintk=serial panic=-1"
+
+
+def test_apt_argv_keeps_system_sources_alone() -> None:
+    argv = apt_argv(Path("/c/apt"), "download", "linux-source-6.12")
+    assert "Dir::Etc::SourceList=/c/apt/sources.list" in argv
+    assert "Dir::Etc::SourceParts=/nonexistent" in argv
+    assert argv[-2:] == ["download", "linux-source-6.12"]
+    assert apt_sources_line(("bookworm-backports",), "http://m/debian") == \
+        "deb http://m/debian bookworm-backports main\n"
+
+
+def test_guest_test_argv() -> None:
+    plan = TestPlan("bridge_brouter.sh", 300, {}, {"ebtables": "/usr/sbin/ebtables-legacy"})
+    argv = guest_test_argv("netfilter", plan)
+    assert argv[:2] == ["sh", "-c"]
+    assert argv[2] == (
+        "echo timeout=300 > /tmp/patchgen-ksft/netfilter/settings"
+        " && mkdir -p /run/patchgen/tools"
+        " && ln -sf /usr/sbin/ebtables-legacy /run/patchgen/tools/ebtables"
+        " && cd /tmp/patchgen-ksft && exec ./run_kselftest.sh -t netfilter:bridge_brouter.sh")
