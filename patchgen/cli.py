@@ -1,0 +1,140 @@
+"""Command line: argparse in, frozen requests out; the only place that exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from patchgen import settings as settings_mod
+from patchgen.errors import ExitCode, PatchgenError
+from patchgen.progress import Progress
+from patchgen.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings, Progress], int]
+
+
+def add_tree_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--version", dest="kversion", metavar="X.Y",
+                   help="Debian linux-source tree to use (default 6.1; also 6.12)")
+    g.add_argument("--tree", type=Path, metavar="PATH",
+                   help="your own kernel git tree (never modified; patchgen uses a worktree)")
+
+
+def add_build_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="selftests",
+                   help="kernel config profile from kernel-config/profiles.toml")
+    p.add_argument("--rev", help="commit to build (default: the tree's base commit)")
+
+
+def add_guest_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="auto: KVM if it can boot a kernel here, TCG otherwise")
+    p.add_argument("--memory", default="2G", help="guest memory (default 2G)")
+    p.add_argument("--cpus", type=int, default=2, help="guest CPUs (default 2)")
+
+
+# -- handlers ------------------------------------------------------------------------
+def cmd_tree(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import pipeline
+    from patchgen.tree import TreeRequest
+
+    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    print(json.dumps(tree.as_dict(), indent=2))
+    return ExitCode.OK
+
+
+def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import kconfig, pipeline
+    from patchgen.tree import TreeRequest
+
+    profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
+    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    run_dir = pipeline.new_run_dir(settings, "build", ns.output)
+    rev = pipeline.trees_rev(tree, ns.rev)
+    result = pipeline.stage_build(tree, rev, profile, settings, progress, run_dir)
+    print(json.dumps(result.as_dict(), indent=2))
+    return ExitCode.OK
+
+
+def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import pipeline
+    from patchgen.report import summary
+    from patchgen.tree import TreeRequest
+
+    req = pipeline.TestRequest(
+        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
+        tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
+        memory=ns.memory, cpus=ns.cpus)
+    outcome = pipeline.run_tests(req, settings, progress)
+    print(summary(outcome.report))
+    print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
+    return outcome.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="patchgen",
+        description="Regenerate, build, boot and test the netfilter BPF base hook series.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    parser.add_argument("--cache", type=Path, help="cache directory (default ~/.cache/patchgen)")
+    parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tree", help="obtain, prepare and probe a kernel tree")
+    add_tree_opts(p)
+    p.set_defaults(func=cmd_tree)
+
+    p = sub.add_parser("build", help="configure and build a kernel (O= dir, ccache)")
+    add_tree_opts(p)
+    add_build_opts(p)
+    p.add_argument("--output", type=Path, help="directory for logs")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("test", help="build, boot and run the netfilter kselftests; report")
+    add_tree_opts(p)
+    add_build_opts(p)
+    add_guest_opts(p)
+    p.add_argument("--tests", default="default",
+                   help="quick, default, all, or comma-separated test names")
+    p.add_argument("--retries", type=int, default=1,
+                   help="re-run a failing test this many times (pass on retry = flaky)")
+    p.add_argument("--output", type=Path, help="directory for logs and reports")
+    p.set_defaults(func=cmd_test)
+    return parser
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwind like Ctrl-C so every "finally" runs and no QEMU is left behind.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.WARNING,
+                        format="%(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _sigterm)
+    settings = settings_mod.load(ns.cache, ns.jobs)
+    progress = Progress()
+    handler: Handler = ns.func
+    try:
+        return int(handler(ns, settings, progress))
+    except PatchgenError as exc:
+        print(f"patchgen: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"patchgen: hint: {exc.hint}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("patchgen: interrupted; nothing half-made was kept", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The tree's netfilter kselftests: build on the host, run one by one in the guest.
+
+Tests come from the tree (``make kselftest-install`` writes the list);
+``selftests/kselftests.toml`` adds per-test limits and tiers.  Each test
+runs through the tree's own ``run_kselftest.sh`` so its output is real
+KTAP, which is parsed into typed results.  A test that kills or freezes the
+guest is recorded as a crash with the console lines that show it, and the
+guest is rebooted for the next test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchgen import build as kbuild
+from patchgen import ktap, proc
+from patchgen.errors import BuildFailure, CommandFailed, GuestFailure, UserError
+from patchgen.probe import TreeFacts
+from patchgen.progress import Progress
+from patchgen.results import Attempt, Expectations, Outcome, TestResult, final_outcome
+from patchgen.settings import Settings
+from patchgen.vm.guest import CommandResult, Guest
+
+SELFTESTS_ROOT = "tools/testing/selftests"
+GUEST_DIR = "/tmp/patchgen-ksft"
+OUTPUT_TAIL = 200  # lines of a test's output kept in the report
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    __test__ = False  # not a pytest test class
+
+    name: str
+    timeout: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    tools: Mapping[str, str] = field(default_factory=dict)
+    tier: str = "default"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    default_timeout: int
+    tests: Mapping[str, Mapping[str, Any]]
+    tiers: Mapping[str, tuple[str, ...]]
+
+    def plan(self, name: str) -> TestPlan:
+        spec = self.tests.get(name, {})
+        return TestPlan(name, int(spec.get("timeout", self.default_timeout)),
+                        dict(spec.get("env", {})), dict(spec.get("tools", {})),
+                        str(spec.get("tier", "default")))
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    data = tomllib.loads(path.read_text())
+    tiers = {k: tuple(v) for k, v in data.get("tiers", {}).items()}
+    return Catalogue(int(data["defaults"]["timeout"]), data.get("test", {}), tiers)
+
+
+@dataclass(frozen=True)
+class Installed:
+    path: Path  # on the host; the guest sees the same path read-only
+    collection: str  # "netfilter" or "net/netfilter"
+    tests: tuple[str, ...]
+
+
+def collection_of(facts: TreeFacts) -> str:
+    if facts.selftests_dir is None:
+        raise UserError("this tree has no netfilter selftests directory")
+    return facts.selftests_dir.removeprefix(SELFTESTS_ROOT + "/")
+
+
+def install_argv(src: Path, outdir: Path, collection: str, jobs: int) -> list[str]:
+    return kbuild.make_argv(src, outdir, ["kselftest-install"], jobs=jobs,
+                            make_vars={"TARGETS": collection})
+
+
+def install(src: Path, outdir: Path, facts: TreeFacts, settings: Settings, progress: Progress,
+            log_path: Path) -> Installed:
+    collection = collection_of(facts)
+    progress.status(f"building and installing kselftests ({collection})")
+    try:
+        proc.stream(install_argv(src, outdir, collection, settings.jobs), log_path=log_path,
+                    env=kbuild.build_env(settings))
+    except CommandFailed as exc:
+        raise BuildFailure(f"kselftest build failed for {collection}",
+                           hint=f"full log: {log_path}") from exc
+    path = outdir / "kselftest" / "kselftest_install"
+    listing = (path / "kselftest-list.txt").read_text().split()
+    prefix = collection + ":"
+    tests = tuple(t.removeprefix(prefix) for t in listing if t.startswith(prefix))
+    if not tests:
+        raise BuildFailure(f"kselftest-install listed no tests for {collection} ({path})")
+    return Installed(path, collection, tests)
+
+
+def select(catalogue: Catalogue, available: tuple[str, ...], selection: str) -> list[TestPlan]:
+    """``selection``: a tier (quick, default, all) or a comma-separated list of names."""
+    if selection == "all":
+        names = list(available)
+    elif selection == "default":
+        names = [n for n in available if catalogue.plan(n).tier != "heavy"]
+    elif selection in catalogue.tiers:
+        wanted = set(catalogue.tiers[selection])
+        names = [n for n in available if n in wanted]
+    else:
+        names = [n.strip() for n in selection.split(",") if n.strip()]
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            raise UserError(f"no such test in this tree: {', '.join(unknown)}",
+                            hint="available: " + ", ".join(available))
+    return [catalogue.plan(n) for n in names]
+
+
+# -- running ------------------------------------------------------------------------
+GuestFactory = Callable[[], AbstractContextManager[Guest]]
+
+
+class _Session:
+    """The current guest; rebooted after a test kills it."""
+
+    def __init__(self, boot: GuestFactory, installed: Installed, progress: Progress) -> None:
+        self.boot = boot
+        self.installed = installed
+        self.progress = progress
+        self.boots = 0
+        self._stack = contextlib.ExitStack()
+        self._guest: Guest | None = None
+
+    def guest(self) -> Guest:
+        if self._guest is None:
+            self._guest = self._stack.enter_context(self.boot())
+            self.boots += 1
+            self._prepare(self._guest)
+        return self._guest
+
+    def _prepare(self, guest: Guest) -> None:
+        res = guest.run(["cp", "-a", str(self.installed.path), GUEST_DIR], timeout=120)
+        if not res.ok:
+            raise GuestFailure(f"could not copy the selftests into the guest: {res.stderr}")
+
+    def discard(self) -> None:
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+        self._guest = None
+
+    def close(self) -> None:
+        self.discard()
+
+
+@contextlib.contextmanager
+def session(boot: GuestFactory, installed: Installed, progress: Progress) -> Iterator[_Session]:
+    s = _Session(boot, installed, progress)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
+              expectations: Expectations, progress: Progress, retries: int = 1) -> list[TestResult]:
+    results: list[TestResult] = []
+    with session(boot, installed, progress) as sess:
+        for i, plan in enumerate(plans, 1):
+            attempts: list[Attempt] = []
+            for attempt in range(retries + 1):
+                tag = f"[{i}/{len(plans)}] {plan.name}" + (" (retry)" if attempt else "")
+                progress.status(f"{tag} running (limit {plan.timeout}s)")
+                attempts.append(run_one(sess, plan))
+                if not attempts[-1].outcome.bad:
+                    break
+            result = TestResult(plan.name, final_outcome(attempts), tuple(attempts),
+                                expectations.get(plan.name), expectations.why.get(plan.name, ""))
+            results.append(result)
+            progress.info(f"{plan.name:<34} {result.outcome.value:<8} "
+                          f"{result.seconds:7.1f}s  {result.change.value}")
+    return results
+
+
+def guest_test_argv(collection: str, plan: TestPlan) -> list[str]:
+    """One test through the tree's runner, with our time limit in its settings file."""
+    settings = f"{GUEST_DIR}/{collection}/settings"
+    tools = " && ".join(
+        f"ln -sf {path} /run/patchgen/tools/{name}" for name, path in sorted(plan.tools.items()))
+    script = (
+        f"echo timeout={plan.timeout} > {settings}"
+        + (f" && mkdir -p /run/patchgen/tools && {tools}" if tools else "")
+        + f" && cd {GUEST_DIR} && exec ./run_kselftest.sh -t {collection}:{plan.name}"
+    )
+    return ["sh", "-c", script]
+
+
+def run_one(sess: _Session, plan: TestPlan) -> Attempt:
+    guest = sess.guest()
+    env = dict(plan.env)
+    if plan.tools:
+        env["PATH"] = "/run/patchgen/tools:" + GUEST_PATH
+    mark = guest.console_size()
+    start = time.monotonic()
+    res = guest.run(guest_test_argv(sess.installed.collection, plan), timeout=plan.timeout + 60,
+                    env=env)
+    seconds = time.monotonic() - start
+    if res.returncode is None:
+        return _dead_guest(sess, guest, res, seconds, mark)
+    attempt = attempt_from_ktap(res, seconds)
+    trouble = guest.trouble(mark)
+    if trouble is not None and trouble.fatal:
+        # The kernel complained even if the script passed: that is a crash.
+        sess.discard()
+        return Attempt(Outcome.CRASH, seconds, res.returncode, attempt.output,
+                       f"kernel {trouble}", trouble.excerpt)
+    if trouble is not None:
+        return Attempt(attempt.outcome, seconds, res.returncode, attempt.output,
+                       (attempt.detail + "; " if attempt.detail else "") + f"kernel {trouble}",
+                       trouble.excerpt)
+    return attempt
+
+
+def attempt_from_ktap(res: CommandResult, seconds: float) -> Attempt:
+    doc = ktap.parse(res.stdout.splitlines())
+    output = "\n".join((res.stdout + res.stderr).splitlines()[-OUTPUT_TAIL:])
+    if len(doc.subtests) != 1:
+        return Attempt(Outcome.FAIL, seconds, res.returncode, output,
+                       f"runner printed {len(doc.subtests)} results; {'; '.join(doc.errors)}")
+    test = doc.subtests[0]
+    outcome = {
+        ktap.TestStatus.SUCCESS: Outcome.PASS,
+        ktap.TestStatus.SKIPPED: Outcome.SKIP,
+        ktap.TestStatus.TIMEOUT: Outcome.TIMEOUT,
+        ktap.TestStatus.CRASHED: Outcome.CRASH,
+    }.get(test.status, Outcome.FAIL)
+    return Attempt(outcome, seconds, res.returncode, output, test.directive)
+
+
+def _dead_guest(sess: _Session, guest: Guest, res: CommandResult, seconds: float,
+                mark: int) -> Attempt:
+    trouble = guest.trouble(mark)
+    alive = guest.responsive()
+    output = "\n".join((res.stdout + res.stderr).splitlines()[-OUTPUT_TAIL:])
+    tail = tuple(guest.console().splitlines()[-20:])
+    sess.discard()
+    if trouble is not None:
+        return Attempt(Outcome.CRASH, seconds, None, output, f"kernel {trouble}",
+                       trouble.excerpt)
+    if alive:
+        return Attempt(Outcome.TIMEOUT, seconds, None, output,
+                       "no result within the time limit; guest still answered")
+    return Attempt(Outcome.CRASH, seconds, None, output,
+                   "guest stopped answering (hang); rebooted", tail)

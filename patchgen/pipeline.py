@@ -1,0 +1,206 @@
+"""tree -> config -> build -> boot -> test -> report, as small typed stages.
+
+Each stage is a function that takes what earlier stages returned and returns
+a typed result; ``run_tests`` strings them together and always writes the
+report, also when a stage fails or the user presses Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import json
+import resource
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchgen import build as kbuild
+from patchgen import kconfig, kselftest, results
+from patchgen import tree as trees
+from patchgen.errors import ExitCode, PatchgenError
+from patchgen.progress import Progress
+from patchgen.report import Report, summary, tool_versions, write_json, write_junit
+from patchgen.settings import Settings
+from patchgen.vm import accel as vmaccel
+from patchgen.vm.argv import GuestSpec
+from patchgen.vm.guest import Guest, free_port
+
+
+@dataclass(frozen=True)
+class TestRequest:
+    tree: trees.TreeRequest
+    profile: str = "selftests"
+    rev: str | None = None  # None: the tree's base commit
+    tests: str = "default"
+    retries: int = 1
+    accel: str = "auto"
+    output: Path | None = None
+    memory: str = "2G"
+    cpus: int = 2
+
+    def reproducer(self) -> str:
+        argv = ["patchgen", "test"]
+        if self.tree.path is not None:
+            argv += ["--tree", str(self.tree.path)]
+        else:
+            argv += ["--version", self.tree.version or trees.default_series()]
+        argv += ["--profile", self.profile, "--tests", self.tests,
+                 "--retries", str(self.retries), "--accel", self.accel]
+        if self.rev:
+            argv += ["--rev", self.rev]
+        return shlex.join(argv)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: Report
+    run_dir: Path
+    exit_code: ExitCode
+
+
+def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = output or settings.runs / f"{stamp}-{kind}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    latest = settings.runs / "latest"
+    if output is None:
+        with contextlib.suppress(OSError):
+            latest.unlink(missing_ok=True)
+            latest.symlink_to(run_dir.name)
+    return run_dir
+
+
+# -- stages ----------------------------------------------------------------------
+def stage_tree(req: trees.TreeRequest, settings: Settings, progress: Progress) -> trees.Tree:
+    with progress.stage("tree"):
+        tree = trees.prepare(req, settings, progress)
+        progress.info(f"{tree.id}: {tree.origin}, base {tree.base[:12]}")
+    return tree
+
+
+def stage_build(tree: trees.Tree, rev: str, profile: kconfig.Profile, settings: Settings,
+                progress: Progress, run_dir: Path) -> kbuild.BuildResult:
+    with progress.stage(f"build ({profile.name})"):
+        src = trees.worktree(tree, settings)
+        trees.checkout(src, rev)
+        req = kbuild.BuildRequest(src, kbuild.build_dir(settings, tree.id, profile), profile)
+        result = kbuild.build(req, settings, progress, run_dir / "build.log")
+        if not result.skipped:
+            progress.info(f"{result.compiled} objects compiled, image {result.image}")
+    return result
+
+
+def stage_selftests_install(tree: trees.Tree, built: kbuild.BuildResult, settings: Settings,
+                            progress: Progress, run_dir: Path) -> kselftest.Installed:
+    with progress.stage("kselftest build"):
+        src = trees.worktree(tree, settings)
+        return kselftest.install(src, built.outdir, tree.facts, settings, progress,
+                                 run_dir / "kselftest-install.log")
+
+
+def stage_accel(requested: str, built: kbuild.BuildResult, settings: Settings,
+                progress: Progress) -> vmaccel.AccelDecision:
+    with progress.stage("accelerator"):
+        decision = vmaccel.decide(requested, built.image, settings.cache, progress)
+        progress.info(f"{decision.accel.value}: {decision.reason}")
+    return decision
+
+
+def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
+                  settings: Settings, progress: Progress, run_dir: Path,
+                  boots: list[dict[str, float]]) -> kselftest.GuestFactory:
+    counter = itertools.count(1)
+    init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
+
+    @contextlib.contextmanager
+    def boot() -> Iterator[Guest]:
+        n = next(counter)
+        spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus)
+        with Guest(spec, run_dir / f"boot-{n}", progress) as guest:
+            progress.info(f"guest {n} up: SSH after {guest.boot_seconds:.1f}s "
+                          f"(console {guest.console_log})")
+            record = {"boot": n, "seconds_to_ssh": round(guest.boot_seconds, 2)}
+            boots.append(record)
+            try:
+                yield guest
+            finally:
+                guest.shutdown()
+                record["peak_rss_kb"] = guest.peak_rss_kb
+
+    return boot
+
+
+# -- the whole test pipeline ------------------------------------------------------
+def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outcome:
+    run_dir = new_run_dir(settings, "test", req.output)
+    report = Report(command=req.reproducer(),
+                    started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    report.stages = progress.timings
+    report.metadata["tools"] = tool_versions()
+    progress.info(f"run directory: {run_dir}")
+    _save(report, run_dir)
+    exit_code = ExitCode.OK
+    try:
+        exit_code = _run_tests(req, settings, progress, run_dir, report)
+    except PatchgenError as exc:
+        report.error = exc.message
+        exit_code = exc.exit_code
+        raise
+    except KeyboardInterrupt:
+        report.error = "interrupted"
+        exit_code = ExitCode.INTERRUPTED
+        raise
+    finally:
+        report.metadata["exit_code"] = int(exit_code)
+        _save(report, run_dir)
+        (run_dir / "summary.txt").write_text(summary(report) + "\n")
+    return Outcome(report, run_dir, exit_code)
+
+
+def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path,
+               report: Report) -> ExitCode:
+    profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    tree = stage_tree(req.tree, settings, progress)
+    report.metadata.update({"tree": tree.id, "origin": tree.origin, "version": str(tree.version),
+                            "base": tree.base, "facts": tree.facts.as_dict(),
+                            "profile": profile.name})
+    rev = trees_rev(tree, req.rev)
+    report.metadata["rev"] = rev
+    _save(report, run_dir)
+    built = stage_build(tree, rev, profile, settings, progress, run_dir)
+    report.build = built.as_dict()
+    report.build["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    report.metadata["config_digest"] = built.config_digest
+    installed = stage_selftests_install(tree, built, settings, progress, run_dir)
+    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    plans = kselftest.select(catalogue, installed.tests, req.tests)
+    decision = stage_accel(req.accel, built, settings, progress)
+    report.metadata["accel"] = decision.accel.value
+    report.metadata["accel_reason"] = decision.reason
+    expect_file = settings.selftests_dir / "expected" / f"{tree.version.series}.toml"
+    expectations = results.load_expectations(expect_file, decision.accel.value)
+    report.expectations = str(expectations.source) if expectations.source else None
+    boots: list[dict[str, float]] = []
+    report.guest = {"accel": decision.accel.value, "boots": boots}
+    factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
+    with progress.stage(f"selftests ({len(plans)} tests, {installed.collection})"):
+        report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
+                                           req.retries)
+    return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
+
+
+def trees_rev(tree: trees.Tree, rev: str | None) -> str:
+    if rev is None:
+        return tree.base
+    from patchgen.git import Git
+
+    return Git(tree.repo).rev_parse(rev)
+
+
+def _save(report: Report, run_dir: Path) -> None:
+    write_json(report, run_dir / "report.json")
+    write_junit(report, run_dir / "junit.xml")
+    (run_dir / "metadata.json").write_text(json.dumps(report.metadata, indent=2) + "\n")

@@ -1,0 +1,159 @@
+"""Reports of a run: JSON (complete), JUnit XML (for CI) and a terminal summary."""
+
+from __future__ import annotations
+
+import json
+import platform
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchgen import proc
+from patchgen.progress import StageTiming, format_seconds
+from patchgen.results import Change, Outcome, TestResult, failed
+
+
+@dataclass
+class Report:
+    command: str
+    started: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    stages: list[StageTiming] = field(default_factory=list)
+    build: dict[str, Any] = field(default_factory=dict)
+    guest: dict[str, Any] = field(default_factory=dict)
+    tests: list[TestResult] = field(default_factory=list)
+    expectations: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        counts = Counter(t.outcome.value for t in self.tests)
+        return {
+            "command": self.command,
+            "started": self.started,
+            "metadata": self.metadata,
+            "stages": [{"name": s.name, "seconds": round(s.seconds, 2), "ok": s.ok}
+                       for s in self.stages],
+            "build": self.build,
+            "guest": self.guest,
+            "expectations": self.expectations,
+            "summary": {
+                "total": len(self.tests),
+                **{o.value: counts.get(o.value, 0) for o in Outcome},
+                "regressions": [t.name for t in failed(self.tests)],
+            },
+            "tests": [t.as_dict() for t in self.tests],
+            "error": self.error,
+        }
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of what the run depends on (first line of each --version)."""
+    tools = {"gcc": ["gcc", "--version"], "qemu": ["qemu-system-x86_64", "--version"],
+             "vng": ["vng", "--version"], "make": ["make", "--version"],
+             "ccache": ["ccache", "--version"]}
+    out = {}
+    for name, argv in tools.items():
+        try:
+            res = proc.run(argv, check=False, timeout=30)
+            lines = (res.stdout or res.stderr).splitlines()
+            out[name] = lines[0].strip() if lines else "unknown"
+        except Exception as exc:  # a missing tool is reported, not fatal here
+            out[name] = f"unavailable ({exc})"
+    out["python"] = platform.python_version()
+    out["host"] = f"{platform.node()} {platform.release()} {platform.machine()}"
+    return out
+
+
+def write_json(report: Report, path: Path) -> None:
+    path.write_text(json.dumps(report.as_dict(), indent=2, sort_keys=False) + "\n")
+
+
+def junit_tree(report: Report, suite: str = "netfilter-kselftests") -> ET.ElementTree:
+    tests = report.tests
+    counts = Counter(t.outcome for t in tests)
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", {
+        "name": suite,
+        "tests": str(len(tests)),
+        "failures": str(counts[Outcome.FAIL] + counts[Outcome.TIMEOUT]),
+        "errors": str(counts[Outcome.CRASH]),
+        "skipped": str(counts[Outcome.SKIP]),
+        "time": f"{sum(t.seconds for t in tests):.2f}",
+        "timestamp": report.started,
+    })
+    props = ET.SubElement(ts, "properties")
+    for key in ("tree", "version", "accel", "config_digest"):
+        if key in report.metadata:
+            ET.SubElement(props, "property", {"name": key, "value": str(report.metadata[key])})
+    for t in tests:
+        _junit_case(ts, suite, t)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def _junit_case(parent: ET.Element, suite: str, t: TestResult) -> None:
+    case = ET.SubElement(parent, "testcase", {"classname": suite, "name": t.name,
+                                              "time": f"{t.seconds:.2f}"})
+    last = t.attempts[-1]
+    message = f"{t.outcome.value}: {last.detail}".strip(": ")
+    if t.outcome in (Outcome.FAIL, Outcome.TIMEOUT):
+        ET.SubElement(case, "failure", {"type": t.outcome.value, "message": message}).text = \
+            t.failing_output
+    elif t.outcome is Outcome.CRASH:
+        ET.SubElement(case, "error", {"type": "crash", "message": message}).text = \
+            "\n".join([*last.console, "", last.output])
+    elif t.outcome is Outcome.SKIP:
+        ET.SubElement(case, "skipped", {"message": last.detail or "skipped"})
+    elif t.outcome is Outcome.FLAKY:
+        # Surefire's convention: a passing case that failed first.
+        first = t.attempts[0]
+        ET.SubElement(case, "flakyFailure", {"type": first.outcome.value,
+                                             "message": first.detail}).text = first.output
+    if t.expected is not None:
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", {"name": "expected", "value": t.expected.value})
+        ET.SubElement(props, "property", {"name": "change", "value": t.change.value})
+
+
+def write_junit(report: Report, path: Path) -> None:
+    junit_tree(report).write(path, encoding="unicode", xml_declaration=True)
+
+
+def summary(report: Report) -> str:
+    lines = []
+    meta = report.metadata
+    lines.append(f"patchgen: {meta.get('tree', '?')} ({meta.get('origin', '')}), "
+                 f"profile {meta.get('profile', '?')}, {meta.get('accel', '?')}")
+    if report.tests:
+        lines.append("")
+        lines.append(f"  {'test':<36} {'result':<8} {'time':>8}  vs expected")
+        for t in report.tests:
+            note = t.change.value
+            if t.change is not Change.SAME and t.expected is not None:
+                note += f" (expected {t.expected.value})"
+            detail = t.attempts[-1].detail
+            if t.outcome.bad and detail:
+                note += f" - {detail}"
+            if t.outcome.bad and t.why_expected:
+                note += f" [{t.why_expected}]"
+            lines.append(f"  {t.name:<36} {t.outcome.value:<8} {t.seconds:7.1f}s  {note}")
+        counts = Counter(t.outcome.value for t in report.tests)
+        lines.append("")
+        lines.append("  " + ", ".join(f"{counts[o.value]} {o.value}" for o in Outcome
+                                      if counts[o.value]) + f" (of {len(report.tests)})")
+        bad = failed(report.tests)
+        lines.append("  regressions: " + (", ".join(t.name for t in bad) if bad else "none"))
+    lines.append("")
+    lines.append("  stages: " + ", ".join(f"{s.name} {format_seconds(s.seconds)}"
+                                         + ("" if s.ok else " (failed)") for s in report.stages))
+    if report.error:
+        lines.append(f"  error: {report.error}")
+    lines.append(f"  reproduce: {report.command}")
+    return "\n".join(lines)
+
+
+def crash_excerpts(tests: Iterable[TestResult]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(t.name, a.console) for t in tests for a in t.attempts if a.console]

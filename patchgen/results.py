@@ -1,0 +1,139 @@
+"""Typed test results, and their comparison with recorded expectations."""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Outcome(enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    FLAKY = "flaky"  # failed, then passed on retry
+
+    @property
+    def bad(self) -> bool:
+        return self in (Outcome.FAIL, Outcome.TIMEOUT, Outcome.CRASH)
+
+
+class Change(enum.Enum):
+    SAME = "as expected"
+    REGRESSION = "REGRESSION"
+    IMPROVEMENT = "improvement"
+    CHANGED = "changed"
+    NEW = "no expectation"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: Outcome
+    seconds: float
+    returncode: int | None
+    output: str  # the test's output (tail), for the report
+    detail: str = ""  # directive, crash kind, ...
+    console: tuple[str, ...] = ()  # console excerpt when the kernel was in trouble
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest test class
+
+    name: str
+    outcome: Outcome
+    attempts: tuple[Attempt, ...]
+    expected: Outcome | None = None
+    why_expected: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return sum(a.seconds for a in self.attempts)
+
+    @property
+    def change(self) -> Change:
+        return compare(self.outcome, self.expected)
+
+    @property
+    def failing_output(self) -> str:
+        bad = [a for a in self.attempts if a.outcome.bad]
+        return bad[0].output if bad else ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome.value,
+            "seconds": round(self.seconds, 2),
+            "expected": self.expected.value if self.expected else None,
+            "why_expected": self.why_expected,
+            "change": self.change.value,
+            "attempts": [
+                {"outcome": a.outcome.value, "seconds": round(a.seconds, 2),
+                 "returncode": a.returncode, "detail": a.detail, "output": a.output,
+                 "console": list(a.console)}
+                for a in self.attempts
+            ],
+        }
+
+
+def final_outcome(attempts: Iterable[Attempt]) -> Outcome:
+    seq = [a.outcome for a in attempts]
+    if not seq:
+        raise ValueError("no attempts")
+    if len(seq) > 1 and seq[-1] is Outcome.PASS and any(o.bad for o in seq[:-1]):
+        return Outcome.FLAKY
+    return seq[-1]
+
+
+def compare(outcome: Outcome, expected: Outcome | None) -> Change:
+    if expected is None:
+        return Change.NEW
+    if outcome is expected:
+        return Change.SAME
+    if outcome.bad and not expected.bad:
+        return Change.REGRESSION
+    if expected.bad and outcome is Outcome.PASS:
+        return Change.IMPROVEMENT
+    return Change.CHANGED
+
+
+@dataclass(frozen=True)
+class Expectations:
+    source: Path | None
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    why: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> Outcome | None:
+        return self.outcomes.get(name)
+
+
+def load_expectations(path: Path, accel: str) -> Expectations:
+    """``selftests/expected/<series>.toml``: one table per accelerator."""
+    if not path.exists():
+        return Expectations(None)
+    data = tomllib.loads(path.read_text())
+    table = data.get(accel, {})
+    outcomes: dict[str, Outcome] = {}
+    why: dict[str, str] = {}
+    for name, value in table.items():
+        if isinstance(value, str):
+            outcomes[name] = Outcome(value)
+        else:
+            outcomes[name] = Outcome(value["outcome"])
+            why[name] = value.get("why", "")
+    return Expectations(path, outcomes, why)
+
+
+def failed(results: Iterable[TestResult]) -> list[TestResult]:
+    """Results that make the run fail: regressions, or bad outcomes nobody expected."""
+    out = []
+    for r in results:
+        change = r.change
+        if change is Change.REGRESSION or (change is Change.NEW and r.outcome.bad):
+            out.append(r)
+    return out

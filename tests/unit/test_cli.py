@@ -1,0 +1,45 @@
+"""The CLI maps errors to documented exit codes with a one-line message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from patchgen.cli import build_parser, main
+from patchgen.errors import ExitCode
+
+
+def test_unknown_version_exit_code_and_message(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["--cache", str(tmp_path), "tree", "--version", "4.19"])
+    assert rc == ExitCode.USER_ERROR
+    err = capsys.readouterr().err
+    assert "patchgen: error: unknown kernel version '4.19'" in err
+    assert "hint: or give your own kernel git tree with --tree PATH" in err
+
+
+def test_not_a_kernel_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["--cache", str(tmp_path / "c"), "test", "--tree", str(tmp_path)])
+    assert rc == ExitCode.USER_ERROR
+    assert "not a kernel tree" in capsys.readouterr().err
+
+
+def test_tree_prints_facts_for_a_user_tree(fakelinux: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["--cache", str(tmp_path / "c"), "tree", "--tree", str(fakelinux)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert '"version": "6.1.99"' in out
+    assert '"nf_reinject_file": "net/netfilter/nf_queue.c"' in out
+
+
+def test_version_and_tree_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["test", "--version", "6.1", "--tree", "/x"])
+    assert info.value.code == 2
+
+
+def test_exit_codes_are_distinct() -> None:
+    values = [int(c) for c in ExitCode]
+    assert len(values) == len(set(values))

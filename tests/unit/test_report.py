@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from patchgen.progress import StageTiming
+from patchgen.report import Report, junit_tree, summary, write_json, write_junit
+from patchgen.results import Attempt, Outcome, TestResult
+
+GOLDEN = Path(__file__).parent.parent / "data" / "report"
+
+
+def sample() -> Report:
+    r = Report(command="patchgen test --version 6.1 --tests quick",
+               started="2026-11-26T18:00:00+00:00")
+    r.metadata.update({"tree": "debian-6.1.192", "origin": "debian:linux-source-6.1 6.1.192-2",
+                       "profile": "selftests", "accel": "tcg", "version": "6.1.192",
+                       "config_digest": "abc"})
+    r.stages = [StageTiming("tree", 0.1, True), StageTiming("build (selftests)", 612.0, True)]
+    r.tests = [
+        TestResult("nft_meta.sh", Outcome.PASS, (Attempt(Outcome.PASS, 8.6, 0, "ok"),),
+                   Outcome.PASS),
+        TestResult("nft_audit.sh", Outcome.FAIL, (Attempt(Outcome.FAIL, 13.6, 1, "FAIL reset",
+                                                          "exit=1"),) * 2, Outcome.FAIL,
+                   "host nft 1.0.6 lacks reset rules"),
+        TestResult("conntrack_tcp_unreplied.sh", Outcome.FLAKY,
+                   (Attempt(Outcome.FAIL, 5.8, 1, "did not pick up", "exit=1"),
+                    Attempt(Outcome.PASS, 6.0, 0, "ok")), Outcome.PASS),
+        TestResult("bridge_brouter.sh", Outcome.SKIP, (Attempt(Outcome.SKIP, 4.0, 4, "", "SKIP"),),
+                   None),
+        TestResult("nft_trans_stress.sh", Outcome.CRASH,
+                   (Attempt(Outcome.CRASH, 361.5, None, "", "guest stopped answering (hang)",
+                            ("[ 1.0] watchdog: BUG: soft lockup",)),) * 2, Outcome.PASS),
+    ]
+    return r
+
+
+def test_summary_golden() -> None:
+    assert summary(sample()) + "\n" == (GOLDEN / "summary.txt").read_text()
+
+
+def test_json_is_complete_and_valid(tmp_path: Path) -> None:
+    write_json(sample(), tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["summary"]["total"] == 5
+    assert data["summary"]["flaky"] == 1
+    assert data["summary"]["regressions"] == ["nft_trans_stress.sh"]
+    crash = data["tests"][4]["attempts"][0]
+    assert crash["console"] == ["[ 1.0] watchdog: BUG: soft lockup"]
+    assert data["tests"][2]["change"] == "changed"
+
+
+def test_junit_is_valid_and_typed(tmp_path: Path) -> None:
+    write_junit(sample(), tmp_path / "j.xml")
+    root = ET.parse(tmp_path / "j.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "5"
+    assert suite.get("failures") == "1"
+    assert suite.get("errors") == "1"
+    assert suite.get("skipped") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["nft_audit.sh"].find("failure") is not None
+    assert cases["nft_trans_stress.sh"].find("error") is not None
+    assert cases["conntrack_tcp_unreplied.sh"].find("flakyFailure") is not None
+    assert cases["conntrack_tcp_unreplied.sh"].find("failure") is None
+    assert cases["bridge_brouter.sh"].find("skipped") is not None
+    assert cases["nft_meta.sh"].find("failure") is None
+
+
+def test_junit_golden() -> None:
+    root = junit_tree(sample()).getroot()
+    assert root is not None
+    text = ET.tostring(root, encoding="unicode") + "\n"
+    assert text == (GOLDEN / "junit.xml").read_text()
