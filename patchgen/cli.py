@@ -78,6 +78,23 @@ def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     return outcome.exit_code
 
 
+def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import pipeline
+    from patchgen.tree import TreeRequest
+
+    req = pipeline.BootRequest(
+        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
+        accel=ns.accel, memory=ns.memory, cpus=ns.cpus, command=tuple(ns.cmd),
+        timeout=ns.timeout, output=ns.output)
+    result = pipeline.boot_and_run(req, settings, progress)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    if result.returncode is None:
+        print(f"patchgen: command did not finish within {ns.timeout}s", file=sys.stderr)
+        return ExitCode.TEST_FAILURE
+    return ExitCode.OK if result.returncode == 0 else ExitCode.TEST_FAILURE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchgen",
@@ -96,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_opts(p)
     p.add_argument("--output", type=Path, help="directory for logs")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("boot", help="build and boot a kernel, run one command in the guest")
+    add_tree_opts(p)
+    add_build_opts(p)
+    add_guest_opts(p)
+    p.add_argument("--timeout", type=int, default=600, help="limit for the command (s)")
+    p.add_argument("--output", type=Path, help="directory for logs")
+    p.add_argument("cmd", nargs="+", metavar="-- CMD", help="command to run in the guest")
+    p.set_defaults(func=cmd_boot)
 
     p = sub.add_parser("test", help="build, boot and run the netfilter kselftests; report")
     add_tree_opts(p)

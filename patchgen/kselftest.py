@@ -185,14 +185,18 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
 
 
 def guest_test_argv(collection: str, plan: TestPlan) -> list[str]:
-    """One test through the tree's runner, with our time limit in its settings file."""
+    """One test through the tree's runner, with our time limit in its settings file.
+
+    The runner writes the test's output to /dev/stdout, which cannot be
+    reopened when stdout is sshd's socket: hence the pipe through cat.
+    """
     settings = f"{GUEST_DIR}/{collection}/settings"
     tools = " && ".join(
         f"ln -sf {path} /run/patchgen/tools/{name}" for name, path in sorted(plan.tools.items()))
     script = (
         f"echo timeout={plan.timeout} > {settings}"
         + (f" && mkdir -p /run/patchgen/tools && {tools}" if tools else "")
-        + f" && cd {GUEST_DIR} && exec ./run_kselftest.sh -t {collection}:{plan.name}"
+        + f" && cd {GUEST_DIR} && ./run_kselftest.sh -t {collection}:{plan.name} 2>&1 | cat"
     )
     return ["sh", "-c", script]
 

@@ -26,7 +26,7 @@ from patchgen.report import Report, summary, tool_versions, write_json, write_ju
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import GuestSpec
-from patchgen.vm.guest import Guest, free_port
+from patchgen.vm.guest import CommandResult, Guest, free_port
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,33 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
                 record["peak_rss_kb"] = guest.peak_rss_kb
 
     return boot
+
+
+@dataclass(frozen=True)
+class BootRequest:
+    tree: trees.TreeRequest
+    command: tuple[str, ...]
+    profile: str = "selftests"
+    rev: str | None = None
+    accel: str = "auto"
+    memory: str = "2G"
+    cpus: int = 2
+    timeout: int = 600
+    output: Path | None = None
+
+
+def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResult:
+    """Build if needed, boot, run one command in the guest (a debugging aid)."""
+    run_dir = new_run_dir(settings, "boot", req.output)
+    profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    tree = stage_tree(req.tree, settings, progress)
+    built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
+    decision = stage_accel(req.accel, built, settings, progress)
+    init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
+    spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus)
+    with progress.stage("boot and run"), Guest(spec, run_dir / "boot-1", progress) as guest:
+        progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}")
+        return guest.run(list(req.command), timeout=req.timeout)
 
 
 # -- the whole test pipeline ------------------------------------------------------

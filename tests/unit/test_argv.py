@@ -81,4 +81,5 @@ def test_guest_test_argv() -> None:
         "echo timeout=300 > /tmp/patchgen-ksft/netfilter/settings"
         " && mkdir -p /run/patchgen/tools"
         " && ln -sf /usr/sbin/ebtables-legacy /run/patchgen/tools/ebtables"
-        " && cd /tmp/patchgen-ksft && exec ./run_kselftest.sh -t netfilter:bridge_brouter.sh")
+        " && cd /tmp/patchgen-ksft && ./run_kselftest.sh -t netfilter:bridge_brouter.sh 2>&1"
+        " | cat")
