@@ -1,0 +1,107 @@
+"""tree -> build -> boot -> selftests -> report, for real, on Debian's 6.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.slow.conftest import ROOT, patchgen
+
+pytestmark = pytest.mark.slow
+
+QUICK = {"nft_meta.sh", "nf_nat_edemux.sh", "conntrack_vrf.sh", "nft_synproxy.sh",
+         "conntrack_sctp_collision.sh", "nft_conntrack_helper.sh",
+         "conntrack_icmp_related.sh", "nft_queue.sh"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str],
+                                                                   Path]:
+    out = tmp_path_factory.mktemp("quick")
+    res = patchgen("test", "--tests", "quick", "--output", str(out))
+    return res, out
+
+
+def _report(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return data
+
+
+def test_quick_selftests_pass_in_a_real_guest(quick_run: tuple[Any, Path]) -> None:
+    res, out = quick_run
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = _report(out)
+    names = {t["name"] for t in report["tests"]}
+    assert names == QUICK
+    for t in report["tests"]:
+        assert t["outcome"] in ("pass", "flaky"), t
+        output = t["attempts"][-1]["output"]
+        # Real KTAP from the tree's runner, with the script's own output in it.
+        assert "TAP version 13" in output and f"selftests: netfilter: {t['name']}" in output
+        assert any(line.startswith("# ") and "selftests:" not in line
+                   for line in output.splitlines()), output
+
+
+def test_report_metadata_and_stages(quick_run: tuple[Any, Path]) -> None:
+    _, out = quick_run
+    report = _report(out)
+    meta = report["metadata"]
+    assert meta["version"].startswith("6.1.")
+    assert meta["accel"] in ("kvm", "tcg") and meta["accel_reason"]
+    assert len(meta["config_digest"]) == 64
+    assert {"gcc", "qemu", "vng"} <= set(meta["tools"])
+    stages = [s["name"] for s in report["stages"]]
+    assert stages[0] == "tree" and any(s.startswith("selftests") for s in stages)
+    boots = report["guest"]["boots"]
+    assert boots and boots[0]["seconds_to_ssh"] > 0 and boots[0]["peak_rss_kb"] > 0
+    assert report["command"].startswith("patchgen test --version 6.1")
+
+
+def test_junit_and_console_log(quick_run: tuple[Any, Path]) -> None:
+    res, out = quick_run
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == str(len(QUICK))
+    console = (out / "boot-1" / "console.log").read_text()
+    assert "patchgen-guest-ready" in console and "Linux version" in console
+    for name in QUICK:
+        assert name in res.stdout  # the terminal summary, test by test
+
+
+def test_second_build_is_skipped() -> None:
+    res = patchgen("build")
+    assert res.returncode == 0, res.stderr
+    assert "up to date:" in res.stderr
+
+
+def _qemu_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "qemu-system"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def test_ctrl_c_during_boot_leaves_no_qemu(tmp_path: Path) -> None:
+    before = _qemu_pids()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "patchgen", "boot", "--output", str(tmp_path), "--", "sleep",
+         "600"], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env=dict(os.environ))
+    assert child.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in child.stderr:
+        if "booting" in line or time.monotonic() > deadline:
+            break
+    time.sleep(3)  # QEMU is running now
+    assert _qemu_pids() - before, "no QEMU was started"
+    child.send_signal(signal.SIGINT)
+    rc = child.wait(timeout=60)
+    assert rc == 130
+    time.sleep(1)
+    assert not (_qemu_pids() - before), "QEMU left behind after Ctrl-C"
