@@ -131,6 +131,15 @@ def read_log_lines(log_path: Path, since: int) -> list[str]:
         return f.read().splitlines()
 
 
+def make_errors(lines: Sequence[str]) -> list[str]:
+    """No compiler diagnostic: show what precedes make's first "***" line."""
+    for i, line in enumerate(lines):
+        if "*** [" in line or line.startswith("make: ***"):
+            before = [x for x in lines[max(0, i - 4):i] if not x.startswith(("make", "  "))]
+            return [*before, line.strip()]
+    return ["(no error message found; see the log)"]
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     src: Path  # a worktree patchgen owns
@@ -201,9 +210,9 @@ def _make(req: BuildRequest, settings: Settings, progress: Progress, log_path: P
     try:
         proc.stream(argv, log_path=log_path, env=build_env(settings), on_line=counter)
     except CommandFailed as exc:
-        diags = [d for d in parse_diagnostics(read_log_lines(log_path, offset), req.src)
-                 if d.kind != "warning"]
-        shown = "\n  ".join(str(d) for d in diags[:10]) or "(no compiler error found; see log)"
+        lines = read_log_lines(log_path, offset)
+        diags = [d for d in parse_diagnostics(lines, req.src) if d.kind != "warning"]
+        shown = "\n  ".join(str(d) for d in diags[:10]) or "\n  ".join(make_errors(lines))
         raise BuildFailure(
             f"kernel build failed (make exit {exc.returncode}):\n  {shown}",
             hint=f"full log: {log_path}",

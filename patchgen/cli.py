@@ -13,6 +13,7 @@ from types import FrameType
 
 from patchgen import settings as settings_mod
 from patchgen.errors import ExitCode, PatchgenError
+from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.settings import Settings
 
@@ -58,7 +59,8 @@ def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
     run_dir = pipeline.new_run_dir(settings, "build", ns.output)
     rev = pipeline.trees_rev(tree, ns.rev)
-    result = pipeline.stage_build(tree, rev, profile, settings, progress, run_dir)
+    with tree_lock(settings, tree.id, progress):
+        result = pipeline.stage_build(tree, rev, profile, settings, progress, run_dir)
     print(json.dumps(result.as_dict(), indent=2))
     return ExitCode.OK
 
@@ -95,6 +97,55 @@ def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     return ExitCode.OK if result.returncode == 0 else ExitCode.TEST_FAILURE
 
 
+def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    import datetime as dt
+
+    from patchgen import pipeline
+    from patchgen.series import generate
+    from patchgen.series.render import Renderer
+    from patchgen.tree import TreeRequest
+
+    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    spec = generate.load_spec(settings.templates_dir)
+    author = generate.identity_for(tree, ns.author)
+    with progress.stage("generate: compute the series from the tree"):
+        series = generate.plan(tree, Renderer(settings.templates_dir), spec, author, ns.upto)
+    print(generate.format_plan(series, verbose=ns.verbose))
+    if ns.plan:
+        return ExitCode.OK
+    branch = ns.branch or spec.branch
+    date = ns.date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    with progress.stage(f"generate: commit to branch {branch}"), \
+            tree_lock(settings, tree.id, progress):
+        done = generate.commit(series, branch, date)
+    state = "unchanged (same patches as before)" if done.reused else "updated"
+    print(f"\nbranch {done.branch} {state}: {len(done.commits)} commits on {done.base[:12]} "
+          f"in {tree.repo}")
+    for sha, patch in zip(done.commits, series.patches, strict=True):
+        print(f"  {sha[:12]} {patch.subject}")
+    return ExitCode.OK
+
+
+def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import check, kconfig, pipeline
+    from patchgen.series import generate
+    from patchgen.tree import TreeRequest
+
+    profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
+    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    branch = ns.branch or generate.load_spec(settings.templates_dir).branch
+    run_dir = pipeline.new_run_dir(settings, "check", ns.output)
+    progress.info(f"run directory: {run_dir}")
+    with tree_lock(settings, tree.id, progress):
+        report = check.check_series(tree, branch, profile, settings, progress, run_dir,
+                                    w1=not ns.no_w1, checkpatch=not ns.no_checkpatch)
+    text = check.format_report(report)
+    (run_dir / "check.txt").write_text(text + "\n")
+    print(text)
+    print(f"\nreport: {run_dir}/check.json")
+    return report.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchgen",
@@ -113,6 +164,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_opts(p)
     p.add_argument("--output", type=Path, help="directory for logs")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("generate", help="compute the patch series from the tree, commit it "
+                       "to a new branch")
+    add_tree_opts(p)
+    p.add_argument("--plan", action="store_true",
+                   help="print per patch the files and functions it would change; write nothing")
+    p.add_argument("--upto", type=int, metavar="N", help="only the first N patches")
+    p.add_argument("--branch", help="branch to create or replace (default patchgen/nf-hook-bpf)")
+    p.add_argument("--author", help="'Name <email>' (default: your git identity)")
+    p.add_argument("--date", help="author and commit date (default: now)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("check", help="build every patch of the series, W=1 on touched files, "
+                       "checkpatch --strict")
+    add_tree_opts(p)
+    p.add_argument("--profile", default="selftests", help="kernel config profile")
+    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--no-w1", action="store_true", help="skip the W=1 comparison")
+    p.add_argument("--no-checkpatch", action="store_true", help="skip checkpatch")
+    p.add_argument("--output", type=Path, help="directory for logs and the report")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("boot", help="build and boot a kernel, run one command in the guest")
     add_tree_opts(p)

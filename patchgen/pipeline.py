@@ -21,6 +21,7 @@ from patchgen import build as kbuild
 from patchgen import kconfig, kselftest, results
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError
+from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
 from patchgen.settings import Settings
@@ -151,7 +152,8 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
     run_dir = new_run_dir(settings, "boot", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stage_tree(req.tree, settings, progress)
-    built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
+    with tree_lock(settings, tree.id, progress):
+        built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
     init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
     spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus)
@@ -197,11 +199,12 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     rev = trees_rev(tree, req.rev)
     report.metadata["rev"] = rev
     _save(report, run_dir)
-    built = stage_build(tree, rev, profile, settings, progress, run_dir)
+    with tree_lock(settings, tree.id, progress):
+        built = stage_build(tree, rev, profile, settings, progress, run_dir)
+        installed = stage_selftests_install(tree, built, settings, progress, run_dir)
     report.build = built.as_dict()
     report.build["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     report.metadata["config_digest"] = built.config_digest
-    installed = stage_selftests_install(tree, built, settings, progress, run_dir)
     catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
     plans = kselftest.select(catalogue, installed.tests, req.tests)
     decision = stage_accel(req.accel, built, settings, progress)

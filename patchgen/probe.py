@@ -51,6 +51,9 @@ class TreeFacts:
     kfree_skb_reason_inline: bool
     has_sk_skb_reason_drop: bool
     bpf_link_kconfig: str | None
+    has_register_net_sysctl_sz: bool
+    bpf_prog_alloc_id_static: bool
+    dispatcher_max: str | None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -131,7 +134,16 @@ def _grep(tree: Path, spec: Mapping[str, Any]) -> ProbeValue:
     return re.search(spec["pattern"], path.read_text(errors="replace")) is not None
 
 
+def _capture(tree: Path, spec: Mapping[str, Any]) -> ProbeValue:
+    path = tree / spec["path"]
+    if not path.exists():
+        return None
+    m = re.search(spec["pattern"], path.read_text(errors="replace"))
+    return m.group(1) if m else None
+
+
 _KINDS = {
+    "capture": _capture,
     "first_existing": _first_existing,
     "exists": _exists,
     "defines_function": _defines_function,

@@ -61,3 +61,17 @@ def fakelinux(tmp_path: Path) -> Path:
     subprocess.run(["git", "-C", str(dst), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(dst), "commit", "-q", "-m", "base"], check=True, env=env)
     return dst
+
+
+@pytest.fixture
+def fakenet(tmp_path: Path) -> Path:
+    """The miniature netfilter tree (tests/fakenet) as a git repository."""
+    import shutil
+    import subprocess
+
+    dst = tmp_path / "fakenet"
+    shutil.copytree(Path(__file__).parent / "fakenet", dst)
+    subprocess.run(["git", "init", "-q", str(dst)], check=True)
+    subprocess.run(["git", "-C", str(dst), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(dst), "commit", "-q", "-m", "base"], check=True)
+    return dst

@@ -1,0 +1,227 @@
+"""Recipes for patches 6-9: the generator, its lifetime rules, netdev, the cache.
+
+The new C (nf_hook_bpf.c, nf_hook_bpf.h, the netfilter.h helper, the
+Kconfig entry) is rendered from templates with parameters from the tree
+probe; the hunks in existing files are placed by structure, like the
+earlier recipes do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from patchgen.csrc import CFile, Edit, Function
+from patchgen.series import cedit
+from patchgen.series.view import RecipeError, TreeView
+
+if TYPE_CHECKING:
+    from patchgen.series.recipes import Context
+
+NETFILTER_H = "include/linux/netfilter.h"
+CORE_C = "net/netfilter/core.c"
+KCONFIG = "net/netfilter/Kconfig"
+MAKEFILE = "net/netfilter/Makefile"
+HOOK_BPF_H = "include/net/netfilter/nf_hook_bpf.h"
+HOOK_BPF_C = "net/netfilter/nf_hook_bpf.c"
+BPF_H = "include/linux/bpf.h"
+SYSCALL_C = "kernel/bpf/syscall.c"
+KCONFIG_ANCHOR = "NETFILTER_NETLINK_HOOK"
+
+
+def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
+    facts = ctx.facts
+    if facts.kfree_skb_reason_inline:
+        if not facts.has_sk_skb_reason_drop:
+            raise RecipeError("kfree_skb_reason() is inline here but sk_skb_reason_drop() "
+                              "is missing: no function for the program to drop with")
+        drop = "sk_skb_reason_drop"
+    else:
+        drop = "kfree_skb_reason"
+    return {"cache": cache, "drop": drop,
+            "sysctl_sentinel": not facts.has_register_net_sysctl_sz}
+
+
+# -- patch 6 --------------------------------------------------------------------------
+def generator(ctx: Context) -> dict[str, Any]:
+    view, r = ctx.view, ctx.renderer
+    for path in (HOOK_BPF_H, HOOK_BPF_C):
+        if view.exists(path):
+            raise RecipeError(f"{path} exists already")
+    if ctx.facts.retpoline_symbol is None:
+        raise RecipeError("no retpoline symbol (RETPOLINE or MITIGATION_RETPOLINE) in "
+                          "arch/x86/Kconfig")
+    params = _generator_params(ctx, cache=False)
+    view.write(HOOK_BPF_H, r.render("c/nf_hook_bpf.h.j2"))
+    view.write(HOOK_BPF_C, r.render("c/nf_hook_bpf.c.j2", **params))
+    _kconfig(view, r.render("c/Kconfig-nf_hook_bpf.j2", retpoline=ctx.facts.retpoline_symbol))
+    _makefile(view)
+    _netfilter_h(ctx)
+    _core_c(view)
+    if ctx.facts.bpf_prog_alloc_id_static:
+        _export_alloc_id(view)
+    return {"drop": params["drop"]}
+
+
+def _kconfig(view: TreeView, block: str) -> None:
+    text = view.read(KCONFIG)
+    m = re.search(rf"^config {KCONFIG_ANCHOR}\n", text, re.M)
+    if m is None:
+        raise RecipeError(f"{KCONFIG}: no 'config {KCONFIG_ANCHOR}' to put NF_HOOK_BPF before")
+    if re.search(r"^config NF_HOOK_BPF\b", text, re.M):
+        raise RecipeError(f"{KCONFIG}: NF_HOOK_BPF exists already")
+    view.write(KCONFIG, text[:m.start()] + block + text[m.start():])
+
+
+def _makefile(view: TreeView) -> None:
+    text = view.read(MAKEFILE)
+    m = re.search(r"^netfilter-objs\s*:=.*\n", text, re.M)
+    if m is None:
+        raise RecipeError(f"{MAKEFILE}: no 'netfilter-objs :=' line (the core object list)")
+    line = "netfilter-$(CONFIG_NF_HOOK_BPF) += nf_hook_bpf.o\n"
+    view.write(MAKEFILE, text[:m.end()] + line + text[m.end():])
+
+
+def _after_includes(cf: CFile) -> int:
+    """Offset after the last #include of the file's leading include block."""
+    first_code = cf.tokens[0].start if cf.tokens else len(cf.text)
+    includes = [d for d in cf.directives if "include" in d.text.split("<")[0].split('"')[0]
+                and d.start < first_code]
+    if not includes:
+        raise RecipeError(f"{cf.path}: no #include block")
+    end = includes[-1].end
+    return end + 1 if cf.text[end:end + 1] == "\n" else end
+
+
+def _rename_call(cf: CFile, fn: Function, old: str, new: str) -> Edit:
+    calls = cf.calls(old, within=cedit.body(fn))
+    if len(calls) != 1:
+        raise RecipeError(f"{cf.path}: expected one {old}() call in {fn.name}(), "
+                          f"found {len(calls)}")
+    return Edit(calls[0].name_start, calls[0].name_start + len(old), new)
+
+
+def _netfilter_h(ctx: Context) -> None:
+    view = ctx.view
+    cf = view.parse(NETFILTER_H)
+    include = _after_includes(cf)
+    entries = cedit.struct_body(cf, "nf_hook_entries")
+    slow_list = cedit.require_function(view, NETFILTER_H, "nf_hook_slow_list", definition=False)
+    hook = cedit.require_function(view, NETFILTER_H, "nf_hook")
+    view.edit(NETFILTER_H, [
+        Edit(include, include, "#if IS_ENABLED(CONFIG_NF_HOOK_BPF)\n#include <linux/filter.h>\n"
+                               "#endif\n"),
+        Edit(entries[0], entries[0], "\n#if IS_ENABLED(CONFIG_NF_HOOK_BPF)\n"
+                                     "\tstruct bpf_prog\t\t\t*hook_prog;\n#endif"),
+        Edit(slow_list.end, slow_list.end, "\n" + ctx.renderer.render(
+            "c/nf_hook_entries_run.h.j2").rstrip("\n")),
+        _rename_call(cf, hook, "nf_hook_slow", "nf_hook_entries_run"),
+    ])
+
+
+def _line_edit(cf: CFile, fn: Function, pattern: str, text: str, *, before: bool) -> Edit:
+    start, end = cedit.statement_after(cf, fn, pattern)
+    indent = cf.indent_at(start)
+    pos = start if before else end
+    return Edit(pos, pos, "".join(f"{indent}{line}\n" if line else "\n"
+                                  for line in text.split("\n")))
+
+
+def _core_c(view: TreeView) -> None:
+    cf = view.parse(CORE_C)
+    include = _after_includes(cf)
+
+    def fn(name: str) -> Function:
+        return cedit.require_function(view, CORE_C, name)
+
+    remove = fn("nf_remove_net_hook")
+    blob = str(remove.params[0].name)
+    free = fn("nf_hook_entries_free")
+    view.edit(CORE_C, [
+        Edit(include, include, "#include <net/netfilter/nf_hook_bpf.h>\n"),
+        _line_edit(cf, fn("__nf_register_net_hook"), r"rcu_assign_pointer\(\*pp, new_hooks\);",
+                   "nf_hook_bpf_attach(new_hooks);", before=True),
+        _line_edit(cf, fn("__nf_hook_entries_try_shrink"), r"hooks_validate\(new\);",
+                   "nf_hook_bpf_attach(new);", before=False),
+        _line_edit(cf, remove, r"WRITE_ONCE\(orig_ops\[i\], \(void \*\)&dummy_ops\);",
+                   f"nf_hook_bpf_detach({blob});", before=False),
+        _line_edit(cf, free, r"return;", "\nnf_hook_bpf_detach(e);", before=False),
+        _rename_call(cf, fn("nf_hook_slow_list"), "nf_hook_slow", "nf_hook_entries_run"),
+    ])
+
+
+def _export_alloc_id(view: TreeView) -> None:
+    cf = view.parse(SYSCALL_C)
+    fn = cedit.require_function(view, SYSCALL_C, "bpf_prog_alloc_id")
+    m = re.match(r"static\s+", cf.text[fn.start:fn.name_start])
+    if m is None:
+        raise RecipeError(f"{SYSCALL_C}: bpf_prog_alloc_id() is not static as expected")
+    view.edit(SYSCALL_C, [Edit(fn.start, fn.start + m.end(), "")])
+    bpf = view.parse(BPF_H)
+    if bpf.function("bpf_prog_alloc_id", definition=False) is None:
+        anchor = cedit.require_function(view, BPF_H, "bpf_prog_free_id", definition=False)
+        pos = bpf.line_start(anchor.start)
+        view.edit(BPF_H, [Edit(pos, pos, "int bpf_prog_alloc_id(struct bpf_prog *prog);\n")])
+
+
+# -- patch 7 --------------------------------------------------------------------------
+def dying_netns(ctx: Context) -> dict[str, Any]:
+    view = ctx.view
+    cf = view.parse(CORE_C)
+    shrink = cedit.require_function(view, CORE_C, "__nf_hook_entries_try_shrink")
+    edits = [cedit.reflow_params(cf, shrink, [p.text for p in shrink.params] + ["bool recompile"]),
+             _line_edit(cf, shrink, r"nf_hook_bpf_attach\(new\);",
+                        "if (recompile)\n\tnf_hook_bpf_attach(new);", before=True)]
+    line = cedit.statement_after(cf, shrink, r"nf_hook_bpf_attach\(new\);")
+    edits.append(Edit(line[0], line[1], ""))
+    doc = re.search(r"^ \* @pp -- [^\n]*\n", cf.text[:shrink.start], re.M)
+    if doc is not None:
+        edits.append(Edit(doc.end(), doc.end(),
+                          " * @recompile -- generate a bpf program for the new blob\n"))
+    unregister = None
+    for call in cf.calls("__nf_hook_entries_try_shrink"):
+        caller = _enclosing(cf, call.name_start)
+        net = next((p.name for p in caller.params if p.type == "struct net *"), None) \
+            if caller else None
+        value = f"check_net({net})" if net else "false"
+        if net and caller:
+            unregister = caller.name
+        edits.append(Edit(call.close, call.close, f", {value}"))
+    if unregister is None:
+        raise RecipeError(f"{CORE_C}: no caller of __nf_hook_entries_try_shrink() has a "
+                          "struct net to check")
+    view.edit(CORE_C, edits)
+    return {"unregister": unregister}
+
+
+def _enclosing(cf: CFile, offset: int) -> Function | None:
+    for fn in cf.functions():
+        if fn.body_open is not None and fn.body_close is not None and \
+                fn.body_open < offset < fn.body_close:
+            return fn
+    return None
+
+
+# -- patch 8 --------------------------------------------------------------------------
+def netdev_bpf(ctx: Context) -> dict[str, Any]:
+    path = ctx.facts.netdev_header
+    if path is None:
+        raise RecipeError("no netfilter_netdev.h (or netfilter_ingress.h) in this tree")
+    view = ctx.view
+    cf = view.parse(path)
+    names = ["nf_hook_ingress"] + (["nf_hook_egress"] if ctx.facts.has_egress_hook else [])
+    view.edit(path, [_rename_call(cf, cedit.require_function(view, path, n), "nf_hook_slow",
+                                  "nf_hook_entries_run") for n in names])
+    return {"egress": ctx.facts.has_egress_hook}
+
+
+# -- patch 9 --------------------------------------------------------------------------
+def prog_cache(ctx: Context) -> dict[str, Any]:
+    view = ctx.view
+    expected = ctx.renderer.render("c/nf_hook_bpf.c.j2", **_generator_params(ctx, cache=False))
+    if view.read(HOOK_BPF_C) != expected:
+        raise RecipeError(f"{HOOK_BPF_C} is not what patch 6 made; the cache would be "
+                          "rendered onto something else")
+    view.write(HOOK_BPF_C, ctx.renderer.render("c/nf_hook_bpf.c.j2",
+                                               **_generator_params(ctx, cache=True)))
+    return {"dispatcher_max": ctx.facts.dispatcher_max or "BPF_DISPATCHER_MAX"}

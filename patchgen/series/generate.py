@@ -1,0 +1,235 @@
+"""Compute the series from a tree, and commit it to a branch.
+
+``plan()`` runs every recipe on an in-memory view of the tree and renders
+each commit message; nothing is written.  ``commit()`` turns the plan into
+commits with git plumbing (a private index, ``hash-object``,
+``commit-tree``) and moves the branch only once the whole series exists,
+so an interrupted run leaves no half-made series and never touches any
+checkout.  A second run that yields the same patches keeps the branch as
+it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchgen.csrc import CFile, CSyntaxError
+from patchgen.errors import UserError
+from patchgen.git import Git, Identity
+from patchgen.series.recipes import RECIPES, Context
+from patchgen.series.render import Renderer
+from patchgen.series.view import FileChange, RecipeError, TreeView, changes_between
+from patchgen.tree import Tree
+
+
+@dataclass(frozen=True)
+class PatchSpec:
+    number: int
+    slug: str
+    recipe: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    name: str
+    branch: str
+    patches: tuple[PatchSpec, ...]
+
+
+def load_spec(templates_dir: Path) -> SeriesSpec:
+    data = tomllib.loads((templates_dir / "series.toml").read_text())
+    patches = tuple(PatchSpec(i, p["slug"], p["recipe"], p["message"])
+                    for i, p in enumerate(data["patch"], 1))
+    for p in patches:
+        if p.recipe not in RECIPES:
+            raise ValueError(f"series.toml: patch {p.number} names unknown recipe {p.recipe!r}")
+    return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches)
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    spec: PatchSpec
+    subject: str
+    message: str  # complete commit message, subject first
+    changes: tuple[FileChange, ...]
+    functions: dict[str, list[str]]
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def diffstat(self) -> list[tuple[str, int, int]]:
+        out = []
+        for c in self.changes:
+            old = (c.old or "").splitlines()
+            new = c.new.splitlines()
+            added = removed = 0
+            for line in difflib.unified_diff(old, new, lineterm="", n=0):
+                if line.startswith("+") and not line.startswith("+++"):
+                    added += 1
+                elif line.startswith("-") and not line.startswith("---"):
+                    removed += 1
+            out.append((c.path, added, removed))
+        return out
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    tree: Tree
+    spec: SeriesSpec
+    patches: tuple[PatchResult, ...]
+    author: Identity
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
+         upto: int | None = None) -> SeriesPlan:
+    view = TreeView(tree.repo)
+    results = []
+    for p in spec.patches[: upto or len(spec.patches)]:
+        ctx = Context(view, tree.facts, renderer, str(author))
+        before = view.snapshot()
+        try:
+            variables = RECIPES[p.recipe](ctx)
+        except (RecipeError, CSyntaxError) as exc:
+            raise UserError(f"patch {p.number} ({p.slug}) cannot be made for this tree: {exc}",
+                            hint="the tree differs from what this recipe knows; see the "
+                                 "message for what was expected where") from exc
+        changes = tuple(changes_between(before, view))
+        if not changes:
+            raise UserError(f"patch {p.number} ({p.slug}) changes nothing in this tree")
+        message = renderer.message(p.message, author=str(author), facts=tree.facts, **variables)
+        subject = message.split("\n", 1)[0]
+        results.append(PatchResult(p, subject, message, changes, _functions(changes),
+                                   tuple(ctx.notes), tuple(ctx.warnings)))
+    return SeriesPlan(tree, spec, tuple(results), author)
+
+
+def _functions(changes: tuple[FileChange, ...]) -> dict[str, list[str]]:
+    """Per file, the functions (or file scope) whose lines a change touches."""
+    out: dict[str, list[str]] = {}
+    for c in changes:
+        new_lines = c.new.splitlines(keepends=True)
+        touched: set[int] = set()
+        matcher = difflib.SequenceMatcher(None, (c.old or "").splitlines(keepends=True),
+                                          new_lines, autojunk=False)
+        for tag, _, _, j1, j2 in matcher.get_opcodes():
+            if tag != "equal":
+                touched.update(range(j1, max(j2, j1 + 1)))
+        offsets = [0]
+        for line in new_lines:
+            offsets.append(offsets[-1] + len(line))
+        names: list[str] = []
+        try:
+            fns = CFile.parse(c.path, c.new).functions() if c.path.endswith((".c", ".h")) else []
+        except CSyntaxError:
+            fns = []
+        for line_no in sorted(touched):
+            pos = offsets[min(line_no, len(offsets) - 1)]
+            name = next((f.name for f in fns if f.start <= pos < f.end), "(file scope)")
+            if name not in names:
+                names.append(name)
+        out[c.path] = names
+    return out
+
+
+# -- committing -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Committed:
+    branch: str
+    base: str
+    commits: tuple[str, ...]
+    reused: bool  # the branch already held exactly this series
+
+
+def commit(series: SeriesPlan, branch: str, date: str) -> Committed:
+    git = Git(series.tree.repo)
+    author = series.author
+    env_ident = {
+        "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email,
+        "GIT_COMMITTER_DATE": date,
+    }
+    commits: list[str] = []
+    parent = series.tree.base
+    with tempfile.TemporaryDirectory(prefix="patchgen-index-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        git.run("read-tree", parent, env=env)
+        for patch in series.patches:
+            for change in patch.changes:
+                blob = git.run("hash-object", "-w", "--stdin", "--path", change.path,
+                               input=change.new).stdout.strip()
+                mode = _mode(git, change.path, env)
+                git.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
+                        env=env)
+            tree_sha = git.run("write-tree", env=env).stdout.strip()
+            parent = git.run("commit-tree", tree_sha, "-p", parent, "-F", "-",
+                             env={**env, **env_ident}, input=patch.message).stdout.strip()
+            commits.append(parent)
+    ref = f"refs/heads/{branch}"
+    old = git.run("rev-parse", "--verify", "--quiet", ref, check=False).stdout.strip()
+    if old and _same_series(git, series.tree.base, old, commits):
+        kept = git.log_shas(f"{series.tree.base}..{old}")
+        return Committed(branch, series.tree.base, tuple(kept), True)
+    git.update_ref(ref, commits[-1])
+    return Committed(branch, series.tree.base, tuple(commits), False)
+
+
+def _mode(git: Git, path: str, env: dict[str, str]) -> str:
+    out = git.run("ls-files", "-s", "--", path, env=env).stdout.split()
+    return out[0] if out else "100644"
+
+
+def _same_series(git: Git, base: str, old_tip: str, new: list[str]) -> bool:
+    """Same trees, messages and authors, commit by commit."""
+    old = git.log_shas(f"{base}..{old_tip}")
+    if len(old) != len(new):
+        return False
+    fmt = "%T%n%an <%ae>%n%B"
+    return all(git.out("show", "-s", f"--format={fmt}", a) == git.out("show", "-s",
+                                                                       f"--format={fmt}", b)
+               for a, b in zip(old, new, strict=True))
+
+
+def format_plan(series: SeriesPlan, verbose: bool = False) -> str:
+    """What each patch would change: files (+/-) and functions, then notes."""
+    out = [f"Series for {series.tree.id} (base {series.tree.base[:12]}), "
+           f"author {series.author}:"]
+    for p in series.patches:
+        out.append("")
+        out.append(f"[{p.spec.number}/{len(series.spec.patches)}] {p.subject}")
+        for path, added, removed in p.diffstat():
+            funcs = ", ".join(p.functions.get(path, []))
+            out.append(f"    {path} (+{added}/-{removed}): {funcs}")
+        if p.notes:
+            shown = p.notes if verbose else p.notes[:0]
+            out.append(f"    {len(p.notes)} notes" + ("" if verbose else " (--verbose shows them)"))
+            out += [f"      {n}" for n in shown]
+        out += [f"    warning: {w}" for w in p.warnings]
+    return "\n".join(out)
+
+
+def parse_identity(text: str) -> Identity:
+    import re
+
+    m = re.fullmatch(r"\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*", text)
+    if m is None:
+        raise UserError(f"--author must look like 'Name <email>', got {text!r}")
+    return Identity(m.group(1), m.group(2))
+
+
+def identity_for(tree: Tree, explicit: str | None) -> Identity:
+    if explicit:
+        return parse_identity(explicit)
+    git = Git(tree.repo)
+    name, email = git.config_get("user.name"), git.config_get("user.email")
+    if not name or not email:
+        raise UserError("no git identity for the Signed-off-by",
+                        hint="set git config user.name/user.email, or pass --author 'Name <email>'")
+    return Identity(name, email)

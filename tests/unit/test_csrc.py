@@ -1,0 +1,111 @@
+"""The token-level C scanner on kernel-shaped code."""
+
+from __future__ import annotations
+
+import pytest
+
+from patchgen.csrc import CFile, CSyntaxError, Edit, apply_edits, tokenize
+
+SRC = r'''
+// SPDX-License-Identifier: GPL-2.0
+#include <linux/netfilter.h>
+#define WEIRD(x) { x(
+static const char *msg = "not a call: foo(a, b);";
+
+/* foo(priv, skb, state) in a comment */
+static unsigned int __net_init
+foo(void *priv, struct sk_buff *skb,
+    const struct nf_hook_state *state)
+{
+	struct xt_table *table = priv;
+	int (*fp)(int) = NULL;
+
+	switch (state->hook) {
+	case NF_INET_LOCAL_IN:
+		bar(skb, state->hook ? 1 : 2);
+		break;
+	}
+#ifdef CONFIG_XFRM
+	if (skb->sp)
+		return baz(priv, skb, state);
+#endif
+	return NF_ACCEPT;
+}
+EXPORT_SYMBOL_GPL(foo);
+
+unsigned int foo_proto(void *, struct sk_buff *, const struct nf_hook_state *);
+
+static const struct nf_hook_ops ops[] = {
+	{
+		.hook		= foo,
+		.pf		= NFPROTO_IPV4,
+	},
+};
+'''
+
+
+def test_tokens_skip_comments_strings_and_directives() -> None:
+    toks = tokenize(SRC)
+    idents = [t.text for t in toks if t.kind == "ident"]
+    assert "msg" in idents
+    assert idents.count("foo") == 3  # definition, EXPORT_SYMBOL_GPL, .hook =
+    assert any(t.kind == "pp" and t.text.startswith("#define WEIRD") for t in toks)
+    assert any(t.kind == "string" and "foo(a, b)" in t.text for t in toks)
+
+
+def test_functions_definitions_and_prototypes() -> None:
+    cf = CFile.parse("x.c", SRC)
+    names = [(f.name, f.is_definition) for f in cf.functions()]
+    assert names == [("foo", True), ("foo_proto", False)]
+    foo = cf.function("foo")
+    assert foo is not None
+    assert foo.param_types() == ("void *", "struct sk_buff *", "const struct nf_hook_state *")
+    assert [p.name for p in foo.params] == ["priv", "skb", "state"]
+    assert SRC[foo.start:foo.name_start].split() == ["static", "unsigned", "int", "__net_init"]
+    proto = cf.function("foo_proto", definition=False)
+    assert proto is not None and [p.name for p in proto.params] == [None, None, None]
+    assert proto.param_types() == foo.param_types()
+
+
+def test_calls_and_arguments() -> None:
+    cf = CFile.parse("x.c", SRC)
+    (bar,) = cf.calls("bar")
+    assert bar.arg_texts == ("skb", "state->hook ? 1 : 2")
+    (baz,) = cf.calls("baz")
+    assert baz.arg_texts == ("priv", "skb", "state")
+
+
+def test_value_uses_are_not_calls() -> None:
+    cf = CFile.parse("x.c", SRC)
+    uses = [t for t in cf.references("foo") if cf.is_value_use(t)]
+    assert len(uses) == 2  # EXPORT_SYMBOL_GPL(foo) and .hook = foo; "foo(" is not a value
+    prev = cf.prev_token(uses[-1].start)
+    assert prev is not None and prev.text == "="
+
+
+def test_statement_start_stops_at_case_label_not_ternary() -> None:
+    cf = CFile.parse("x.c", SRC)
+    (bar,) = cf.calls("bar")
+    start = cf.statement_start(bar.name_start)
+    assert SRC[start:start + 4] == "bar("
+
+
+def test_conditional_regions() -> None:
+    cf = CFile.parse("x.c", SRC)
+    (baz,) = cf.calls("baz")
+    (bar,) = cf.calls("bar")
+    assert cf.in_conditional(baz.name_start)
+    assert not cf.in_conditional(bar.name_start)
+    (region,) = cf.conditional_ranges()
+    assert region[2] == "#ifdef CONFIG_XFRM"
+
+
+def test_unbalanced_brackets_are_reported() -> None:
+    with pytest.raises(CSyntaxError, match="unbalanced"):
+        CFile.parse("bad.c", "int f(void) { return (1; }")
+
+
+def test_apply_edits_rejects_overlaps() -> None:
+    assert apply_edits("abcdef", [Edit(1, 2, "X"), Edit(4, 4, "Y")]) == "aXcdYef"
+    with pytest.raises(ValueError, match="overlapping"):
+        apply_edits("abcdef", [Edit(1, 3, "X"), Edit(2, 4, "Y")])

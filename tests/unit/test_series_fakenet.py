@@ -1,0 +1,75 @@
+"""The recipes on a miniature netfilter tree: golden patches, discovery, errors.
+
+Set PATCHGEN_UPDATE_GOLDEN=1 to rewrite the golden files after a deliberate
+change; review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from patchgen.errors import UserError
+from patchgen.series.hooks import CallKind, discover
+from patchgen.series.view import TreeView
+from tests.series_helpers import patch_text, plan_for
+
+GOLDEN = Path(__file__).parent.parent / "data" / "fakenet"
+
+
+def test_patches_match_golden(fakenet: Path, tmp_path: Path) -> None:
+    plan = plan_for(fakenet, tmp_path / "cache", upto=5)
+    assert [p.spec.number for p in plan.patches] == [1, 2, 3, 4, 5]
+    for p in plan.patches:
+        golden = GOLDEN / f"{p.spec.number:02d}-{p.spec.slug}.golden.txt"
+        text = patch_text(p)
+        if os.environ.get("PATCHGEN_UPDATE_GOLDEN"):
+            golden.write_text(text)
+        assert text == golden.read_text(), golden.name
+
+
+def test_discovery_finds_every_spelling_and_ignores_a_namesake(fakenet: Path) -> None:
+    inv = discover(TreeView(fakenet))
+    reasons = {h.name: h.reason for h in inv.hooks}
+    assert set(reasons) == {"accept_all", "fake_broute", "fake_do_table", "fake_ipv6_hook",
+                            "nf_nat_inet_fn", "nf_nat_ipv4_fn", "nf_nat_ipv4_out"}
+    assert reasons["accept_all"].startswith("registered (.hook = accept_all, net/netfilter/core.c")
+    assert "argument of xt_hook_ops_alloc()" in reasons["fake_do_table"]
+    assert reasons["fake_ipv6_hook"].startswith("registered ([...] = fake_ipv6_hook")
+    assert reasons["nf_nat_inet_fn"] == "called by hook nf_nat_ipv4_fn"
+    assert [s.function.name for s in inv.unclassified] == ["lonely_helper"]
+    kinds = {(c.caller, c.callee): c.kind for c in inv.calls}
+    assert kinds[("fake_broute", "fake_do_table")] is CallKind.OWN_STATE
+    assert kinds[("fake_broute", "fake_ipv6_hook")] is CallKind.PASSTHROUGH
+    assert kinds[("nf_nat_ipv4_out", "nf_nat_ipv4_fn")] is CallKind.PASSTHROUGH
+    # The header prototype, the #else static inline stub: both are found.
+    ipv6 = inv.by_name("fake_ipv6_hook")
+    assert [s.path for s in ipv6.prototypes] == ["include/net/netfilter/nf_table_hooks.h"]
+    assert [s.path for s in ipv6.definitions] == ["include/net/netfilter/nf_table_hooks.h"]
+
+
+def test_unclassified_hook_lookalike_is_reported(fakenet: Path, tmp_path: Path) -> None:
+    plan = plan_for(fakenet, tmp_path / "cache", upto=4)
+    (warning,) = plan.patches[3].warnings
+    assert warning.startswith("net/ipv4/netfilter/fake_tables.c:32: lonely_helper()")
+
+
+def test_unsupported_call_is_an_error_naming_the_place(fakenet: Path, tmp_path: Path) -> None:
+    src = fakenet / "net" / "bridge" / "br_input.c"
+    src.write_text(src.read_text().replace("fake_ipv6_hook(priv, skb, s)",
+                                           "fake_ipv6_hook(NULL, skb, s)"))
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "odd call"], check=True)
+    with pytest.raises(UserError, match=r"br_input\.c:\d+: fake_broute\(\) calls "
+                                        r"fake_ipv6_hook\(NULL, skb, s\)"):
+        plan_for(fakenet, tmp_path / "cache", upto=4)
+
+
+def test_recipe_names_what_it_expected(fakenet: Path, tmp_path: Path) -> None:
+    core = fakenet / "net" / "netfilter" / "core.c"
+    core.write_text(core.read_text().replace("#define MAX_HOOK_COUNT\t\t1024\n", ""))
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "no limit"], check=True)
+    with pytest.raises(UserError, match=r"patch 1 .*MAX_HOOK_COUNT is not defined"):
+        plan_for(fakenet, tmp_path / "cache", upto=1)
