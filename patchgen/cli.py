@@ -73,7 +73,7 @@ def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     req = pipeline.TestRequest(
         tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
-        memory=ns.memory, cpus=ns.cpus)
+        memory=ns.memory, cpus=ns.cpus, switch=ns.switch)
     outcome = pipeline.run_tests(req, settings, progress)
     print(summary(outcome.report))
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
@@ -146,6 +146,33 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     return report.exit_code
 
 
+def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import pipeline
+    from patchgen.report import summary
+    from patchgen.tree import TreeRequest
+
+    test = pipeline.TestRequest(
+        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, tests=ns.tests,
+        retries=ns.retries, accel=ns.accel, output=ns.output, memory=ns.memory, cpus=ns.cpus,
+        switch=ns.switch)
+    req = pipeline.RunRequest(test, branch=ns.branch, author=ns.author, date=ns.date)
+    outcome = pipeline.run_series(req, settings, progress)
+    print(summary(outcome.report))
+    print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
+    return outcome.exit_code
+
+
+def add_test_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tests", default="default",
+                   help="quick, default, all, or comma-separated test names")
+    p.add_argument("--retries", type=int, default=1,
+                   help="re-run a failing test this many times (pass on retry = flaky)")
+    p.add_argument("--switch", default="auto",
+                   help="positions of net.netfilter.nf_hook_bpf to test (1,0 / 1 / 0); "
+                        "auto: both once the generator is in the tree")
+    p.add_argument("--output", type=Path, help="directory for logs and reports")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchgen",
@@ -199,12 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_tree_opts(p)
     add_build_opts(p)
     add_guest_opts(p)
-    p.add_argument("--tests", default="default",
-                   help="quick, default, all, or comma-separated test names")
-    p.add_argument("--retries", type=int, default=1,
-                   help="re-run a failing test this many times (pass on retry = flaky)")
-    p.add_argument("--output", type=Path, help="directory for logs and reports")
+    add_test_opts(p)
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("run", help="the main job: generate the series, build its tip, boot, "
+                       "run the selftests with the switch at 1 and 0, report")
+    add_tree_opts(p)
+    p.add_argument("--profile", default="selftests", help="kernel config profile")
+    add_guest_opts(p)
+    add_test_opts(p)
+    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--author", help="'Name <email>' (default: your git identity)")
+    p.add_argument("--date", help="author and commit date (default: now)")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

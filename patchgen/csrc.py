@@ -308,9 +308,11 @@ class CFile:
 
     # -- calls and references ---------------------------------------------------
     def calls(self, name: str, within: tuple[int, int] | None = None) -> list[Call]:
+        """Calls of ``name`` (its own definition and prototypes are not calls)."""
+        declared = {f.name_start for f in self.functions() if f.name == name}
         out = []
         for i, t in enumerate(self.tokens):
-            if t.kind != "ident" or t.text != name:
+            if t.kind != "ident" or t.text != name or t.start in declared:
                 continue
             if within is not None and not within[0] <= t.start < within[1]:
                 continue

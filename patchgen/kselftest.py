@@ -46,6 +46,17 @@ class TestPlan:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """Sysctls set for a round of tests: which dispatch path the guest uses."""
+
+    name: str
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+
+
+NO_VARIANT = Variant("")
+
+
+@dataclass(frozen=True)
 class Catalogue:
     default_timeout: int
     tests: Mapping[str, Mapping[str, Any]]
@@ -131,6 +142,7 @@ class _Session:
         self.installed = installed
         self.progress = progress
         self.boots = 0
+        self.variant = NO_VARIANT
         self._stack = contextlib.ExitStack()
         self._guest: Guest | None = None
 
@@ -145,6 +157,19 @@ class _Session:
         res = guest.run(["cp", "-a", str(self.installed.path), GUEST_DIR], timeout=120)
         if not res.ok:
             raise GuestFailure(f"could not copy the selftests into the guest: {res.stderr}")
+        self._apply(guest)
+
+    def use(self, variant: Variant) -> None:
+        self.variant = variant
+        if self._guest is not None:
+            self._apply(self._guest)
+
+    def _apply(self, guest: Guest) -> None:
+        for key, value in self.variant.sysctls.items():
+            res = guest.run(["sysctl", "-q", "-w", f"{key}={value}"], timeout=60)
+            if not res.ok:
+                raise GuestFailure(f"cannot set {key}={value} in the guest: "
+                                   f"{(res.stderr or res.stdout).strip()}")
 
     def discard(self) -> None:
         self._stack.close()
@@ -165,23 +190,37 @@ def session(boot: GuestFactory, installed: Installed, progress: Progress) -> Ite
 
 
 def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
-              expectations: Expectations, progress: Progress, retries: int = 1) -> list[TestResult]:
+              expectations: Expectations, progress: Progress, retries: int = 1,
+              variants: tuple[Variant, ...] = (NO_VARIANT,)) -> list[TestResult]:
+    """Every plan, once per variant (each variant's sysctls set first), in one session."""
     results: list[TestResult] = []
+    total = len(plans) * len(variants)
     with session(boot, installed, progress) as sess:
-        for i, plan in enumerate(plans, 1):
-            attempts: list[Attempt] = []
-            for attempt in range(retries + 1):
-                tag = f"[{i}/{len(plans)}] {plan.name}" + (" (retry)" if attempt else "")
-                progress.status(f"{tag} running (limit {plan.timeout}s)")
-                attempts.append(run_one(sess, plan))
-                if not attempts[-1].outcome.bad:
-                    break
-            result = TestResult(plan.name, final_outcome(attempts), tuple(attempts),
-                                expectations.get(plan.name), expectations.why.get(plan.name, ""))
-            results.append(result)
-            progress.info(f"{plan.name:<34} {result.outcome.value:<8} "
-                          f"{result.seconds:7.1f}s  {result.change.value}")
+        for variant in variants:
+            sess.use(variant)
+            for plan in plans:
+                n = len(results) + 1
+                result = _run_with_retries(sess, plan, variant, expectations, progress,
+                                           retries, f"[{n}/{total}]")
+                results.append(result)
+                progress.info(f"{result.label:<50} {result.outcome.value:<8} "
+                              f"{result.seconds:7.1f}s  {result.change.value}")
     return results
+
+
+def _run_with_retries(sess: _Session, plan: TestPlan, variant: Variant,
+                      expectations: Expectations, progress: Progress, retries: int,
+                      tag: str) -> TestResult:
+    attempts: list[Attempt] = []
+    for attempt in range(retries + 1):
+        label = f"{tag} {plan.name}" + (f" [{variant.name}]" if variant.name else "")
+        progress.status(f"{label}{' (retry)' if attempt else ''} running (limit {plan.timeout}s)")
+        attempts.append(run_one(sess, plan))
+        if not attempts[-1].outcome.bad:
+            break
+    return TestResult(plan.name, final_outcome(attempts), tuple(attempts),
+                      expectations.get(plan.name), expectations.why.get(plan.name, ""),
+                      variant.name)
 
 
 def guest_test_argv(collection: str, plan: TestPlan) -> list[str]:

@@ -8,6 +8,7 @@ report, also when a stage fails or the user presses Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -41,17 +42,21 @@ class TestRequest:
     output: Path | None = None
     memory: str = "2G"
     cpus: int = 2
+    switch: str = "auto"  # positions of net.netfilter.nf_hook_bpf to test: "1,0", "1", ...
+    command: str = "test"  # how the user asked: "test", or "run" (generate first)
 
     def reproducer(self) -> str:
-        argv = ["patchgen", "test"]
+        argv = ["patchgen", self.command]
         if self.tree.path is not None:
             argv += ["--tree", str(self.tree.path)]
         else:
             argv += ["--version", self.tree.version or trees.default_series()]
         argv += ["--profile", self.profile, "--tests", self.tests,
                  "--retries", str(self.retries), "--accel", self.accel]
-        if self.rev:
+        if self.rev and self.command == "test":
             argv += ["--rev", self.rev]
+        if self.switch != "auto":
+            argv += ["--switch", self.switch]
         return shlex.join(argv)
 
 
@@ -216,10 +221,42 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     boots: list[dict[str, float]] = []
     report.guest = {"accel": decision.accel.value, "boots": boots}
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
-    with progress.stage(f"selftests ({len(plans)} tests, {installed.collection})"):
+    variants = switch_variants(tree, rev, req.switch)
+    report.metadata["variants"] = [v.name for v in variants if v.name]
+    runs = len(plans) * len(variants)
+    with progress.stage(f"selftests ({runs} runs, {installed.collection})"):
         report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                           req.retries)
+                                           req.retries, variants)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
+
+
+SWITCH = "net.netfilter.nf_hook_bpf"
+GENERATOR_FILE = "net/netfilter/nf_hook_bpf.c"
+
+
+def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.Variant, ...]:
+    """Which positions of the runtime switch to test at ``rev``.
+
+    "auto": both (programs, then nf_hook_slow()) once the generator is in
+    the tree, nothing to switch before that.
+    """
+    from patchgen.errors import UserError
+    from patchgen.git import Git
+
+    has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{GENERATOR_FILE}",
+                                    check=False).returncode == 0
+    if switch == "auto":
+        positions = ["1", "0"] if has_switch else []
+    else:
+        positions = [p.strip() for p in switch.split(",") if p.strip()]
+        if any(p not in ("0", "1") for p in positions):
+            raise UserError(f"--switch takes 0, 1 or both (1,0), got {switch!r}")
+        if positions and not has_switch:
+            raise UserError(f"{rev[:12]} has no {GENERATOR_FILE}: there is no switch to set")
+    if not positions:
+        return (kselftest.NO_VARIANT,)
+    name = SWITCH.rsplit(".", 1)[1]
+    return tuple(kselftest.Variant(f"{name}={p}", {SWITCH: p}) for p in positions)
 
 
 def trees_rev(tree: trees.Tree, rev: str | None) -> str:
@@ -234,3 +271,42 @@ def _save(report: Report, run_dir: Path) -> None:
     write_json(report, run_dir / "report.json")
     write_junit(report, run_dir / "junit.xml")
     (run_dir / "metadata.json").write_text(json.dumps(report.metadata, indent=2) + "\n")
+
+
+# -- the main job: generate, then test the tip ------------------------------------
+@dataclass(frozen=True)
+class RunRequest:
+    test: TestRequest
+    branch: str | None = None
+    author: str | None = None
+    date: str | None = None
+
+
+def stage_generate(tree: trees.Tree, req: RunRequest, settings: Settings,
+                   progress: Progress) -> tuple[str, list[str]]:
+    """Compute the series from the tree and commit it; returns (branch, subjects)."""
+    from patchgen.series import generate
+    from patchgen.series.render import Renderer
+
+    spec = generate.load_spec(settings.templates_dir)
+    author = generate.identity_for(tree, req.author)
+    branch = req.branch or spec.branch
+    with progress.stage(f"generate ({len(spec.patches)} patches)"):
+        series = generate.plan(tree, Renderer(settings.templates_dir), spec, author)
+        for p in series.patches:
+            for w in p.warnings:
+                progress.warn(w)
+        date = req.date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+        with tree_lock(settings, tree.id, progress):
+            done = generate.commit(series, branch, date)
+        state = "unchanged" if done.reused else "updated"
+        progress.info(f"branch {branch} {state}: {len(done.commits)} commits on "
+                      f"{tree.base[:12]}")
+    return branch, [p.subject for p in series.patches]
+
+
+def run_series(req: RunRequest, settings: Settings, progress: Progress) -> Outcome:
+    tree = stage_tree(req.test.tree, settings, progress)
+    branch, _ = stage_generate(tree, req, settings, progress)
+    test = dataclasses.replace(req.test, rev=branch, command="run")
+    return run_tests(test, settings, progress)

@@ -42,7 +42,7 @@ class Report:
             "summary": {
                 "total": len(self.tests),
                 **{o.value: counts.get(o.value, 0) for o in Outcome},
-                "regressions": [t.name for t in failed(self.tests)],
+                "regressions": [t.label for t in failed(self.tests)],
             },
             "tests": [t.as_dict() for t in self.tests],
             "error": self.error,
@@ -95,7 +95,7 @@ def junit_tree(report: Report, suite: str = "netfilter-kselftests") -> ET.Elemen
 
 
 def _junit_case(parent: ET.Element, suite: str, t: TestResult) -> None:
-    case = ET.SubElement(parent, "testcase", {"classname": suite, "name": t.name,
+    case = ET.SubElement(parent, "testcase", {"classname": suite, "name": t.label,
                                               "time": f"{t.seconds:.2f}"})
     last = t.attempts[-1]
     message = f"{t.outcome.value}: {last.detail}".strip(": ")
@@ -129,7 +129,7 @@ def summary(report: Report) -> str:
                  f"profile {meta.get('profile', '?')}, {meta.get('accel', '?')}")
     if report.tests:
         lines.append("")
-        lines.append(f"  {'test':<36} {'result':<8} {'time':>8}  vs expected")
+        lines.append(f"  {'test':<50} {'result':<8} {'time':>8}  vs expected")
         for t in report.tests:
             note = t.change.value
             if t.change is not Change.SAME and t.expected is not None:
@@ -139,13 +139,13 @@ def summary(report: Report) -> str:
                 note += f" - {detail}"
             if t.outcome.bad and t.why_expected:
                 note += f" [{t.why_expected}]"
-            lines.append(f"  {t.name:<36} {t.outcome.value:<8} {t.seconds:7.1f}s  {note}")
+            lines.append(f"  {t.label:<50} {t.outcome.value:<8} {t.seconds:7.1f}s  {note}")
         counts = Counter(t.outcome.value for t in report.tests)
         lines.append("")
         lines.append("  " + ", ".join(f"{counts[o.value]} {o.value}" for o in Outcome
                                       if counts[o.value]) + f" (of {len(report.tests)})")
         bad = failed(report.tests)
-        lines.append("  regressions: " + (", ".join(t.name for t in bad) if bad else "none"))
+        lines.append("  regressions: " + (", ".join(t.label for t in bad) if bad else "none"))
     lines.append("")
     lines.append("  stages: " + ", ".join(f"{s.name} {format_seconds(s.seconds)}"
                                          + ("" if s.ok else " (failed)") for s in report.stages))

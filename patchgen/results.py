@@ -50,6 +50,11 @@ class TestResult:
     attempts: tuple[Attempt, ...]
     expected: Outcome | None = None
     why_expected: str = ""
+    variant: str = ""  # e.g. "nf_hook_bpf=0": which dispatch path ran
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} [{self.variant}]" if self.variant else self.name
 
     @property
     def seconds(self) -> float:
@@ -67,6 +72,7 @@ class TestResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "variant": self.variant,
             "outcome": self.outcome.value,
             "seconds": round(self.seconds, 2),
             "expected": self.expected.value if self.expected else None,

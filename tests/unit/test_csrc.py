@@ -109,3 +109,10 @@ def test_apply_edits_rejects_overlaps() -> None:
     assert apply_edits("abcdef", [Edit(1, 2, "X"), Edit(4, 4, "Y")]) == "aXcdYef"
     with pytest.raises(ValueError, match="overlapping"):
         apply_edits("abcdef", [Edit(1, 3, "X"), Edit(2, 4, "Y")])
+
+
+def test_a_definition_is_not_a_call_of_itself() -> None:
+    src = "int f(int a, int b);\nint f(int a, int b)\n{\n\treturn g(f(a, b));\n}\n"
+    cf = CFile.parse("x.c", src)
+    calls = cf.calls("f")
+    assert len(calls) == 1 and calls[0].arg_texts == ("a", "b")

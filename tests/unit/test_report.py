@@ -21,6 +21,8 @@ def sample() -> Report:
     r.tests = [
         TestResult("nft_meta.sh", Outcome.PASS, (Attempt(Outcome.PASS, 8.6, 0, "ok"),),
                    Outcome.PASS),
+        TestResult("nft_meta.sh", Outcome.PASS, (Attempt(Outcome.PASS, 8.9, 0, "ok"),),
+                   Outcome.PASS, variant="nf_hook_bpf=0"),
         TestResult("nft_audit.sh", Outcome.FAIL, (Attempt(Outcome.FAIL, 13.6, 1, "FAIL reset",
                                                           "exit=1"),) * 2, Outcome.FAIL,
                    "host nft 1.0.6 lacks reset rules"),
@@ -43,12 +45,13 @@ def test_summary_golden() -> None:
 def test_json_is_complete_and_valid(tmp_path: Path) -> None:
     write_json(sample(), tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"]["total"] == 5
+    assert data["summary"]["total"] == 6
     assert data["summary"]["flaky"] == 1
     assert data["summary"]["regressions"] == ["nft_trans_stress.sh"]
-    crash = data["tests"][4]["attempts"][0]
+    crash = data["tests"][5]["attempts"][0]
     assert crash["console"] == ["[ 1.0] watchdog: BUG: soft lockup"]
-    assert data["tests"][2]["change"] == "changed"
+    assert data["tests"][3]["change"] == "changed"
+    assert data["tests"][1]["variant"] == "nf_hook_bpf=0"
 
 
 def test_junit_is_valid_and_typed(tmp_path: Path) -> None:
@@ -56,7 +59,7 @@ def test_junit_is_valid_and_typed(tmp_path: Path) -> None:
     root = ET.parse(tmp_path / "j.xml").getroot()
     suite = root.find("testsuite")
     assert suite is not None
-    assert suite.get("tests") == "5"
+    assert suite.get("tests") == "6"
     assert suite.get("failures") == "1"
     assert suite.get("errors") == "1"
     assert suite.get("skipped") == "1"
@@ -67,6 +70,7 @@ def test_junit_is_valid_and_typed(tmp_path: Path) -> None:
     assert cases["conntrack_tcp_unreplied.sh"].find("failure") is None
     assert cases["bridge_brouter.sh"].find("skipped") is not None
     assert cases["nft_meta.sh"].find("failure") is None
+    assert cases["nft_meta.sh [nf_hook_bpf=0]"].find("failure") is None
 
 
 def test_junit_golden() -> None:

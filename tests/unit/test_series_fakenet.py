@@ -21,8 +21,8 @@ GOLDEN = Path(__file__).parent.parent / "data" / "fakenet"
 
 
 def test_patches_match_golden(fakenet: Path, tmp_path: Path) -> None:
-    plan = plan_for(fakenet, tmp_path / "cache", upto=5)
-    assert [p.spec.number for p in plan.patches] == [1, 2, 3, 4, 5]
+    plan = plan_for(fakenet, tmp_path / "cache")
+    assert [p.spec.number for p in plan.patches] == list(range(1, 10))
     for p in plan.patches:
         golden = GOLDEN / f"{p.spec.number:02d}-{p.spec.slug}.golden.txt"
         text = patch_text(p)
@@ -73,3 +73,22 @@ def test_recipe_names_what_it_expected(fakenet: Path, tmp_path: Path) -> None:
     subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "no limit"], check=True)
     with pytest.raises(UserError, match=r"patch 1 .*MAX_HOOK_COUNT is not defined"):
         plan_for(fakenet, tmp_path / "cache", upto=1)
+
+
+def test_generator_follows_the_tree_facts(fakenet: Path, tmp_path: Path) -> None:
+    """A tree whose kfree_skb_reason() is inline drops with sk_skb_reason_drop()."""
+    skbuff = fakenet / "include" / "linux" / "skbuff.h"
+    skbuff.write_text(
+        "void __fix_address sk_skb_reason_drop(struct sock *sk, struct sk_buff *skb,\n"
+        "\t\t\t\t      enum skb_drop_reason reason);\n\n"
+        "static inline void\nkfree_skb_reason(struct sk_buff *skb, enum skb_drop_reason reason)\n"
+        "{\n\tsk_skb_reason_drop(NULL, skb, reason);\n}\n")
+    ns = fakenet / "include" / "net" / "net_namespace.h"
+    ns.write_text(ns.read_text() + "#define register_net_sysctl(net, path, table) \\\n"
+                  "\tregister_net_sysctl_sz(net, path, table, ARRAY_SIZE(table))\n")
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "newer"], check=True)
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert "emit_call(p, sk_skb_reason_drop)" in gen and "kfree_skb_reason)" not in gen
+    assert "\t{ }\n" not in gen  # no sysctl sentinel with sized registration
+    assert "sk_skb_reason_drop()" in plan.patches[5].message

@@ -2,6 +2,9 @@
 #ifndef __LINUX_NETFILTER_H
 #define __LINUX_NETFILTER_H
 
+#include <linux/skbuff.h>
+#include <net/net_namespace.h>
+
 struct nf_hook_state {
 	u8 hook;
 	u8 pf;
@@ -19,6 +22,11 @@ typedef unsigned int nf_hookfn(void *priv,
 struct nf_hook_entry {
 	nf_hookfn			*hook;
 	void				*priv;
+};
+
+struct nf_hook_entries {
+	u16				num_hook_entries;
+	struct nf_hook_entry		hooks[];
 };
 
 static inline int

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from patchgen.series.render import indent_to, wrap_message
+
+
+def test_wrap_message_reflows_prose_only() -> None:
+    text = ("subject: stays as it is even if it is long enough to wrap at seventy-two\n\n"
+            "A paragraph that came out of a template with a long interpolated_name_here "
+            "and\nshort lines.\n\n"
+            " - a list item stays\n - another one\n\n"
+            "  typedef unsigned int nf_hookfn(const struct nf_hook_state *state);\n\n"
+            "Signed-off-by: A Person <a@example.org>\n")
+    out = wrap_message(text).split("\n")
+    assert out[0].startswith("subject: stays")
+    assert all(len(line) <= 72 for line in out[1:])
+    assert " - a list item stays" in out
+    assert "  typedef unsigned int nf_hookfn(const struct nf_hook_state *state);" in out
+    assert out[-2] == "Signed-off-by: A Person <a@example.org>"
+
+
+def test_indent_to_uses_tabs_then_spaces() -> None:
+    assert indent_to(21) == "\t\t     "
+    assert indent_to(8) == "\t"
