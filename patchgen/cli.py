@@ -98,26 +98,16 @@ def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
 
 
 def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    import datetime as dt
-
     from patchgen import pipeline
     from patchgen.series import generate
-    from patchgen.series.render import Renderer
     from patchgen.tree import TreeRequest
 
     tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    spec = generate.load_spec(settings.templates_dir)
-    author = generate.identity_for(tree, ns.author)
-    with progress.stage("generate: compute the series from the tree"):
-        series = generate.plan(tree, Renderer(settings.templates_dir), spec, author, ns.upto)
+    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto)
     print(generate.format_plan(series, verbose=ns.verbose))
     if ns.plan:
         return ExitCode.OK
-    branch = ns.branch or spec.branch
-    date = ns.date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
-    with progress.stage(f"generate: commit to branch {branch}"), \
-            tree_lock(settings, tree.id, progress):
-        done = generate.commit(series, branch, date)
+    done = pipeline.commit_series(series, ns.branch, ns.date, settings, progress)
     state = "unchanged (same patches as before)" if done.reused else "updated"
     print(f"\nbranch {done.branch} {state}: {len(done.commits)} commits on {done.base[:12]} "
           f"in {tree.repo}")

@@ -17,6 +17,7 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patchgen import build as kbuild
 from patchgen import kconfig, kselftest, results
@@ -29,6 +30,9 @@ from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import GuestSpec
 from patchgen.vm.guest import CommandResult, Guest, free_port
+
+if TYPE_CHECKING:
+    from patchgen.series.generate import Committed, SeriesPlan
 
 
 @dataclass(frozen=True)
@@ -282,31 +286,40 @@ class RunRequest:
     date: str | None = None
 
 
-def stage_generate(tree: trees.Tree, req: RunRequest, settings: Settings,
-                   progress: Progress) -> tuple[str, list[str]]:
-    """Compute the series from the tree and commit it; returns (branch, subjects)."""
+def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progress: Progress,
+                upto: int | None = None) -> SeriesPlan:
+    """Compute the series from the tree (nothing is written)."""
     from patchgen.series import generate
     from patchgen.series.render import Renderer
 
     spec = generate.load_spec(settings.templates_dir)
-    author = generate.identity_for(tree, req.author)
-    branch = req.branch or spec.branch
-    with progress.stage(f"generate ({len(spec.patches)} patches)"):
-        series = generate.plan(tree, Renderer(settings.templates_dir), spec, author)
+    identity = generate.identity_for(tree, author)
+    with progress.stage(f"generate: compute {upto or len(spec.patches)} patches from the tree"):
+        series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto)
         for p in series.patches:
             for w in p.warnings:
                 progress.warn(w)
-        date = req.date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
-        with tree_lock(settings, tree.id, progress):
-            done = generate.commit(series, branch, date)
-        state = "unchanged" if done.reused else "updated"
+    return series
+
+
+def commit_series(series: SeriesPlan, branch: str | None, date: str | None,
+                  settings: Settings, progress: Progress) -> Committed:
+    from patchgen.series import generate
+
+    branch = branch or series.spec.branch
+    date = date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    with progress.stage(f"generate: commit to branch {branch}"), \
+            tree_lock(settings, series.tree.id, progress):
+        done = generate.commit(series, branch, date)
+        state = "unchanged (same patches as before)" if done.reused else "updated"
         progress.info(f"branch {branch} {state}: {len(done.commits)} commits on "
-                      f"{tree.base[:12]}")
-    return branch, [p.subject for p in series.patches]
+                      f"{series.tree.base[:12]}")
+    return done
 
 
 def run_series(req: RunRequest, settings: Settings, progress: Progress) -> Outcome:
     tree = stage_tree(req.test.tree, settings, progress)
-    branch, _ = stage_generate(tree, req, settings, progress)
+    series = plan_series(tree, req.author, settings, progress)
+    branch = commit_series(series, req.branch, req.date, settings, progress).branch
     test = dataclasses.replace(req.test, rev=branch, command="run")
     return run_tests(test, settings, progress)

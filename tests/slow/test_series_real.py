@@ -1,0 +1,90 @@
+"""The real generated series on Debian's 6.1: generate, check every patch, test the tip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.slow.conftest import patchgen
+
+pytestmark = pytest.mark.slow
+BRANCH = "patchgen/nf-hook-bpf"
+TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(TREE), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def generated() -> subprocess.CompletedProcess[str]:
+    res = patchgen("generate", "--author", "Patch Gen <patchgen@example.org>")
+    assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_plan_writes_nothing_and_names_functions() -> None:
+    before = _git("for-each-ref")
+    res = patchgen("generate", "--plan")
+    assert res.returncode == 0, res.stderr
+    assert _git("for-each-ref") == before
+    assert "[4/9] netfilter: make hook functions accept only one argument" in res.stdout
+    assert "net/netfilter/nf_nat_proto.c" in res.stdout and "nf_nat_ipv4_fn" in res.stdout
+    assert "[9/9] netfilter: hook_jit: add prog cache" in res.stdout
+
+
+def test_series_is_nine_commits_on_a_new_branch(generated: Any) -> None:
+    base = _git("rev-parse", "patchgen/base")
+    subjects = _git("log", "--format=%s", "--reverse", f"{base}..{BRANCH}").splitlines()
+    assert len(subjects) == 9
+    assert subjects[0] == "netfilter: nf_queue: carry index in hook state"
+    assert subjects[8] == "netfilter: hook_jit: add prog cache"
+    # The tree's own branch and checkout are untouched.
+    assert _git("symbolic-ref", "--short", "HEAD") == "patchgen/base"
+    assert _git("status", "--porcelain", "--untracked-files=no") == ""
+    body = _git("log", "-1", "--format=%B", f"{BRANCH}~5")
+    assert "Signed-off-by: Patch Gen <patchgen@example.org>" in body
+
+
+def test_second_generate_keeps_the_branch(generated: Any) -> None:
+    tip = _git("rev-parse", BRANCH)
+    res = patchgen("generate", "--author", "Patch Gen <patchgen@example.org>")
+    assert res.returncode == 0, res.stderr
+    assert "unchanged (same patches as before)" in res.stdout
+    assert _git("rev-parse", BRANCH) == tip
+
+
+@pytest.fixture(scope="module")
+def checked(generated: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("check")
+    res = patchgen("check", "--output", str(out))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    data: dict[str, Any] = json.loads((out / "check.json").read_text())
+    return data
+
+
+def test_every_patch_builds_both_ways_cleanly(checked: dict[str, Any]) -> None:
+    patches = checked["patches"]
+    assert len(patches) == 9 and checked["first_failure"] is None
+    for p in patches:
+        assert p["builds"] and all(b["ok"] for b in p["builds"]), p["subject"]
+        assert p["warnings_added"] == [], p["subject"]
+        assert p["checkpatch"]["errors"] == 0 and p["checkpatch"]["warnings"] == 0, \
+            (p["subject"], p["checkpatch"]["findings"])
+    for p in patches[5:]:
+        assert [b["variant"] for b in p["builds"]] == ["nf_hook_bpf=y", "nf_hook_bpf=n"]
+
+
+def test_tip_passes_quick_selftests_in_both_switch_positions(
+        checked: dict[str, Any], tmp_path: Path) -> None:
+    res = patchgen("test", "--rev", BRANCH, "--tests", "quick", "--output", str(tmp_path))
+    assert res.returncode == 0, res.stdout[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    variants = {t["variant"] for t in report["tests"]}
+    assert variants == {"nf_hook_bpf=1", "nf_hook_bpf=0"}
+    assert all(t["outcome"] in ("pass", "flaky") for t in report["tests"])
