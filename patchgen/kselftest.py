@@ -189,10 +189,24 @@ def session(boot: GuestFactory, installed: Installed, progress: Progress) -> Ite
         s.close()
 
 
+@dataclass(frozen=True)
+class ScriptPlan:
+    """One of our own guest-side scripts (selftests/guest), printing KTAP."""
+
+    path: Path
+    timeout: int
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
 def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               expectations: Expectations, progress: Progress, retries: int = 1,
-              variants: tuple[Variant, ...] = (NO_VARIANT,)) -> list[TestResult]:
-    """Every plan, once per variant (each variant's sysctls set first), in one session."""
+              variants: tuple[Variant, ...] = (NO_VARIANT,),
+              scripts: tuple[ScriptPlan, ...] = ()) -> list[TestResult]:
+    """Every plan once per variant (its sysctls set first), then our scripts; one session."""
     results: list[TestResult] = []
     total = len(plans) * len(variants)
     with session(boot, installed, progress) as sess:
@@ -203,9 +217,60 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
                 result = _run_with_retries(sess, plan, variant, expectations, progress,
                                            retries, f"[{n}/{total}]")
                 results.append(result)
-                progress.info(f"{result.label:<50} {result.outcome.value:<8} "
-                              f"{result.seconds:7.1f}s  {result.change.value}")
+                _say(progress, result)
+        sess.use(NO_VARIANT)
+        for script in scripts:
+            progress.status(f"{script.name} running (limit {script.timeout}s)")
+            for result in run_script(sess, script, expectations):
+                results.append(result)
+                _say(progress, result)
     return results
+
+
+def _say(progress: Progress, result: TestResult) -> None:
+    progress.info(f"{result.label:<50} {result.outcome.value:<8} "
+                  f"{result.seconds:7.1f}s  {result.change.value}")
+
+
+_OUTCOMES = {
+    ktap.TestStatus.SUCCESS: Outcome.PASS,
+    ktap.TestStatus.SKIPPED: Outcome.SKIP,
+    ktap.TestStatus.TIMEOUT: Outcome.TIMEOUT,
+    ktap.TestStatus.CRASHED: Outcome.CRASH,
+}
+
+
+def run_script(sess: _Session, script: ScriptPlan,
+               expectations: Expectations) -> list[TestResult]:
+    """Run a script; each KTAP result it prints becomes one test result."""
+    guest = sess.guest()
+    mark = guest.console_size()
+    start = time.monotonic()
+    res = guest.run(["bash", str(script.path)], timeout=script.timeout, env=dict(script.env))
+    seconds = time.monotonic() - start
+    if res.returncode is None:
+        attempt = _dead_guest(sess, guest, res, seconds, mark)
+        return [TestResult(script.name, attempt.outcome, (attempt,),
+                           expectations.get(script.name))]
+    doc = ktap.parse(res.stdout.splitlines())
+    trouble = guest.trouble(mark)
+    if not doc.subtests:
+        outcome = Outcome.SKIP if res.returncode == 4 else Outcome.FAIL
+        attempt = Attempt(outcome, seconds, res.returncode, res.stdout + res.stderr,
+                          "; ".join(doc.errors))
+        return [TestResult(script.name, outcome, (attempt,), expectations.get(script.name))]
+    out = []
+    each = seconds / len(doc.subtests)
+    for sub in doc.subtests:
+        name = f"{script.name}:{sub.name}"
+        outcome = _OUTCOMES.get(sub.status, Outcome.FAIL)
+        console: tuple[str, ...] = ()
+        if trouble is not None and trouble.fatal:
+            outcome, console = Outcome.CRASH, trouble.excerpt
+        attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), sub.directive,
+                          console)
+        out.append(TestResult(name, outcome, (attempt,), expectations.get(name)))
+    return out
 
 
 def _run_with_retries(sess: _Session, plan: TestPlan, variant: Variant,
@@ -273,12 +338,7 @@ def attempt_from_ktap(res: CommandResult, seconds: float) -> Attempt:
         return Attempt(Outcome.FAIL, seconds, res.returncode, output,
                        f"runner printed {len(doc.subtests)} results; {'; '.join(doc.errors)}")
     test = doc.subtests[0]
-    outcome = {
-        ktap.TestStatus.SUCCESS: Outcome.PASS,
-        ktap.TestStatus.SKIPPED: Outcome.SKIP,
-        ktap.TestStatus.TIMEOUT: Outcome.TIMEOUT,
-        ktap.TestStatus.CRASHED: Outcome.CRASH,
-    }.get(test.status, Outcome.FAIL)
+    outcome = _OUTCOMES.get(test.status, Outcome.FAIL)
     return Attempt(outcome, seconds, res.returncode, output, test.directive)
 
 

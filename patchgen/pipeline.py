@@ -227,10 +227,12 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
     variants = switch_variants(tree, rev, req.switch)
     report.metadata["variants"] = [v.name for v in variants if v.name]
+    scripts = guest_scripts(settings, variants)
     runs = len(plans) * len(variants)
-    with progress.stage(f"selftests ({runs} runs, {installed.collection})"):
+    with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
+                        f"{len(scripts)} patchgen scripts)"):
         report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                           req.retries, variants)
+                                           req.retries, variants, scripts)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
 
 
@@ -261,6 +263,15 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.
         return (kselftest.NO_VARIANT,)
     name = SWITCH.rsplit(".", 1)[1]
     return tuple(kselftest.Variant(f"{name}={p}", {SWITCH: p}) for p in positions)
+
+
+def guest_scripts(settings: Settings,
+                  variants: tuple[kselftest.Variant, ...]) -> tuple[kselftest.ScriptPlan, ...]:
+    """Our runtime checks of the generated programs, when the tree has them."""
+    if not any(v.sysctls for v in variants):
+        return ()
+    script = settings.selftests_dir / "guest" / "nf_hook_bpf.sh"
+    return (kselftest.ScriptPlan(script, 1800, {"CHURN": "200"}),)
 
 
 def trees_rev(tree: trees.Tree, rev: str | None) -> str:

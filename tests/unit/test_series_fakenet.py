@@ -92,3 +92,40 @@ def test_generator_follows_the_tree_facts(fakenet: Path, tmp_path: Path) -> None
     assert "emit_call(p, sk_skb_reason_drop)" in gen and "kfree_skb_reason)" not in gen
     assert "\t{ }\n" not in gen  # no sysctl sentinel with sized registration
     assert "sk_skb_reason_drop()" in plan.patches[5].message
+
+
+def test_commit_makes_a_branch_and_a_second_run_keeps_it(fakenet: Path, tmp_path: Path) -> None:
+    from patchgen.series import generate
+
+    plan = plan_for(fakenet, tmp_path / "cache")
+    first = generate.commit(plan, "patchgen/test", "2026-01-01T00:00:00+0000")
+    assert not first.reused and len(first.commits) == 9
+    head = subprocess.run(["git", "-C", str(fakenet), "symbolic-ref", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert head != "patchgen/test"  # the user's checkout stays where it was
+    again = generate.commit(plan_for(fakenet, tmp_path / "cache"), "patchgen/test",
+                            "2026-02-02T00:00:00+0000")
+    assert again.reused and again.commits == first.commits
+    status = subprocess.run(["git", "-C", str(fakenet), "status", "--porcelain"],
+                            capture_output=True, text=True, check=True).stdout
+    assert status == ""
+
+
+def test_switch_variants_follow_the_generator(fakenet: Path, tmp_path: Path) -> None:
+    from patchgen import settings
+    from patchgen.errors import UserError as UE
+    from patchgen.pipeline import switch_variants
+    from patchgen.progress import null_progress
+    from patchgen.series import generate
+    from patchgen.tree import TreeRequest, prepare
+
+    plan = plan_for(fakenet, tmp_path / "cache")
+    done = generate.commit(plan, "patchgen/test", "2026-01-01T00:00:00+0000")
+    tree = prepare(TreeRequest(path=fakenet), settings.load(tmp_path / "c2"), null_progress())
+    tip = done.commits[-1]
+    assert [v.name for v in switch_variants(tree, tip, "auto")] == ["nf_hook_bpf=1",
+                                                                     "nf_hook_bpf=0"]
+    assert switch_variants(tree, tip, "0")[0].sysctls == {"net.netfilter.nf_hook_bpf": "0"}
+    assert [v.name for v in switch_variants(tree, tree.base, "auto")] == [""]
+    with pytest.raises(UE, match=r"no net/netfilter/nf_hook_bpf\.c"):
+        switch_variants(tree, tree.base, "1")

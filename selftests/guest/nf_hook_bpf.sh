@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runtime checks of the generated netfilter hook programs, in the guest.
+# Prints KTAP; exit 0 when all pass, 1 on failure, 4 when the kernel has
+# no generator (nothing to check).
+#
+#   programs_exist      bpftool lists nf_hook_* programs once hooks exist
+#   datapath_bpf        with the switch at 1, traffic does not enter
+#                       nf_hook_slow() (counted with a kprobe)
+#   datapath_slow       with the switch at 0, it does
+#   programs_shared     ten netns with one ruleset add programs once, not
+#                       ten times
+#   dump                the xlated program of one location calls the hooks
+#   churn               hook register/unregister cycles across netns; with
+#                       kmemleak, nothing leaks
+#
+# Environment: CHURN=<cycles> (default 200), PATCHGEN_DUMP=<file> to keep
+# the program dump.
+
+set -u
+SWITCH=/proc/sys/net/netfilter/nf_hook_bpf
+TRACING=/sys/kernel/tracing
+CHURN=${CHURN:-200}
+sfx=$(mktemp -u XXXXXX)
+n=0
+failed=0
+ns_list=()
+
+ktap() { echo "$@"; }
+diag() { echo "# $*"; }
+result() { # name ok|fail|skip [reason]
+	n=$((n + 1))
+	case "$2" in
+	ok) ktap "ok $n $1" ;;
+	skip) ktap "ok $n $1 # SKIP ${3:-}" ;;
+	*) ktap "not ok $n $1"; failed=1 ;;
+	esac
+}
+
+cleanup() {
+	for ns in "${ns_list[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ -d $TRACING/events/patchgen ] && {
+		echo 0 > $TRACING/events/patchgen/enable
+		echo '-:patchgen/nfslow' >> $TRACING/kprobe_events
+	} 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap "TAP version 13"
+if [ ! -e $SWITCH ]; then
+	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
+	exit 4
+fi
+ktap "1..6"
+mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
+
+nf_progs() { bpftool prog show 2>/dev/null | grep -c ' name nf_hook_'; }
+
+# Two namespaces joined by veth; "r" routes, with conntrack and a filter
+# rule, so packets cross several hook locations.
+mkns() {
+	local ns=$1
+	ip netns add "$ns" && ns_list+=("$ns")
+	ip -net "$ns" link set lo up
+}
+setup_pair() {
+	mkns "c-$sfx"; mkns "r-$sfx"
+	ip -net "c-$sfx" link add veth0 type veth peer name veth0 netns "r-$sfx"
+	ip -net "c-$sfx" addr add 10.99.0.2/24 dev veth0
+	ip -net "r-$sfx" addr add 10.99.0.1/24 dev veth0
+	ip -net "c-$sfx" link set veth0 up
+	ip -net "r-$sfx" link set veth0 up
+	ip netns exec "r-$sfx" nft -f - <<-EOF
+	table inet t {
+		chain in { type filter hook input priority 0; ct state new counter accept; }
+		chain out { type filter hook output priority 0; counter accept; }
+	}
+	EOF
+}
+
+slow_hits() { awk '$1 == "nfslow" { print $2 }' $TRACING/kprobe_profile; }
+ping_some() { ip netns exec "c-$sfx" ping -q -c 20 -i 0.01 -W 1 10.99.0.1 >/dev/null; }
+
+before=$(nf_progs)
+setup_pair
+after=$(nf_progs)
+diag "nf_hook programs: $before before the ruleset, $after after"
+[ "$after" -gt "$before" ] && result programs_exist ok || result programs_exist fail
+
+if echo 'p:patchgen/nfslow nf_hook_slow' >> $TRACING/kprobe_events 2>/dev/null &&
+   echo 1 > $TRACING/events/patchgen/nfslow/enable; then
+	echo 1 > $SWITCH
+	h0=$(slow_hits); ping_some; h1=$(slow_hits)
+	diag "switch 1: nf_hook_slow() calls during 20 pings: $((h1 - h0))"
+	[ $((h1 - h0)) -eq 0 ] && result datapath_bpf ok || result datapath_bpf fail
+	echo 0 > $SWITCH
+	h0=$(slow_hits); ping_some; h1=$(slow_hits)
+	diag "switch 0: nf_hook_slow() calls during 20 pings: $((h1 - h0))"
+	[ $((h1 - h0)) -ge 40 ] && result datapath_slow ok || result datapath_slow fail
+	echo 1 > $SWITCH
+else
+	result datapath_bpf skip "no kprobe events"
+	result datapath_slow skip "no kprobe events"
+fi
+
+# The same ruleset in ten more namespaces: shared programs, not new ones.
+base=$(nf_progs)
+for i in $(seq 1 10); do
+	ns="s$i-$sfx"; mkns "$ns"
+	ip netns exec "$ns" nft -f - <<-EOF
+	table inet t {
+		chain in { type filter hook input priority 0; ct state new counter accept; }
+		chain out { type filter hook output priority 0; counter accept; }
+	}
+	EOF
+done
+grown=$(nf_progs)
+diag "ten namespaces with the same ruleset: nf_hook programs $base -> $grown"
+[ $((grown - base)) -le 2 ] && result programs_shared ok || result programs_shared fail
+
+id=$(bpftool prog show 2>/dev/null | awk -F: '/ name nf_hook_/ { print $1; exit }')
+if [ -n "$id" ] && bpftool prog dump xlated id "$id" > /tmp/nf_hook_dump.$sfx 2>&1 &&
+   grep -q call /tmp/nf_hook_dump.$sfx; then
+	sed 's/^/# /' /tmp/nf_hook_dump.$sfx | head -60
+	[ -n "${PATCHGEN_DUMP:-}" ] && cp /tmp/nf_hook_dump.$sfx "$PATCHGEN_DUMP"
+	result dump ok
+else
+	result dump fail
+fi
+
+# Register/unregister churn: a base chain added and removed, in turn in
+# three namespaces, CHURN times.
+kml=/sys/kernel/debug/kmemleak
+[ -e $kml ] && echo clear > $kml
+for i in $(seq 1 "$CHURN"); do
+	ns="s$((i % 3 + 1))-$sfx"
+	ip netns exec "$ns" nft add chain inet t churn '{ type filter hook prerouting priority 0; }' &&
+		ip netns exec "$ns" nft delete chain inet t churn || break
+done
+diag "churn: $i register/unregister cycles"
+if [ -e $kml ]; then
+	for ns in "${ns_list[@]}"; do ip netns del "$ns"; done
+	ns_list=()
+	sleep 5
+	echo scan > $kml; sleep 5; echo scan > $kml
+	leaks=$(grep -c 'unreferenced object' $kml)
+	diag "kmemleak after churn and namespace removal: $leaks unreferenced objects"
+	[ "$leaks" -gt 0 ] && sed 's/^/# /' $kml | head -40
+	[ "$leaks" -eq 0 ] && [ "$i" -eq "$CHURN" ] && result churn ok || result churn fail
+else
+	[ "$i" -eq "$CHURN" ] && result churn ok || result churn fail
+fi
+
+exit $failed
