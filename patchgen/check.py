@@ -102,13 +102,18 @@ class CheckReport:
 
 
 def variants(base: Profile, symbols: set[str]) -> list[Variant]:
-    """The configs a commit is built in: with and without the option once it exists."""
+    """The configs a commit is built in: with and without the option once it exists.
+
+    A profile that already asks for the option is the "=y" build itself, so
+    that build keeps using (and incrementally updating) its directory.
+    """
     if VARIANT_SYMBOL not in symbols:
         return [Variant("default", base)]
-    return [Variant(f"{VARIANT_SYMBOL.lower()}=y",
-                    base.with_extra("nf_hook_bpf_y", [KconfigEntry(VARIANT_SYMBOL, "y")])),
-            Variant(f"{VARIANT_SYMBOL.lower()}=n",
-                    base.with_extra("nf_hook_bpf_n", [KconfigEntry(VARIANT_SYMBOL, "n")]))]
+    name = VARIANT_SYMBOL.lower()
+    on = base if base.requested().get(VARIANT_SYMBOL) == "y" else \
+        base.with_extra(f"{name}_y", [KconfigEntry(VARIANT_SYMBOL, "y")])
+    return [Variant(f"{name}=y", on),
+            Variant(f"{name}=n", base.with_extra(f"{name}_n", [KconfigEntry(VARIANT_SYMBOL, "n")]))]
 
 
 def checkpatch_argv(src: Path) -> list[str]:

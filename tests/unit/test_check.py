@@ -45,4 +45,5 @@ def test_variants_appear_with_the_option() -> None:
     both = variants(base, {"NETFILTER", "NF_HOOK_BPF"})
     assert [v.name for v in both] == ["nf_hook_bpf=y", "nf_hook_bpf=n"]
     assert both[1].profile.requested().get("NF_HOOK_BPF") == "n"
-    assert both[0].profile.name != both[1].profile.name  # separate build directories
+    assert both[0].profile is base  # the profile asks for =y: same build directory
+    assert both[0].profile.name != both[1].profile.name  # =n has its own
