@@ -128,7 +128,8 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     progress.info(f"run directory: {run_dir}")
     with tree_lock(settings, tree.id, progress):
         report = check.check_series(tree, branch, profile, settings, progress, run_dir,
-                                    w1=not ns.no_w1, checkpatch=not ns.no_checkpatch)
+                                    w1=not ns.no_w1, checkpatch=not ns.no_checkpatch,
+                                    patches=ns.patches)
     text = check.format_report(report)
     (run_dir / "check.txt").write_text(text + "\n")
     print(text)
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
     p.add_argument("--no-w1", action="store_true", help="skip the W=1 comparison")
     p.add_argument("--no-checkpatch", action="store_true", help="skip checkpatch")
+    p.add_argument("--patches", metavar="N-M", help="check only these patches (e.g. 6-9)")
     p.add_argument("--output", type=Path, help="directory for logs and the report")
     p.set_defaults(func=cmd_check)
 

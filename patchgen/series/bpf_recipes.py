@@ -119,9 +119,14 @@ def _netfilter_h(ctx: Context) -> None:
     ])
 
 
-def _line_edit(cf: CFile, fn: Function, pattern: str, text: str, *, before: bool) -> Edit:
+def _line_edit(cf: CFile, fn: Function, pattern: str, text: str, *, before: bool,
+               indent: str | None = None) -> Edit:
+    """Insert lines before or after the one line of ``fn`` matching ``pattern``.
+
+    The new lines take that line's indentation unless ``indent`` is given.
+    """
     start, end = cedit.statement_after(cf, fn, pattern)
-    indent = cf.indent_at(start)
+    indent = cf.indent_at(start) if indent is None else indent
     pos = start if before else end
     return Edit(pos, pos, "".join(f"{indent}{line}\n" if line else "\n"
                                   for line in text.split("\n")))
@@ -145,7 +150,8 @@ def _core_c(view: TreeView) -> None:
                    "nf_hook_bpf_attach(new);", before=False),
         _line_edit(cf, remove, r"WRITE_ONCE\(orig_ops\[i\], \(void \*\)&dummy_ops\);",
                    f"nf_hook_bpf_detach({blob});", before=False),
-        _line_edit(cf, free, r"return;", "\nnf_hook_bpf_detach(e);", before=False),
+        # After "if (!e) return;", at the level of the function body.
+        _line_edit(cf, free, r"return;", "\nnf_hook_bpf_detach(e);", before=False, indent="\t"),
         _rename_call(cf, fn("nf_hook_slow_list"), "nf_hook_slow", "nf_hook_entries_run"),
     ])
 

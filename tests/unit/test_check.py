@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from patchgen.check import checkpatch_argv, parse_checkpatch, variants
+from patchgen.check import (
+    CheckpatchResult,
+    checkpatch_argv,
+    parse_checkpatch,
+    settle_file_path_changes,
+    variants,
+)
 from patchgen.kconfig import get_profile
 from patchgen.settings import PROJECT_ROOT
 
@@ -47,3 +53,27 @@ def test_variants_appear_with_the_option() -> None:
     assert both[1].profile.requested().get("NF_HOOK_BPF") == "n"
     assert both[0].profile is base  # the profile asks for =y: same build directory
     assert both[0].profile.name != both[1].profile.name  # =n has its own
+
+
+def test_new_files_with_maintainers_settle_the_maintainers_question() -> None:
+    r = CheckpatchResult(0, 2, 0, ["WARNING:FILE_PATH_CHANGES: added, moved or deleted file(s)",
+                                   "WARNING:LONG_LINE: line length of 104"])
+    settled = settle_file_path_changes(r, {"net/netfilter/x.c": ["A <a@b.org>"]})
+    assert settled.warnings == 1
+    assert settled.findings == ["WARNING:LONG_LINE: line length of 104"]
+    assert "net/netfilter/x.c (A <a@b.org>)" in settled.notes[0]
+    orphan = settle_file_path_changes(r, {"new/x.c": []})
+    assert orphan.warnings == 2  # nobody owns it: the warning stands
+
+
+def test_patch_ranges() -> None:
+    import pytest
+
+    from patchgen.check import parse_range
+    from patchgen.errors import UserError
+
+    assert parse_range(None, 9) == set(range(1, 10))
+    assert parse_range("6-9", 9) == {6, 7, 8, 9}
+    assert parse_range("1,3,5-6", 9) == {1, 3, 5, 6}
+    with pytest.raises(UserError, match="has 9 patches"):
+        parse_range("8-12", 9)
