@@ -54,6 +54,7 @@ class TreeFacts:
     has_register_net_sysctl_sz: bool
     bpf_prog_alloc_id_static: bool
     dispatcher_max: str | None
+    lsm_bpf_prog_hook: str | None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

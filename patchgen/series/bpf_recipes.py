@@ -38,7 +38,10 @@ def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
         drop = "sk_skb_reason_drop"
     else:
         drop = "kfree_skb_reason"
-    return {"cache": cache, "drop": drop,
+    if facts.lsm_bpf_prog_hook is None:
+        raise RecipeError("include/linux/security.h declares neither security_bpf_prog_alloc() "
+                          "nor security_bpf_prog_load()")
+    return {"cache": cache, "drop": drop, "lsm_hook": facts.lsm_bpf_prog_hook,
             "sysctl_sentinel": not facts.has_register_net_sysctl_sz}
 
 
