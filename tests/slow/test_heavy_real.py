@@ -1,0 +1,32 @@
+"""Heavy real cases (ci/test --heavy): the full selftest list, and the 6.12 tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.slow.conftest import patchgen
+
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
+
+
+def test_61_default_selftests_match_expectations_at_the_tip(tmp_path: Path) -> None:
+    res = patchgen("run", "--tests", "default", "--output", str(tmp_path), timeout=3 * 3600)
+    assert res.returncode == 0, res.stdout[-4000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["regressions"] == []
+    assert {t["variant"] for t in report["tests"] if t["variant"]} == {"nf_hook_bpf=1",
+                                                                       "nf_hook_bpf=0"}
+
+
+def test_612_series_generates_builds_and_passes_quick_selftests(tmp_path: Path) -> None:
+    gen = patchgen("generate", "--version", "6.12", timeout=3600)
+    assert gen.returncode == 0, gen.stderr
+    check = patchgen("check", "--version", "6.12", "--output", str(tmp_path / "check"),
+                     timeout=4 * 3600)
+    assert check.returncode == 0, check.stdout[-4000:]
+    res = patchgen("test", "--version", "6.12", "--rev", "patchgen/nf-hook-bpf", "--tests",
+                   "quick", "--output", str(tmp_path / "test"), timeout=3 * 3600)
+    assert res.returncode == 0, res.stdout[-4000:]
