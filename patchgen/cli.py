@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from patchgen import settings as settings_mod
 from patchgen.errors import ExitCode, PatchgenError
@@ -164,25 +165,61 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", type=Path, help="directory for logs and reports")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="patchgen",
-        description="Regenerate, build, boot and test the netfilter BPF base hook series.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
-    parser.add_argument("--cache", type=Path, help="cache directory (default ~/.cache/patchgen)")
-    parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import pipeline, prep
+    from patchgen.series import generate
+    from patchgen.series.render import Renderer
+    from patchgen.tree import TreeRequest
 
+    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    defaults = prep.load_prep_defaults(settings.templates_dir)
+    req = prep.PrepRequest(
+        branch=ns.branch or generate.load_spec(settings.templates_dir).branch,
+        rfc=not ns.no_rfc, prefix=ns.prefix if ns.prefix is not None else defaults.get("prefix"),
+        to=tuple(defaults.get("to", [])) + tuple(ns.to), cc=tuple(defaults.get("cc", [])) +
+        tuple(ns.cc), output=ns.output)
+    with progress.stage("prep: format-patch, cover letter, recipients, checks"), \
+            tree_lock(settings, tree.id, progress):
+        done = prep.prep(tree, req, settings, Renderer(settings.templates_dir))
+    print(prep.format_prepared(done))
+    if not ns.send:
+        print("\nnothing sent (use --send to send)")
+        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
+    if not done.ok and not ns.force:
+        print("patchgen: error: a check failed; not sending (override with --force)",
+              file=sys.stderr)
+        return ExitCode.TEST_FAILURE
+    if not ns.yes and not _confirm(f"send {len(done.files)} mails as shown? type 'send': "):
+        print("not sent")
+        return ExitCode.OK
+    from patchgen.git import Git
+
+    print(prep.send_email(Git(tree.repo), done.files, dry_run=False))
+    return ExitCode.OK
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print("patchgen: not a terminal; confirm with --yes", file=sys.stderr)
+        return False
+    return input(question).strip() == "send"
+
+
+def _parser_tree(sub: Any) -> None:
     p = sub.add_parser("tree", help="obtain, prepare and probe a kernel tree")
     add_tree_opts(p)
     p.set_defaults(func=cmd_tree)
 
+
+def _parser_build(sub: Any) -> None:
     p = sub.add_parser("build", help="configure and build a kernel (O= dir, ccache)")
     add_tree_opts(p)
     add_build_opts(p)
     p.add_argument("--output", type=Path, help="directory for logs")
     p.set_defaults(func=cmd_build)
 
+
+def _parser_generate(sub: Any) -> None:
     p = sub.add_parser("generate", help="compute the patch series from the tree, commit it "
                        "to a new branch")
     add_tree_opts(p)
@@ -194,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="author and commit date (default: now)")
     p.set_defaults(func=cmd_generate)
 
+
+def _parser_check(sub: Any) -> None:
     p = sub.add_parser("check", help="build every patch of the series, W=1 on touched files, "
                        "checkpatch --strict")
     add_tree_opts(p)
@@ -205,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="directory for logs and the report")
     p.set_defaults(func=cmd_check)
 
+
+def _parser_prep(sub: Any) -> None:
+    p = sub.add_parser("prep", help="format the series for the list: versions, cover letter, "
+                       "To/Cc, pre-send checks, send-email dry run")
+    add_tree_opts(p)
+    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--no-rfc", action="store_true", help="drop the RFC prefix")
+    p.add_argument("--prefix", help="tree prefix in the subject (default from series.toml)")
+    p.add_argument("--to", action="append", default=[], help="extra To: recipient")
+    p.add_argument("--cc", action="append", default=[], help="extra Cc: recipient")
+    p.add_argument("--output", type=Path, help="directory for the patches (no version tag)")
+    p.add_argument("--send", action="store_true", help="really send, with git send-email")
+    p.add_argument("--force", action="store_true", help="send even if a check failed")
+    p.add_argument("--yes", action="store_true", help="do not ask before sending")
+    p.set_defaults(func=cmd_prep)
+
+
+def _parser_boot(sub: Any) -> None:
     p = sub.add_parser("boot", help="build and boot a kernel, run one command in the guest")
     add_tree_opts(p)
     add_build_opts(p)
@@ -214,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cmd", nargs="+", metavar="-- CMD", help="command to run in the guest")
     p.set_defaults(func=cmd_boot)
 
+
+def _parser_test(sub: Any) -> None:
     p = sub.add_parser("test", help="build, boot and run the netfilter kselftests; report")
     add_tree_opts(p)
     add_build_opts(p)
@@ -221,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_test_opts(p)
     p.set_defaults(func=cmd_test)
 
+
+def _parser_run(sub: Any) -> None:
     p = sub.add_parser("run", help="the main job: generate the series, build its tip, boot, "
                        "run the selftests with the switch at 1 and 0, report")
     add_tree_opts(p)
@@ -231,6 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--author", help="'Name <email>' (default: your git identity)")
     p.add_argument("--date", help="author and commit date (default: now)")
     p.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="patchgen",
+        description="Regenerate, build, boot and test the netfilter BPF base hook series.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    parser.add_argument("--cache", type=Path, help="cache directory (default ~/.cache/patchgen)")
+    parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
+                _parser_boot, _parser_test, _parser_run):
+        add(sub)
     return parser
 
 

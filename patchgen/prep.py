@@ -1,0 +1,398 @@
+"""Turn the generated branch into a send-ready series (like b4 prep, plus what we know).
+
+* ``git format-patch`` with a cover letter rendered from
+  ``templates/cover-letter.txt.j2``; the results it quotes come from the
+  check and test reports of this exact tip, never typed by hand;
+* versions: each prep tags the tip (``patchgen/<branch>/vN``, the base in
+  the tag message); the next prep is vN+1 with a ``git range-diff``
+  against vN in the cover letter and a changelog;
+* To/Cc per patch from the tree's ``scripts/get_maintainer.pl``, their
+  union on the cover letter, plus the series' extra recipients;
+* checks that must pass before anything is sent (checkpatch --strict,
+  Signed-off-by of the author, every commit built by ``patchgen check``,
+  at most 15 patches, a cover letter), a ``git send-email --dry-run``, and
+  one mbox that ``git am`` applies onto the base to give the same tree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchgen import check as checks
+from patchgen import proc
+from patchgen.errors import PatchgenError, UserError
+from patchgen.git import Git
+from patchgen.series.render import Renderer
+from patchgen.settings import Settings
+from patchgen.tree import Tree
+
+MAX_PATCHES = 15
+
+
+@dataclass(frozen=True)
+class PrepRequest:
+    branch: str
+    rfc: bool = True
+    prefix: str | None = None  # tree prefix, e.g. "nf-next"
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    output: Path | None = None
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Prepared:
+    version: int
+    outdir: Path
+    files: list[Path]
+    mbox: Path
+    to: list[str]
+    cc: list[str]
+    checks: list[Check] = field(default_factory=list)
+    previous: str | None = None  # tag of the previous version
+    dry_run: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def load_prep_defaults(templates_dir: Path) -> dict[str, Any]:
+    data = tomllib.loads((templates_dir / "series.toml").read_text())
+    prep: dict[str, Any] = data.get("prep", {})
+    return prep
+
+
+def version_tags(git: Git, branch: str) -> list[tuple[int, str]]:
+    out = git.out("tag", "--list", f"patchgen/{branch}/v*")
+    tags = []
+    for name in out.split():
+        m = re.search(r"/v(\d+)$", name)
+        if m:
+            tags.append((int(m.group(1)), name))
+    return sorted(tags)
+
+
+def tagged_range(git: Git, tag: str) -> tuple[str, str]:
+    """(base, tip) recorded by an earlier prep."""
+    message = git.out("tag", "-l", "--format=%(contents)", tag)
+    m = re.search(r"^base ([0-9a-f]{40})$", message, re.M)
+    if m is None:
+        raise UserError(f"tag {tag} does not record its base")
+    return m.group(1), git.rev_parse(f"{tag}^{{commit}}")
+
+
+def subject_prefix(rfc: bool, prefix: str | None) -> str:
+    words = (["RFC"] if rfc else []) + ["PATCH"] + ([prefix] if prefix else [])
+    return " ".join(words)
+
+
+def format_patch_argv(outdir: Path, base: str, tip: str, version: int, prefix: str,
+                      range_diff: str | None) -> list[str]:
+    argv = ["format-patch", "--cover-letter", "--thread=shallow", f"--base={base}",
+            f"--subject-prefix={prefix}", "-o", str(outdir)]
+    if version > 1:
+        argv.append(f"-v{version}")
+    if range_diff:
+        argv.append(f"--range-diff={range_diff}")
+    argv.append(f"{base}..{tip}")
+    return argv
+
+
+def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -> Prepared:
+    git = Git(tree.repo)
+    tip = git.rev_parse(req.branch)
+    shas = git.log_shas(f"{tree.base}..{tip}")
+    tags = version_tags(git, req.branch)
+    previous = tags[-1][1] if tags else None
+    version = (tags[-1][0] + 1) if tags else 1
+    if previous and tagged_range(git, previous)[1] == tip:
+        version = tags[-1][0]  # nothing changed: prepare the same version again
+        previous = tags[-2][1] if len(tags) > 1 else None
+    outdir = req.output or settings.cache / "prep" / tree.id / f"v{version}"
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.mkdir(parents=True)
+    range_diff = None
+    changes: list[str] = []
+    if previous:
+        old_base, old_tip = tagged_range(git, previous)
+        range_diff = f"{old_base}..{old_tip}"
+        changes = changelog(git, old_base, old_tip, tree.base, tip, previous)
+    prefix = subject_prefix(req.rfc, req.prefix)
+    git.run(*format_patch_argv(outdir, tree.base, tip, version, prefix, range_diff))
+    files = sorted(outdir.glob("*.patch"))
+    results = latest_results(settings, tree, shas)
+    fill_cover_letter(files[0], renderer, version, changes, results)
+    src = tree.repo
+    to, cc = address(files, src, req)
+    mbox = outdir / f"{req.branch.replace('/', '-')}-v{version}.mbox"
+    # For "git am": the patches, not the cover letter (it has no diff).
+    mbox.write_text("".join(f.read_text() for f in files[1:]))
+    prepared = Prepared(version, outdir, files, mbox, to, cc, previous=previous)
+    prepared.checks = pre_send_checks(git, src, tree, tip, shas, files, mbox, settings)
+    prepared.dry_run = send_email(git, files, dry_run=True)
+    if not req.output and (not tags or tags[-1][0] != version):
+        git.run("tag", "-a", f"patchgen/{req.branch}/v{version}", tip, "-m",
+                f"{req.branch} v{version}\n\nbase {tree.base}\n")
+    return prepared
+
+
+def changelog(git: Git, old_base: str, old_tip: str, base: str, tip: str,
+              previous: str) -> list[str]:
+    """One line per patch that changed, from git range-diff's own summary."""
+    out = git.out("range-diff", "--no-color", "-s", f"{old_base}..{old_tip}", f"{base}..{tip}")
+    lines = []
+    for row in out.splitlines():
+        m = re.match(r"\s*(\S+):\s+\S+\s+([=!<>])\s+(\S+):\s+\S+\s+(.*)$", row)
+        if not m:
+            continue
+        kind, subject = m.group(2), m.group(4)
+        if kind == "!":
+            lines.append(f"{subject}: changed")
+        elif kind == "<":
+            lines.append(f"{subject}: dropped")
+        elif kind == ">":
+            lines.append(f"{subject}: new")
+    if old_base != base:
+        lines.insert(0, f"rebased onto {base[:12]}")
+    return lines or [f"no change to the patches since {previous.rsplit('/', 1)[1]}"]
+
+
+def latest_results(settings: Settings, tree: Tree, shas: Sequence[str]) -> dict[str, Any] | None:
+    """Lines for the cover letter from this tip's newest check and test reports."""
+    lines = []
+    accel = "tcg"
+    check = _newest(settings.runs.glob("*/check.json"),
+                    lambda d: [p["sha"] for p in d["patches"]] == list(shas))
+    if check:
+        lines.append(check_line(check))
+    report = _newest(settings.runs.glob("*/report.json"),
+                     lambda d: d["metadata"].get("rev") == shas[-1] and d["tests"])
+    if report:
+        accel = report["metadata"].get("accel", accel)
+        lines += selftest_lines(report)
+    if not lines:
+        return None
+    return {"tree": f"{tree.id} ({tree.origin})", "accel": accel, "lines": lines}
+
+
+def _newest(paths: Any, keep: Any) -> dict[str, Any] | None:
+    for path in sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+            if keep(data):
+                return data
+        except (ValueError, KeyError, OSError):
+            continue
+    return None
+
+
+def check_line(check: dict[str, Any]) -> str:
+    patches = check["patches"]
+    variants = sorted({b["variant"] for p in patches for b in p["builds"]} - {"default"})
+    built = all(p["builds"] and all(b["ok"] for b in p["builds"]) for p in patches)
+    warns = sum(len(p["warnings_added"]) for p in patches)
+    cp_e = sum(p["checkpatch"]["errors"] for p in patches if p["checkpatch"])
+    cp_w = sum(p["checkpatch"]["warnings"] for p in patches if p["checkpatch"])
+    how = f" (NF_HOOK_BPF: {', '.join(v.split('=')[1] for v in variants)})" if variants else ""
+    state = "builds" if built else "does NOT build"
+    return (f"each of the {len(patches)} patches {state}{how}; W=1: {warns} new warnings; "
+            f"checkpatch --strict: {cp_e} errors, {cp_w} warnings")
+
+
+def selftest_lines(report: dict[str, Any]) -> list[str]:
+    out = []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for t in report["tests"]:
+        groups.setdefault(t.get("variant") or "", []).append(t)
+    for variant, tests in groups.items():
+        counts: dict[str, int] = {}
+        for t in tests:
+            counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+        summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+        known = [t["name"] for t in tests
+                 if t["outcome"] != "pass" and t["change"] == "as expected"]
+        where = f" with {variant}" if variant else ""
+        line = f"netfilter selftests{where}: {summary}"
+        if known:
+            line += f" (as on the unpatched tree: {', '.join(known)})"
+        regress = [t["name"] for t in tests if t["change"] == "REGRESSION"]
+        if regress:
+            line += f"; regressions: {', '.join(regress)}"
+        out.append(line)
+    return out
+
+
+def fill_cover_letter(cover: Path, renderer: Renderer, version: int, changes: list[str],
+                      results: dict[str, Any] | None) -> None:
+    text = cover.read_text()
+    body = renderer.message("cover-letter.txt.j2", version=version, changes=changes,
+                            results=results)
+    subject, _, blurb = body.partition("\n")
+    if "*** SUBJECT HERE ***" not in text or "*** BLURB HERE ***" not in text:
+        raise PatchgenError(f"{cover}: git format-patch wrote no cover letter placeholders")
+    text = text.replace("*** SUBJECT HERE ***", subject, 1)
+    text = text.replace("*** BLURB HERE ***", blurb.strip("\n"), 1)
+    cover.write_text(text)
+
+
+# -- addresses ---------------------------------------------------------------------------
+def get_maintainer_argv(src: Path, patch: Path, roles: str) -> list[str]:
+    flags = {"to": ["--m", "--no-r", "--no-l"], "cc": ["--no-m", "--r", "--l"]}[roles]
+    return ["perl", str(src / "scripts" / "get_maintainer.pl"), "--no-git", "--no-git-fallback",
+            "--no-rolestats", "--no-multiline", "--separator", ", ", *flags, str(patch)]
+
+
+def _people(src: Path, patch: Path, roles: str) -> list[str]:
+    res = proc.run(get_maintainer_argv(src, patch, roles), cwd=src, check=False, timeout=300)
+    return [a.strip() for a in res.stdout.strip().split(", ") if "@" in a]
+
+
+def address(files: list[Path], src: Path, req: PrepRequest) -> tuple[list[str], list[str]]:
+    """Add To/Cc headers to every patch; the cover letter gets the union."""
+    all_to: list[str] = []
+    all_cc: list[str] = []
+    per_file: dict[Path, tuple[list[str], list[str]]] = {}
+    for f in files[1:]:
+        to = _dedupe(_people(src, f, "to") + list(req.to))
+        cc = _dedupe([a for a in _people(src, f, "cc") + list(req.cc) if a not in to])
+        per_file[f] = (to, cc)
+        all_to += to
+        all_cc += cc
+    union_to = _dedupe(all_to)
+    union_cc = [a for a in _dedupe(all_cc) if a not in union_to]
+    per_file[files[0]] = (union_to, union_cc)
+    for f, (to, cc) in per_file.items():
+        add_headers(f, to, cc)
+    return union_to, union_cc
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for i in items:
+        seen.setdefault(i, None)
+    return list(seen)
+
+
+def add_headers(patch: Path, to: list[str], cc: list[str]) -> None:
+    text = patch.read_text()
+    head, sep, rest = text.partition("\nSubject: ")
+    lines = []
+    if to:
+        lines.append("To: " + ",\n    ".join(to))
+    if cc:
+        lines.append("Cc: " + ",\n    ".join(cc))
+    patch.write_text(head + ("\n" + "\n".join(lines) if lines else "") + sep + rest)
+
+
+# -- checks before sending ----------------------------------------------------------------
+def pre_send_checks(git: Git, src: Path, tree: Tree, tip: str, shas: Sequence[str],
+                    files: list[Path], mbox: Path, settings: Settings) -> list[Check]:
+    out = [Check("at most 15 patches", len(shas) <= MAX_PATCHES, f"{len(shas)} patches"),
+           Check("cover letter", files[0].name.startswith(("0000-", "v")) and
+                 "*** SUBJECT HERE ***" not in files[0].read_text(), files[0].name)]
+    out.append(_checkpatch(src, files[1:]))
+    out.append(_signoffs(git, shas))
+    out.append(_built(settings, shas))
+    out.append(_git_am(git, tree.base, tip, mbox))
+    return out
+
+
+def _checkpatch(src: Path, patches: list[Path]) -> Check:
+    bad = []
+    for p in patches:
+        res = proc.run(checks.checkpatch_argv(src), input=p.read_text(), cwd=src, check=False,
+                       timeout=600)
+        r = checks.parse_checkpatch(res.stdout + res.stderr)
+        # New files are settled the same way 'patchgen check' does.
+        findings = [f for f in r.findings if not f.startswith("WARNING:FILE_PATH_CHANGES")]
+        if r.errors or findings:
+            bad.append(f"{p.name}: {r.errors} errors; " + "; ".join(findings[:3]))
+    return Check("checkpatch --strict", not bad, "; ".join(bad) or f"{len(patches)} clean")
+
+
+def _signoffs(git: Git, shas: Sequence[str]) -> Check:
+    bad = []
+    for sha in shas:
+        info = git.commit_info(sha)
+        if f"Signed-off-by: {info.author}" not in info.body:
+            bad.append(f"{sha[:12]} {info.subject}")
+    return Check("Signed-off-by matches the author", not bad,
+                 "; ".join(bad) or "every patch")
+
+
+def _built(settings: Settings, shas: Sequence[str]) -> Check:
+    report = _newest(settings.runs.glob("*/check.json"),
+                     lambda d: [p["sha"] for p in d["patches"]] == list(shas))
+    if report is None:
+        return Check("built by patchgen check", False,
+                     "no 'patchgen check' report for exactly these commits")
+    failed = [p["subject"] for p in report["patches"]
+              if not p["builds"] or not all(b["ok"] for b in p["builds"])]
+    return Check("built by patchgen check", not failed,
+                 "; ".join(failed) or f"all {len(shas)} commits")
+
+
+def _git_am(git: Git, base: str, tip: str, mbox: Path) -> Check:
+    """The mbox applies onto the base and gives the tip's tree exactly."""
+    with tempfile.TemporaryDirectory(prefix="patchgen-am-") as tmp:
+        where = Path(tmp) / "wt"
+        git.add_worktree(where, base)
+        try:
+            wt = Git(where)
+            res = wt.run("-c", "user.name=patchgen", "-c", "user.email=patchgen@localhost",
+                         "am", "--quiet", str(mbox), check=False)
+            if res.returncode != 0:
+                wt.run("am", "--abort", check=False)
+                return Check("git am onto the base", False, (res.stderr or res.stdout)[-300:])
+            same = wt.out("rev-parse", "HEAD^{tree}") == git.out("rev-parse", f"{tip}^{{tree}}")
+            return Check("git am onto the base", same,
+                         "same tree as the branch" if same else "applies, but the tree differs")
+        finally:
+            git.remove_worktree(where)
+
+
+def send_email_argv(files: list[Path], dry_run: bool) -> list[str]:
+    """Recipients come from each file's own To/Cc headers (the cover has the union)."""
+    argv = ["send-email", "--confirm=never", "--no-chain-reply-to", "--suppress-cc=self",
+            "--no-signed-off-by-cc", "--no-cc-cover", "--no-to-cover"]
+    if dry_run:
+        argv.append("--dry-run")
+    return argv + [str(f) for f in files]
+
+
+def send_email(git: Git, files: list[Path], *, dry_run: bool) -> str:
+    res = git.run(*send_email_argv(files, dry_run), check=False, timeout=600,
+                  input="")
+    if res.returncode != 0:
+        raise PatchgenError(f"git send-email{' --dry-run' if dry_run else ''} failed: "
+                            + (res.stderr or res.stdout).strip()[-500:])
+    return res.stdout
+
+
+def format_prepared(p: Prepared) -> str:
+    lines = [f"v{p.version} in {p.outdir}" + (f" (range-diff against {p.previous})"
+                                               if p.previous else "")]
+    lines += [f"  {f.name}" for f in p.files]
+    lines.append(f"  mbox: {p.mbox}")
+    lines.append("To: " + ", ".join(p.to))
+    lines.append("Cc: " + ", ".join(p.cc))
+    lines.append("checks:")
+    lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in p.checks]
+    sent = [line for line in p.dry_run.splitlines() if line.startswith(("Dry-OK", "Dry-Sent"))]
+    lines.append(f"git send-email --dry-run: {len(sent)} of {len(p.files)} mails would go out")
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""Pure parts of 'patchgen prep'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from patchgen.prep import (
+    add_headers,
+    check_line,
+    format_patch_argv,
+    send_email_argv,
+    subject_prefix,
+    selftest_lines,
+)
+
+
+def test_subject_prefix() -> None:
+    assert subject_prefix(True, "nf-next") == "RFC PATCH nf-next"
+    assert subject_prefix(False, None) == "PATCH"
+
+
+def test_format_patch_argv_v1_and_v3() -> None:
+    v1 = format_patch_argv(Path("/o"), "b" * 40, "t" * 40, 1, "RFC PATCH nf-next", None)
+    assert v1 == ["format-patch", "--cover-letter", "--thread=shallow", f"--base={'b' * 40}",
+                  "--subject-prefix=RFC PATCH nf-next", "-o", "/o", f"{'b' * 40}..{'t' * 40}"]
+    v3 = format_patch_argv(Path("/o"), "b", "t", 3, "PATCH", "ob..ot")
+    assert "-v3" in v3 and "--range-diff=ob..ot" in v3
+
+
+def test_send_email_argv_dry_run_uses_file_headers() -> None:
+    argv = send_email_argv([Path("/o/0000.patch")], dry_run=True)
+    assert "--dry-run" in argv and argv[-1] == "/o/0000.patch"
+    assert not any(a.startswith(("--to=", "--cc=")) for a in argv)
+    assert "--dry-run" not in send_email_argv([Path("/x")], dry_run=False)
+
+
+def test_add_headers_before_subject(tmp_path: Path) -> None:
+    p = tmp_path / "0001.patch"
+    p.write_text("From 1 Mon\nFrom: A <a@x>\nDate: d\nSubject: [PATCH] x\n\nbody\n")
+    add_headers(p, ["M <m@x>", "N <n@x>"], ["list@x"])
+    text = p.read_text()
+    assert "Date: d\nTo: M <m@x>,\n    N <n@x>\nCc: list@x\nSubject: [PATCH] x\n" in text
+
+
+def test_result_lines_come_from_reports() -> None:
+    check = {"patches": [
+        {"builds": [{"variant": "default", "ok": True}], "warnings_added": [],
+         "checkpatch": {"errors": 0, "warnings": 0}},
+        {"builds": [{"variant": "nf_hook_bpf=y", "ok": True},
+                    {"variant": "nf_hook_bpf=n", "ok": True}], "warnings_added": [],
+         "checkpatch": {"errors": 0, "warnings": 0}},
+    ]}
+    assert check_line(check) == ("each of the 2 patches builds (NF_HOOK_BPF: n, y); W=1: 0 new "
+                                 "warnings; checkpatch --strict: 0 errors, 0 warnings")
+    report = {"tests": [
+        {"name": "a.sh", "variant": "nf_hook_bpf=1", "outcome": "pass", "change": "as expected"},
+        {"name": "b.sh", "variant": "nf_hook_bpf=1", "outcome": "fail", "change": "as expected"},
+        {"name": "a.sh", "variant": "nf_hook_bpf=0", "outcome": "fail", "change": "REGRESSION"},
+    ]}
+    assert selftest_lines(report) == [
+        "netfilter selftests with nf_hook_bpf=1: 1 fail, 1 pass (as on the unpatched tree: "
+        "b.sh)",
+        "netfilter selftests with nf_hook_bpf=0: 1 fail; regressions: a.sh",
+    ]
