@@ -8,9 +8,9 @@ from patchgen.prep import (
     add_headers,
     check_line,
     format_patch_argv,
+    selftest_lines,
     send_email_argv,
     subject_prefix,
-    selftest_lines,
 )
 
 
