@@ -205,8 +205,13 @@ class ScriptPlan:
 def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               expectations: Expectations, progress: Progress, retries: int = 1,
               variants: tuple[Variant, ...] = (NO_VARIANT,),
-              scripts: tuple[ScriptPlan, ...] = ()) -> list[TestResult]:
-    """Every plan once per variant (its sysctls set first), then our scripts; one session."""
+              scripts: tuple[ScriptPlan, ...] = (),
+              on_result: Callable[[list[TestResult]], None] | None = None) -> list[TestResult]:
+    """Every plan once per variant (its sysctls set first), then our scripts; one session.
+
+    ``on_result`` sees the results so far after each test (to keep the
+    report current on disk while a long run goes on).
+    """
     results: list[TestResult] = []
     total = len(plans) * len(variants)
     with session(boot, installed, progress) as sess:
@@ -218,12 +223,16 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
                                            retries, f"[{n}/{total}]")
                 results.append(result)
                 _say(progress, result)
+                if on_result is not None:
+                    on_result(results)
         sess.use(NO_VARIANT)
         for script in scripts:
             progress.status(f"{script.name} running (limit {script.timeout}s)")
             for result in run_script(sess, script, expectations):
                 results.append(result)
                 _say(progress, result)
+            if on_result is not None:
+                on_result(results)
     return results
 
 

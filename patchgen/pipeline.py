@@ -231,8 +231,12 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     runs = len(plans) * len(variants)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
                         f"{len(scripts)} patchgen scripts)"):
+        def keep(so_far: list[results.TestResult]) -> None:
+            report.tests = list(so_far)
+            _save(report, run_dir)
+
         report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                           req.retries, variants, scripts)
+                                           req.retries, variants, scripts, keep)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
 
 
