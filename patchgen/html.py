@@ -1,0 +1,39 @@
+"""A static HTML report of one or more runs (no server needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchgen.series.render import Renderer
+
+
+@dataclass
+class RunView:
+    id: str
+    tree: str
+    origin: str = ""
+    check: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
+    history: dict[str, str] = field(default_factory=dict)
+    bench_png: str | None = None
+    error: str | None = None
+
+
+def render(renderer: Renderer, title: str, runs: list[RunView]) -> str:
+    """Test output goes into the page as text: everything is HTML-escaped."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(renderer.dir)),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    generated = dt.datetime.now(dt.UTC).strftime("generated %Y-%m-%d %H:%M UTC")
+    return env.get_template("report.html.j2").render(title=title, generated=generated,
+                                                     runs=runs)
+
+
+def write(path: Path, renderer: Renderer, title: str, runs: list[RunView]) -> Path:
+    path.write_text(render(renderer, title, runs))
+    return path

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from patchgen import history, html
+from patchgen.report import write_json
+from patchgen.series.render import Renderer
+from patchgen.settings import PROJECT_ROOT
+from tests.unit.test_report import sample
+
+
+def _report(tmp_path: Path) -> dict[str, object]:
+    write_json(sample(), tmp_path / "r.json")
+    data: dict[str, object] = json.loads((tmp_path / "r.json").read_text())
+    return data
+
+
+def test_history_counts_flakes_and_pass_rates(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    report = _report(tmp_path)
+    history.append(path, report, "run1")
+    history.append(path, report, "run2")
+    with path.open("a") as f:
+        f.write('{"torn line\n')  # an interrupted run must not break the history
+    rates = history.rates(history.load(path))
+    assert str(rates["nft_meta.sh"]) == "2/2"
+    assert str(rates["conntrack_tcp_unreplied.sh"]) == "0/2 (2 flaky)"
+    assert str(rates["nft_meta.sh[nf_hook_bpf=0]"]) == "2/2"
+    assert str(rates["nft_trans_stress.sh"]) == "0/2"
+
+
+def test_html_shows_patches_tests_failures_and_escapes_output(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    report["tests"][2]["attempts"][0]["output"] = "<script>alert(1)</script>"  # type: ignore[index]
+    check = {"patches": [{"number": 1, "subject": "netfilter: nf_queue: carry index in hook state",
+                          "builds": [{"variant": "default", "ok": False, "seconds": 3.0,
+                                      "errors": ["net/netfilter/core.c:12: error: boom"]}],
+                          "warnings_added": [], "checkpatch": {"errors": 0, "warnings": 0,
+                                                               "checks": 0, "findings": []}}]}
+    view = html.RunView("t61", "debian-6.1.192", "debian", check=check, report=report,
+                        history={"nft_meta.sh": "2/2"})
+    page = html.render(Renderer(PROJECT_ROOT / "templates"), "test", [view])
+    assert "netfilter: nf_queue: carry index in hook state" in page
+    assert "net/netfilter/core.c:12: error: boom" in page
+    assert "nft_trans_stress.sh" in page and "watchdog: BUG: soft lockup" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "2/2" in page
