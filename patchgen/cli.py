@@ -74,7 +74,7 @@ def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     req = pipeline.TestRequest(
         tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
-        memory=ns.memory, cpus=ns.cpus, switch=ns.switch)
+        memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv)
     outcome = pipeline.run_tests(req, settings, progress)
     print(summary(outcome.report))
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
@@ -146,7 +146,7 @@ def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> i
     test = pipeline.TestRequest(
         tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, tests=ns.tests,
         retries=ns.retries, accel=ns.accel, output=ns.output, memory=ns.memory, cpus=ns.cpus,
-        switch=ns.switch)
+        switch=ns.switch, equiv=not ns.no_equiv)
     req = pipeline.RunRequest(test, branch=ns.branch, author=ns.author, date=ns.date)
     outcome = pipeline.run_series(req, settings, progress)
     print(summary(outcome.report))
@@ -162,6 +162,8 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--switch", default="auto",
                    help="positions of net.netfilter.nf_hook_bpf to test (1,0 / 1 / 0); "
                         "auto: both once the generator is in the tree")
+    p.add_argument("--no-equiv", action="store_true",
+                   help="skip the equivalence cases (selftests/equiv)")
     p.add_argument("--output", type=Path, help="directory for logs and reports")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from patchgen import build as kbuild
-from patchgen import ktap, proc
+from patchgen import equiv, ktap, proc
 from patchgen.errors import BuildFailure, CommandFailed, GuestFailure, UserError
 from patchgen.probe import TreeFacts
 from patchgen.progress import Progress
@@ -206,7 +206,8 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               expectations: Expectations, progress: Progress, retries: int = 1,
               variants: tuple[Variant, ...] = (NO_VARIANT,),
               scripts: tuple[ScriptPlan, ...] = (),
-              on_result: Callable[[list[TestResult]], None] | None = None) -> list[TestResult]:
+              on_result: Callable[[list[TestResult]], None] | None = None,
+              equiv_plan: equiv.EquivPlan | None = None) -> list[TestResult]:
     """Every plan once per variant (its sysctls set first), then our scripts; one session.
 
     ``on_result`` sees the results so far after each test (to keep the
@@ -233,7 +234,48 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
                 _say(progress, result)
             if on_result is not None:
                 on_result(results)
+        if equiv_plan is not None:
+            for result in run_equiv(sess, equiv_plan, variants, progress):
+                results.append(result)
+                _say(progress, result)
+            if on_result is not None:
+                on_result(results)
     return results
+
+
+def run_equiv(sess: _Session, plan: equiv.EquivPlan, variants: tuple[Variant, ...],
+              progress: Progress) -> list[TestResult]:
+    """The equivalence cases once per variant in this boot, compared (and with the baseline)."""
+    columns: dict[str, equiv.Observables] = {}
+    failed: dict[str, str] = {}
+    timer = equiv.Timer()
+    for variant in variants:
+        sess.use(variant)
+        guest = sess.guest()
+        progress.status(f"equivalence cases [{variant.name or 'unpatched'}]")
+        mark = guest.console_size()
+        res = guest.run(["bash", str(plan.script)], timeout=plan.timeout,
+                        env={"KSFT_DIR": GUEST_DIR})
+        trouble = guest.trouble(mark)
+        if res.returncode is None or (trouble is not None and trouble.fatal):
+            attempt = _dead_guest(sess, guest, res, timer.seconds(), mark) \
+                if res.returncode is None else \
+                Attempt(Outcome.CRASH, timer.seconds(), res.returncode, res.stdout[-4000:],
+                        f"kernel {trouble}", trouble.excerpt if trouble else ())
+            if res.returncode is not None:
+                sess.discard()
+            return [TestResult(f"equiv [{variant.name or 'unpatched'}]", attempt.outcome,
+                               (attempt,))]
+        obs, bad = equiv.parse(res.stdout)
+        columns[variant.name or "unpatched"] = obs
+        failed.update(bad)
+    sess.use(NO_VARIANT)
+    cases = sorted({c for obs in columns.values() for c in obs})
+    if plan.record and plan.baseline is not None:
+        equiv.save_baseline(plan.baseline, columns.get("unpatched", {}))
+    elif (baseline := equiv.load_baseline(plan.baseline)) is not None:
+        columns = {"unpatched": baseline, **columns}
+    return equiv.results(columns, failed, timer.seconds(), cases)
 
 
 def _say(progress: Progress, result: TestResult) -> None:

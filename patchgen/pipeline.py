@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patchgen import build as kbuild
-from patchgen import kconfig, kselftest, results
+from patchgen import equiv, kconfig, kselftest, results
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError
 from patchgen.lock import tree_lock
@@ -48,6 +48,7 @@ class TestRequest:
     cpus: int = 2
     switch: str = "auto"  # positions of net.netfilter.nf_hook_bpf to test: "1,0", "1", ...
     command: str = "test"  # how the user asked: "test", or "run" (generate first)
+    equiv: bool = True  # the equivalence cases (selftests/equiv)
 
     def reproducer(self) -> str:
         argv = ["patchgen", self.command]
@@ -61,6 +62,8 @@ class TestRequest:
             argv += ["--rev", self.rev]
         if self.switch != "auto":
             argv += ["--switch", self.switch]
+        if not self.equiv:
+            argv.append("--no-equiv")
         return shlex.join(argv)
 
 
@@ -236,7 +239,8 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
             _save(report, run_dir)
 
         report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                           req.retries, variants, scripts, keep)
+                                           req.retries, variants, scripts, keep,
+                                           equiv_plan(tree, rev, variants, settings, req))
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
 
 
@@ -267,6 +271,20 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.
         return (kselftest.NO_VARIANT,)
     name = SWITCH.rsplit(".", 1)[1]
     return tuple(kselftest.Variant(f"{name}={p}", {SWITCH: p}) for p in positions)
+
+
+def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],
+               settings: Settings, req: TestRequest) -> equiv.EquivPlan | None:
+    """Equivalence cases: recorded on the unpatched tree, compared at the tip."""
+    if not req.equiv:
+        return None
+    script = settings.selftests_dir / "equiv" / "equiv.sh"
+    baseline = settings.cache / "equiv" / f"{tree.id}-{tree.base[:12]}.json"
+    if rev == tree.base:
+        return equiv.EquivPlan(script, baseline=baseline, record=True)
+    if not any(v.sysctls for v in variants):
+        return None  # an intermediate commit: nothing to compare
+    return equiv.EquivPlan(script, baseline=baseline)
 
 
 def guest_scripts(settings: Settings,
