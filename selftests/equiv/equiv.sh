@@ -382,7 +382,8 @@ for c in $cases; do
 	if "case_$c"; then
 		echo "ok $n $c"
 	else
-		echo "not ok $n $c # setup failed"
+		echo "# setup of $c failed"
+		echo "not ok $n $c # exit=1"
 	fi
 	cleanup_ns
 done

@@ -12,7 +12,7 @@ def test_parse_observables_and_failed_setups() -> None:
     obs, failed = equiv.parse(SAMPLE)
     assert obs["nft_hooks"] == {"forwarded4": "4", "counter_fwd4": "4"}
     assert obs["nat"]["dnat_reply"] == "hello"
-    assert failed == {"ipvs": "setup failed"}
+    assert failed == {"ipvs": "exit=1"}
 
 
 def test_equal_observables_pass_and_show_the_table() -> None:
