@@ -154,6 +154,21 @@ def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> i
     return outcome.exit_code
 
 
+def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen import bench, pipeline
+    from patchgen.tree import TreeRequest
+
+    req = pipeline.BenchRequest(
+        tree=TreeRequest(ns.kversion, ns.tree), rev=ns.rev, profile=ns.profile,
+        accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
+        mitigations=tuple(m.strip() for m in ns.retpolines.split(",")),
+        output=ns.output, memory=ns.memory, cpus=ns.cpus)
+    result, run_dir = pipeline.run_bench(req, settings, progress)
+    print(bench.format_table(result))
+    print(f"\nreports: {run_dir}/bench.json, bench.txt, bench.png")
+    return ExitCode.OK
+
+
 def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tests", default="default",
                    help="quick, default, all, or comma-separated test names")
@@ -296,6 +311,21 @@ def _parser_run(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def _parser_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="per-packet cost of both dispatch paths, interleaved, "
+                       "with and without retpolines; table, JSON and PNG")
+    add_tree_opts(p)
+    add_build_opts(p)
+    add_guest_opts(p)
+    p.add_argument("--reps", type=int, default=5, help="rounds per path and point")
+    p.add_argument("--count", type=int, default=50000, help="packets per forwarding round")
+    p.add_argument("--iters", type=int, default=100000, help="nf_hook() calls per module run")
+    p.add_argument("--retpolines", default="retpoline,off",
+                   help="boots to measure: retpoline (default mitigations), off (spectre_v2=off)")
+    p.add_argument("--output", type=Path, help="directory for results")
+    p.set_defaults(func=cmd_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchgen",
@@ -305,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
-                _parser_boot, _parser_test, _parser_run):
+                _parser_boot, _parser_test, _parser_run, _parser_bench):
         add(sub)
     return parser
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from patchgen import bench, equiv, kconfig, kselftest, results
 from patchgen import build as kbuild
-from patchgen import equiv, kconfig, kselftest, results
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError
 from patchgen.lock import tree_lock
@@ -356,3 +356,58 @@ def run_series(req: RunRequest, settings: Settings, progress: Progress) -> Outco
     branch = commit_series(series, req.branch, req.date, settings, progress).branch
     test = dataclasses.replace(req.test, rev=branch, command="run")
     return run_tests(test, settings, progress)
+
+
+# -- the benchmark ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchRequest:
+    tree: trees.TreeRequest
+    rev: str | None = None  # default: the series branch
+    profile: str = "selftests"
+    accel: str = "auto"
+    reps: int = 5
+    count: int = 50000  # packets per forwarding round
+    iters: int = 100000  # nf_hook() calls per module run
+    mitigations: tuple[str, ...] = ("retpoline", "off")
+    configs: tuple[str, ...] = ("none", "filter", "ct", "flowtable")
+    hook_counts: tuple[int, ...] = (1, 3, 5, 10, 20)
+    output: Path | None = None
+    memory: str = "2G"
+    cpus: int = 2
+
+
+def run_bench(req: BenchRequest, settings: Settings, progress: Progress
+              ) -> tuple[bench.BenchResult, Path]:
+    from patchgen.errors import UserError
+    from patchgen.series import generate
+
+    run_dir = new_run_dir(settings, "bench", req.output)
+    profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    tree = stage_tree(req.tree, settings, progress)
+    rev = trees_rev(tree, req.rev or generate.load_spec(settings.templates_dir).branch)
+    if not any(v.sysctls for v in switch_variants(tree, rev, "auto")):
+        raise UserError(f"{rev[:12]} has no generator to benchmark",
+                        hint="patchgen generate first, or give --rev")
+    with tree_lock(settings, tree.id, progress):
+        built = stage_build(tree, rev, profile, settings, progress, run_dir)
+        with progress.stage("bench: module"):
+            module = bench.build_module(trees.worktree(tree, settings), built.outdir,
+                                        settings, progress, run_dir)
+    decision = stage_accel(req.accel, built, settings, progress)
+    result = bench.BenchResult(decision.accel.value)
+    init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
+    script = settings.selftests_dir / "bench" / "fwd_bench.sh"
+    for mitigation in req.mitigations:
+        extra = bench.MITIGATIONS[mitigation]
+        spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus,
+                         extra)
+        with progress.stage(f"bench: retpolines {mitigation}"), \
+                Guest(spec, run_dir / f"boot-{mitigation}", progress) as guest:
+            progress.status("nf_hook() microbenchmark")
+            micro = bench.run_micro(guest, module, req.reps, req.iters, req.hook_counts)
+            progress.status("forwarding benchmark")
+            fwd, raw = bench.run_fwd(guest, script, req.reps, req.count, req.configs)
+            result.raw[mitigation] = {"fwd_output": raw, "micro": micro}
+            result.comparisons += bench.comparisons(mitigation, fwd, micro)
+    bench.write(result, run_dir)
+    return result, run_dir

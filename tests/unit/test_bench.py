@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from patchgen.bench import (
+    BenchResult,
+    bootstrap_median,
+    bootstrap_ratio,
+    compare,
+    comparisons,
+    format_table,
+    parse_fwd,
+    parse_micro,
+    plot,
+)
+
+FWD = """# spectre_v2: Mitigation: Retpolines
+BENCH config=none switch=1 rep=1 packets=50000 pps=61000
+BENCH config=none switch=0 rep=1 packets=50000 pps=58000
+BENCH config=none switch=1 rep=2 packets=50000 pps=60500
+BENCH config=none switch=0 rep=2 packets=50000 pps=57000
+BENCH config=ct switch=1 rep=1 packets=0 pps=0
+"""
+
+
+def test_parse_fwd_drops_rounds_that_forwarded_nothing() -> None:
+    data = parse_fwd(FWD)
+    assert data[("none", "1")] == [61000.0, 60500.0]
+    assert ("ct", "1") not in data
+
+
+def test_parse_micro_needs_every_call_to_pass() -> None:
+    lines = ["[ 1.0] nf_hook_bench: hooks=5 iters=1000 passed=1000 total_ns=20000",
+             "[ 2.0] nf_hook_bench: hooks=5 iters=1000 passed=999 total_ns=20000"]
+    assert parse_micro(lines) == [(5, 20.0)]
+
+
+def test_bootstrap_interval_brackets_the_median() -> None:
+    s = bootstrap_median([10.0, 11.0, 12.0, 13.0, 50.0])
+    assert s.median == 12.0 and s.lo <= 12.0 <= s.hi and s.n == 5
+    r = bootstrap_ratio([12.0, 12.5, 11.5], [10.0, 10.0, 10.0])
+    assert abs(r.median - 1.2) < 1e-9 and r.lo <= r.median <= r.hi
+
+
+def test_gain_follows_the_measure_direction() -> None:
+    assert compare("fwd_pps", "off", "none", [110.0] * 3, [100.0] * 3).gain_percent > 9.9
+    assert compare("ns_per_call", "off", "5", [50.0] * 3, [100.0] * 3).gain_percent > 99
+
+
+def test_table_and_plot(tmp_path: Path) -> None:
+    res = BenchResult("tcg", comparisons("retpoline", parse_fwd(FWD),
+                                         {"1": {5: [20.0, 21.0]}, "0": {5: [30.0, 29.0]}}))
+    text = format_table(res)
+    assert "emulation figures" in text and "retpoline none" in text and "5 hooks" in text
+    png = plot(res, tmp_path / "b.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
