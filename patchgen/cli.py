@@ -68,17 +68,27 @@ def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 
 def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen import pipeline
-    from patchgen.report import summary
+
+    return _show(pipeline.run_tests(test_request(ns, ns.rev), settings, progress))
+
+
+def test_request(ns: argparse.Namespace, rev: str | None) -> Any:
+    """The TestRequest the options of 'test' and 'run' describe."""
+    from patchgen import pipeline
     from patchgen.tree import TreeRequest
 
-    req = pipeline.TestRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
+    return pipeline.TestRequest(
+        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv)
-    outcome = pipeline.run_tests(req, settings, progress)
+
+
+def _show(outcome: Any) -> int:
+    from patchgen.report import summary
+
     print(summary(outcome.report))
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
-    return outcome.exit_code
+    return int(outcome.exit_code)
 
 
 def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
@@ -140,18 +150,10 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen import pipeline
-    from patchgen.report import summary
-    from patchgen.tree import TreeRequest
 
-    test = pipeline.TestRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, tests=ns.tests,
-        retries=ns.retries, accel=ns.accel, output=ns.output, memory=ns.memory, cpus=ns.cpus,
-        switch=ns.switch, equiv=not ns.no_equiv)
-    req = pipeline.RunRequest(test, branch=ns.branch, author=ns.author, date=ns.date)
-    outcome = pipeline.run_series(req, settings, progress)
-    print(summary(outcome.report))
-    print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
-    return outcome.exit_code
+    req = pipeline.RunRequest(test_request(ns, None), branch=ns.branch, author=ns.author,
+                              date=ns.date)
+    return _show(pipeline.run_series(req, settings, progress))
 
 
 def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:

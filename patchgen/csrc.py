@@ -220,6 +220,14 @@ class CFile:
             self._functions = list(self._scan_functions())
         return self._functions
 
+    def enclosing(self, offset: int) -> Function | None:
+        """The function definition whose body contains ``offset``."""
+        for fn in self.functions():
+            if fn.body_open is not None and fn.body_close is not None and \
+                    fn.body_open < offset < fn.body_close:
+                return fn
+        return None
+
     def function(self, name: str, *, definition: bool = True) -> Function | None:
         for fn in self.functions():
             if fn.name == name and fn.is_definition == definition:

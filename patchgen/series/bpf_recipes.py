@@ -189,7 +189,7 @@ def dying_netns(ctx: Context) -> dict[str, Any]:
                           " * @recompile -- generate a bpf program for the new blob\n"))
     unregister = None
     for call in cf.calls("__nf_hook_entries_try_shrink"):
-        caller = _enclosing(cf, call.name_start)
+        caller = cf.enclosing(call.name_start)
         net = next((p.name for p in caller.params if p.type == "struct net *"), None) \
             if caller else None
         value = f"check_net({net})" if net else "false"
@@ -202,13 +202,6 @@ def dying_netns(ctx: Context) -> dict[str, Any]:
     view.edit(CORE_C, edits)
     return {"unregister": unregister}
 
-
-def _enclosing(cf: CFile, offset: int) -> Function | None:
-    for fn in cf.functions():
-        if fn.body_open is not None and fn.body_close is not None and \
-                fn.body_open < offset < fn.body_close:
-            return fn
-    return None
 
 
 # -- patch 8 --------------------------------------------------------------------------

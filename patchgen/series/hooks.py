@@ -188,13 +188,6 @@ def _own_declaration(cf: CFile, name: str, tok: Token) -> bool:
     return any(fn.name == name and fn.name_start == tok.start for fn in cf.functions())
 
 
-def _enclosing(cf: CFile, offset: int) -> Function | None:
-    for fn in cf.functions():
-        if fn.body_open is not None and fn.body_close is not None and \
-                fn.body_open < offset < fn.body_close:
-            return fn
-    return None
-
 
 def _classify_reference(cf: CFile, path: str, name: str, tok: Token,
                         candidates: dict[str, tuple[list[Site], list[Site]]],
@@ -205,7 +198,7 @@ def _classify_reference(cf: CFile, path: str, name: str, tok: Token,
         return
     if not cf.is_value_use(tok):
         for call in cf.calls(name, within=(tok.start, tok.end)):
-            calls_by_callee[name].append((path, call, _enclosing(cf, tok.start)))
+            calls_by_callee[name].append((path, call, cf.enclosing(tok.start)))
         return
     spelling = _spelling(cf, tok)
     if spelling.startswith(("comparison", "argument of EXPORT_SYMBOL")):

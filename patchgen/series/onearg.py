@@ -111,7 +111,7 @@ def _indirect_calls(ctx: Context, edits: dict[str, list[Edit]]) -> list[str]:
         for call in cf.member_calls("hook"):
             if len(call.args) != 3:
                 continue
-            fn = _enclosing(cf, call.name_start)
+            fn = cf.enclosing(call.name_start)
             if fn is None:
                 raise RecipeError(f"{path}:{cf.line_of(call.name_start)}: ->hook() call "
                                   "outside a function")
@@ -139,13 +139,6 @@ def _fill_state_and_call(cf: CFile, fn: Function, args: tuple[str, ...], call: A
     out.append(Edit(call.open + 1, call.close, pointer))
     return out
 
-
-def _enclosing(cf: CFile, offset: int) -> Function | None:
-    for fn in cf.functions():
-        if fn.body_open is not None and fn.body_close is not None and \
-                fn.body_open < offset < fn.body_close:
-            return fn
-    return None
 
 
 def _convert_definition(cf: CFile, site: Site, calls: list[CallSite], edits: list[Edit],

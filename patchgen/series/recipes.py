@@ -48,13 +48,6 @@ def where(cf: CFile, offset: int) -> str:
     return f"{cf.path}:{cf.line_of(offset)}"
 
 
-def _enclosing(cf: CFile, offset: int) -> Function | None:
-    for fn in cf.functions():
-        if fn.body_open is not None and fn.body_close is not None and \
-                fn.body_open < offset < fn.body_close:
-            return fn
-    return None
-
 
 def _calls_everywhere(view: TreeView, name: str) -> list[tuple[CFile, Call]]:
     out = []
@@ -134,7 +127,7 @@ def _store_index_at_queue_calls(view: TreeView) -> list[str]:
         state, index = call.arg_texts[1], call.arg_texts[2]
         by_file.setdefault(cf.path, []).extend(
             _store_index_then_call(cf, call, state, index, 2))
-        fn = _enclosing(cf, call.name_start)
+        fn = cf.enclosing(call.name_start)
         sites.append(f"{fn.name if fn else '?'}() in {cf.path}")
     if not sites:
         raise RecipeError("no nf_queue() call with an index argument found")
@@ -152,7 +145,7 @@ def _entry_index_reads(view: TreeView) -> None:
             if tok.text != "hook_index" or i < 2 or cf.tokens[i - 1].text != "->":
                 continue
             base = cf.tokens[i - 2].text
-            fn = _enclosing(cf, tok.start)
+            fn = cf.enclosing(tok.start)
             if fn is None:
                 continue
             scope = cf.text[fn.start:fn.body_close]
@@ -263,7 +256,7 @@ def _slow_callers(view: TreeView) -> dict[str, Any]:
     for cf, call in _calls_everywhere(view, "nf_hook_slow"):
         if len(call.args) != 4:
             continue
-        fn = _enclosing(cf, call.name_start)
+        fn = cf.enclosing(call.name_start)
         name = f"{fn.name}()" if fn else "?"
         state, index = call.arg_texts[1], call.arg_texts[3]
         edits = by_file.setdefault(cf.path, [])
