@@ -75,14 +75,21 @@ class Outcome:
 
 
 def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
+    """A directory for this run; an --output directory is linked from runs/ too.
+
+    Later commands (prep quotes the newest check and test reports) look
+    for earlier runs under runs/, wherever their output went.
+    """
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = output or settings.runs / f"{stamp}-{kind}"
+    run_dir = output.resolve() if output else settings.runs / f"{stamp}-{kind}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    latest = settings.runs / "latest"
-    if output is None:
-        with contextlib.suppress(OSError):
-            latest.unlink(missing_ok=True)
-            latest.symlink_to(run_dir.name)
+    settings.runs.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if output is not None:
+            (settings.runs / f"{stamp}-{kind}").symlink_to(run_dir)
+        latest = settings.runs / "latest"
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(run_dir if output else Path(run_dir.name))
     return run_dir
 
 

@@ -1,0 +1,58 @@
+"""Send-ready series on 6.1: v1, regenerate, v2 with changelog and range-diff."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.slow.conftest import patchgen
+
+pytestmark = pytest.mark.slow
+TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
+BRANCH = "patchgen/nf-hook-bpf"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(TREE), *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_prep_v1_then_v2(tmp_path: Path) -> None:
+    for tag in _git("tag", "--list", f"patchgen/{BRANCH}/v*").split():
+        _git("tag", "-d", tag)
+    assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>").returncode == 0
+    v1 = patchgen("prep")
+    assert "v1 in" in v1.stdout, v1.stdout + v1.stderr
+    assert "nothing sent" in v1.stdout
+    assert "[ok] git am onto the base: same tree as the branch" in v1.stdout
+    assert "[ok] checkpatch --strict" in v1.stdout
+    assert "git send-email --dry-run: 10 of 10 mails would go out" in v1.stdout
+
+    # Regenerate (new commits, same patches) and prepare again: v2.
+    assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>", "--date",
+                    "2027-01-02T03:04:05+0000").returncode == 0
+    v2 = patchgen("prep")
+    assert "v2 in" in v2.stdout and f"range-diff against patchgen/{BRANCH}/v1" in v2.stdout
+    outdir = Path(v2.stdout.split("v2 in ", 1)[1].split()[0])
+    cover = (outdir / "v2-0000-cover-letter.patch").read_text()
+    assert "Subject: [RFC PATCH nf-next v2 0/9] netfilter: bpf base hook program generator" in cover
+    assert "Changes in v2:" in cover and "Range-diff against v1:" in cover
+    patch4 = (outdir / "v2-0004-netfilter-make-hook-functions-accept-only-one-argume.patch")
+    text = patch4.read_text()
+    assert "Subject: [RFC PATCH nf-next v2 4/9]" in text
+    # To: matches what get_maintainer.pl says for this patch.
+    wt = Path.home() / ".cache" / "patchgen" / "worktrees" / "debian-6.1.192"
+    people = subprocess.run(["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback",
+                             "--no-rolestats", "--m", "--no-r", "--no-l", str(patch4)],
+                            cwd=wt, capture_output=True, text=True).stdout.splitlines()
+    to_block = text.split("\nTo: ", 1)[1].split("\nCc: ", 1)[0]
+    assert people and all(p.strip() in to_block for p in people)
+    assert "bpf@vger.kernel.org" in text.split("\nCc: ", 1)[1].split("\nSubject:", 1)[0]
+
+    # These commits were never checked: sending is refused without --force.
+    refused = patchgen("prep", "--send", "--yes")
+    assert refused.returncode == 1
+    assert "[FAIL] built by patchgen check" in refused.stdout
+    assert "not sending (override with --force)" in refused.stderr
