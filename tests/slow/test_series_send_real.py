@@ -29,6 +29,8 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     assert "[ok] git am onto the base: same tree as the branch" in v1.stdout
     assert "[ok] checkpatch --strict" in v1.stdout
     assert "git send-email --dry-run: 10 of 10 mails would go out" in v1.stdout
+    # test_series_real checked exactly these commits just before.
+    assert "[ok] built by patchgen check" in v1.stdout
 
     # Regenerate (new commits, same patches) and prepare again: v2.
     assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>", "--date",
