@@ -342,8 +342,9 @@ def _run_with_retries(sess: _Session, plan: TestPlan, variant: Variant,
 def guest_test_argv(collection: str, plan: TestPlan) -> list[str]:
     """One test through the tree's runner, with our time limit in its settings file.
 
-    The runner writes the test's output to /dev/stdout, which cannot be
-    reopened when stdout is sshd's socket: hence the pipe through cat.
+    The runner reopens /dev/stdout for each test's output; the guest-init
+    script points it back at the process's own stdout (virtme-ng aims it at
+    its script port), and the pipe makes that stdout reopenable.
     """
     settings = f"{GUEST_DIR}/{collection}/settings"
     tools = " && ".join(

@@ -16,6 +16,13 @@ for rc in /root/.bashrc /root/.bash_profile /root/.profile; do
 	[ -f "$rc" ] && mount --bind /run/patchgen/empty "$rc"
 done
 
+# virtme-ng points /dev/stdout and friends at its virtio script ports;
+# programs run over SSH (the kselftest runner writes each test's output to
+# /dev/stdout) must reach their own stdout instead.
+for i in 0:stdin 1:stdout 2:stderr; do
+	ln -sfn "/proc/self/fd/${i%%:*}" "/dev/${i#*:}"
+done
+
 echo "patchgen-guest-ready $(uname -r)" > /dev/kmsg
 echo "patchgen-guest-ready $(uname -r)"
 exec sleep infinity
