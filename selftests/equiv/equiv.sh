@@ -39,7 +39,14 @@ mkns() {
 
 cleanup_ns() {
 	local n
-	for n in "${namespaces[@]}"; do ip netns del "$n" 2>/dev/null; done
+	# Servers and listeners a case left running, then its namespaces
+	# (found by name: a case runs in a subshell of its own).
+	kill $(jobs -p) 2>/dev/null
+	wait 2>/dev/null
+	for n in $(ip netns list | awk -v s="-$sfx" '$1 ~ s"$" { print $1 }'); do
+		ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$n" 2>/dev/null
+	done
 	namespaces=()
 }
 trap cleanup_ns EXIT
@@ -332,9 +339,10 @@ case_queue() {
 	}
 	EOF
 	nsx r timeout 10 "$q" -q 3 -t 8 > /tmp/q-$sfx 2>&1 &
+	local listener=$!
 	sleep 1
 	obs listener_delivered "$(pings c 10.1.2.2 3)"
-	wait
+	wait $listener
 	obs listener_events "$(grep -c 'PROTO' /tmp/q-$sfx 2>/dev/null || grep -c . /tmp/q-$sfx)"
 	nsx s socat -u UDP-RECV:7001 OPEN:/tmp/b-$sfx,creat,append &
 	sleep 0.5
@@ -361,14 +369,30 @@ case_churn() {
 	topo || return 1
 	nsx r nft add table inet churn
 	nsx c ping -q -n -c 200 -i 0.02 10.1.2.2 > /tmp/churn-$sfx 2>&1 &
-	local i
+	local pinger=$! i
 	for i in $(seq 1 40); do
 		nsx r nft add chain inet churn "c$i" "{ type filter hook forward priority $i; }"
 		[ "$i" -gt 3 ] && nsx r nft delete chain inet churn "c$((i - 3))"
 	done
-	wait
+	wait $pinger
 	obs received "$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/churn-$sfx)"
 	obs chains_left "$(nsx r nft list table inet churn | grep -c 'hook forward')"
+}
+
+# A case that hangs must not stop the others: run it with a time limit.
+timeout_case() {
+	( "$@"; rc=$?; cleanup_ns; exit $rc ) &
+	local pid=$! t=0
+	while kill -0 $pid 2>/dev/null; do
+		sleep 1
+		t=$((t + 1))
+		if [ $t -ge ${CASE_TIMEOUT:-180} ]; then
+			echo "# case timed out after ${t}s"
+			kill $pid
+			return 1
+		fi
+	done
+	wait $pid
 }
 
 ALL="nft_hooks nft_drop_errno ipt_filter_mangle nat conntrack bridge ipvs flowtable synproxy netdev queue fragments churn"
@@ -379,7 +403,7 @@ n=0
 for c in $cases; do
 	n=$((n + 1))
 	echo "# case $c"
-	if "case_$c"; then
+	if timeout_case "case_$c"; then
 		echo "ok $n $c"
 	else
 		echo "# setup of $c failed"
