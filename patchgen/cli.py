@@ -114,7 +114,7 @@ def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress)
     from patchgen.tree import TreeRequest
 
     tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto)
+    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault)
     print(generate.format_plan(series, verbose=ns.verbose))
     if ns.plan:
         return ExitCode.OK
@@ -248,6 +248,9 @@ def _parser_generate(sub: Any) -> None:
     p.add_argument("--branch", help="branch to create or replace (default patchgen/nf-hook-bpf)")
     p.add_argument("--author", help="'Name <email>' (default: your git identity)")
     p.add_argument("--date", help="author and commit date (default: now)")
+    p.add_argument("--inject-fault", choices=["skip-hook", "verdict", "build"],
+                   help="make a deliberately broken series (use with --branch), to prove "
+                        "that check and test catch it")
     p.set_defaults(func=cmd_generate)
 
 

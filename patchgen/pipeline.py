@@ -327,7 +327,7 @@ class RunRequest:
 
 
 def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progress: Progress,
-                upto: int | None = None) -> SeriesPlan:
+                upto: int | None = None, fault: str | None = None) -> SeriesPlan:
     """Compute the series from the tree (nothing is written)."""
     from patchgen.series import generate
     from patchgen.series.render import Renderer
@@ -335,7 +335,8 @@ def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progre
     spec = generate.load_spec(settings.templates_dir)
     identity = generate.identity_for(tree, author)
     with progress.stage(f"generate: compute {upto or len(spec.patches)} patches from the tree"):
-        series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto)
+        series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto,
+                               fault)
         for p in series.patches:
             for w in p.warnings:
                 progress.warn(w)

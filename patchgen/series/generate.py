@@ -87,12 +87,17 @@ class SeriesPlan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+FAULTS = ("skip-hook", "verdict", "build")
+
+
 def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
-         upto: int | None = None) -> SeriesPlan:
+         upto: int | None = None, fault: str | None = None) -> SeriesPlan:
+    if fault is not None and fault not in FAULTS:
+        raise UserError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     view = TreeView(tree.repo)
     results = []
     for p in spec.patches[: upto or len(spec.patches)]:
-        ctx = Context(view, tree.facts, renderer, str(author))
+        ctx = Context(view, tree.facts, renderer, str(author), fault=fault)
         before = view.snapshot()
         try:
             variables = RECIPES[p.recipe](ctx)

@@ -129,3 +129,24 @@ def test_switch_variants_follow_the_generator(fakenet: Path, tmp_path: Path) -> 
     assert [v.name for v in switch_variants(tree, tree.base, "auto")] == [""]
     with pytest.raises(UE, match=r"no net/netfilter/nf_hook_bpf\.c"):
         switch_variants(tree, tree.base, "1")
+
+
+@pytest.mark.parametrize("fault", ["skip-hook", "verdict", "build"])
+def test_injected_faults_are_marked_in_the_generated_code(fakenet: Path, tmp_path: Path,
+                                                          fault: str) -> None:
+    from patchgen import settings
+    from patchgen.progress import null_progress
+    from patchgen.series import generate
+    from patchgen.series.render import Renderer
+    from patchgen.tree import TreeRequest, prepare
+    from tests.series_helpers import AUTHOR
+
+    s = settings.load(tmp_path / "cache")
+    tree = prepare(TreeRequest(path=fakenet), s, null_progress())
+    plan = generate.plan(tree, Renderer(s.templates_dir), generate.load_spec(s.templates_dir),
+                         AUTHOR, upto=6, fault=fault)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert f"--inject-fault {fault}" in gen
+    clean = plan_for(fakenet, tmp_path / "cache2", upto=6)
+    assert "FAULT" not in next(c.new for c in clean.patches[5].changes
+                               if c.path.endswith("nf_hook_bpf.c"))
