@@ -213,7 +213,9 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
         return ExitCode.OK
     from patchgen.git import Git
 
-    print(prep.send_email(Git(tree.repo), done.files, dry_run=False))
+    git = Git(tree.repo)
+    sender = str(git.commit_info(git.rev_parse(req.branch)).author)
+    print(prep.send_email(git, done.files, sender, dry_run=False))
     return ExitCode.OK
 
 

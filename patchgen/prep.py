@@ -144,9 +144,12 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -
     mbox.write_text("".join(f.read_text() for f in files[1:]))
     prepared = Prepared(version, outdir, files, mbox, to, cc, previous=previous)
     prepared.checks = pre_send_checks(git, src, tree, tip, shas, files, mbox, settings)
-    prepared.dry_run = send_email(git, files, dry_run=True)
+    author = git.commit_info(tip).author
+    prepared.dry_run = send_email(git, files, str(author), dry_run=True)
     if not req.output and (not tags or tags[-1][0] != version):
-        git.run("tag", "-a", f"patchgen/{req.branch}/v{version}", tip, "-m",
+        # The series' author tags it: no git identity needs to be configured.
+        git.run("-c", f"user.name={author.name}", "-c", f"user.email={author.email}", "tag",
+                "-a", f"patchgen/{req.branch}/v{version}", tip, "-m",
                 f"{req.branch} v{version}\n\nbase {tree.base}\n")
     return prepared
 
@@ -366,17 +369,17 @@ def _git_am(git: Git, base: str, tip: str, mbox: Path) -> Check:
             git.remove_worktree(where)
 
 
-def send_email_argv(files: list[Path], dry_run: bool) -> list[str]:
+def send_email_argv(files: list[Path], sender: str, dry_run: bool) -> list[str]:
     """Recipients come from each file's own To/Cc headers (the cover has the union)."""
     argv = ["send-email", "--confirm=never", "--no-chain-reply-to", "--suppress-cc=self",
-            "--no-signed-off-by-cc", "--no-cc-cover", "--no-to-cover"]
+            "--no-signed-off-by-cc", "--no-cc-cover", "--no-to-cover", f"--from={sender}"]
     if dry_run:
         argv.append("--dry-run")
     return argv + [str(f) for f in files]
 
 
-def send_email(git: Git, files: list[Path], *, dry_run: bool) -> str:
-    res = git.run(*send_email_argv(files, dry_run), check=False, timeout=600,
+def send_email(git: Git, files: list[Path], sender: str, *, dry_run: bool) -> str:
+    res = git.run(*send_email_argv(files, sender, dry_run), check=False, timeout=600,
                   input="")
     if res.returncode != 0:
         raise PatchgenError(f"git send-email{' --dry-run' if dry_run else ''} failed: "

@@ -28,10 +28,11 @@ def test_format_patch_argv_v1_and_v3() -> None:
 
 
 def test_send_email_argv_dry_run_uses_file_headers() -> None:
-    argv = send_email_argv([Path("/o/0000.patch")], dry_run=True)
+    argv = send_email_argv([Path("/o/0000.patch")], "A <a@x>", dry_run=True)
     assert "--dry-run" in argv and argv[-1] == "/o/0000.patch"
+    assert "--from=A <a@x>" in argv
     assert not any(a.startswith(("--to=", "--cc=")) for a in argv)
-    assert "--dry-run" not in send_email_argv([Path("/x")], dry_run=False)
+    assert "--dry-run" not in send_email_argv([Path("/x")], "A <a@x>", dry_run=False)
 
 
 def test_add_headers_before_subject(tmp_path: Path) -> None:
