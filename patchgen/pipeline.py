@@ -334,6 +334,9 @@ def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progre
 
     spec = generate.load_spec(settings.templates_dir)
     identity = generate.identity_for(tree, author)
+    if identity == generate.PLACEHOLDER:
+        progress.warn(f"no git identity: signing off as {identity}; set git config "
+                      "user.name/user.email or pass --author before you prep the series")
     with progress.stage(f"generate: compute {upto or len(spec.patches)} patches from the tree"):
         series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto,
                                fault)

@@ -329,11 +329,16 @@ def _checkpatch(src: Path, patches: list[Path]) -> Check:
 
 
 def _signoffs(git: Git, shas: Sequence[str]) -> Check:
+    from patchgen.series.generate import PLACEHOLDER
+
     bad = []
     for sha in shas:
         info = git.commit_info(sha)
         if f"Signed-off-by: {info.author}" not in info.body:
             bad.append(f"{sha[:12]} {info.subject}")
+        elif info.author == PLACEHOLDER:
+            bad.append(f"{sha[:12]} is signed off by the placeholder {PLACEHOLDER}; "
+                       "regenerate with --author or a git identity")
     return Check("Signed-off-by matches the author", not bad,
                  "; ".join(bad) or "every patch")
 
