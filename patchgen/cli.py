@@ -80,7 +80,8 @@ def test_request(ns: argparse.Namespace, rev: str | None) -> Any:
     return pipeline.TestRequest(
         tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
-        memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv)
+        memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
+        churn=ns.churn)
 
 
 def _show(outcome: Any) -> int:
@@ -181,6 +182,9 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
                         "auto: both once the generator is in the tree")
     p.add_argument("--no-equiv", action="store_true",
                    help="skip the equivalence cases (selftests/equiv)")
+    p.add_argument("--churn", type=int, default=200,
+                   help="hook register/unregister cycles in the runtime checks (with the "
+                        "kmemleak profile, a leak check follows)")
     p.add_argument("--output", type=Path, help="directory for logs and reports")
 
 

@@ -49,6 +49,7 @@ class TestRequest:
     switch: str = "auto"  # positions of net.netfilter.nf_hook_bpf to test: "1,0", "1", ...
     command: str = "test"  # how the user asked: "test", or "run" (generate first)
     equiv: bool = True  # the equivalence cases (selftests/equiv)
+    churn: int = 200  # hook register/unregister cycles in nf_hook_bpf.sh
 
     def reproducer(self) -> str:
         argv = ["patchgen", self.command]
@@ -64,6 +65,8 @@ class TestRequest:
             argv += ["--switch", self.switch]
         if not self.equiv:
             argv.append("--no-equiv")
+        if self.churn != 200:
+            argv += ["--churn", str(self.churn)]
         return shlex.join(argv)
 
 
@@ -237,7 +240,7 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
     variants = switch_variants(tree, rev, req.switch)
     report.metadata["variants"] = [v.name for v in variants if v.name]
-    scripts = guest_scripts(settings, variants)
+    scripts = guest_scripts(settings, variants, req.churn)
     runs = len(plans) * len(variants)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
                         f"{len(scripts)} patchgen scripts)"):
@@ -294,13 +297,13 @@ def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ..
     return equiv.EquivPlan(script, baseline=baseline)
 
 
-def guest_scripts(settings: Settings,
-                  variants: tuple[kselftest.Variant, ...]) -> tuple[kselftest.ScriptPlan, ...]:
+def guest_scripts(settings: Settings, variants: tuple[kselftest.Variant, ...],
+                  churn: int = 200) -> tuple[kselftest.ScriptPlan, ...]:
     """Our runtime checks of the generated programs, when the tree has them."""
     if not any(v.sysctls for v in variants):
         return ()
     script = settings.selftests_dir / "guest" / "nf_hook_bpf.sh"
-    return (kselftest.ScriptPlan(script, 1800, {"CHURN": "200"}),)
+    return (kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)}),)
 
 
 def trees_rev(tree: trees.Tree, rev: str | None) -> str:
