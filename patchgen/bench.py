@@ -22,6 +22,7 @@ import random
 import re
 import shutil
 import statistics
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,10 +73,14 @@ class BenchResult:
     accel: str
     comparisons: list[Comparison] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    # Points asked for that gave no usable measurement (kind, mitigation, point).
+    missing: list[tuple[str, str, str]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accel": self.accel, "comparisons": [
+        return {"accel": self.accel, "metadata": self.metadata, "comparisons": [
             {**asdict(c), "gain_percent": round(c.gain_percent, 2)} for c in self.comparisons],
+            "missing": [list(m) for m in self.missing], "rfc": rfc_verdict(self),
             "raw": self.raw}
 
 
@@ -109,6 +114,12 @@ def parse_fwd(text: str) -> dict[tuple[str, str], list[float]]:
     return out
 
 
+def spectre_v2(fwd_output: str) -> str:
+    """The guest kernel's own word on the mitigation in force (fwd_bench.sh prints it)."""
+    m = re.search(r"^# spectre_v2: (.*)$", fwd_output, re.M)
+    return m.group(1).strip() if m else "unknown"
+
+
 def parse_micro(lines: Sequence[str]) -> list[tuple[int, float]]:
     """(hooks, ns per call) for each module run whose calls all passed."""
     out = []
@@ -116,6 +127,31 @@ def parse_micro(lines: Sequence[str]) -> list[tuple[int, float]]:
         m = _MICRO.search(line)
         if m and int(m.group(3)) == int(m.group(2)):
             out.append((int(m.group(1)), int(m.group(4)) / int(m.group(2))))
+    return out
+
+
+# The RFC's own forwarding figures (cover letter; brief section 5.2): packets per
+# second gained by the generated programs.
+RFC_GAIN = {"retpoline": (5.0, 13.0), "off": (0.0, 0.0)}
+
+
+def rfc_verdict(result: BenchResult) -> list[str]:
+    """Where each forwarding measurement stands against the RFC's figures."""
+    out = []
+    for c in result.comparisons:
+        if c.kind != "fwd_pps" or c.mitigation not in RFC_GAIN:
+            continue
+        lo, hi = RFC_GAIN[c.mitigation]
+        ci = ((c.ratio.lo - 1) * 100, (c.ratio.hi - 1) * 100)
+        rfc = f"+{lo:.0f}% to +{hi:.0f}%" if hi else "about 0%"
+        if ci[1] < lo - 2:
+            where = "below"
+        elif ci[0] > hi + 2:
+            where = "above"
+        else:
+            where = "consistent with"
+        out.append(f"{c.mitigation} {c.point}: {c.gain_percent:+.1f}% "
+                   f"[{ci[0]:+.1f}%, {ci[1]:+.1f}%], {where} the RFC's {rfc}")
     return out
 
 
@@ -134,6 +170,15 @@ def format_table(result: BenchResult) -> str:
             lines.append(f"  {c.mitigation + ' ' + c.point:<22} {_fmt(c.bpf, unit):>28} "
                          f"{_fmt(c.slow, unit):>28}  {c.ratio.median:6.3f} "
                          f"[{c.ratio.lo:.3f},{c.ratio.hi:.3f}]  {c.gain_percent:+5.1f}%")
+    verdict = rfc_verdict(result)
+    if verdict:
+        lines += ["", "  against the RFC (forwarding pps gain, 95% CI):"]
+        lines += [f"    {v}" for v in verdict]
+        if result.accel == "tcg":
+            lines.append("    (TCG: QEMU emulates every instruction, so these are not the "
+                         "RFC's hardware conditions)")
+    for kind, mitigation, point in result.missing:
+        lines.append(f"  MISSING: {kind} {mitigation} {point}: no usable measurement")
     return "\n".join(lines)
 
 
@@ -220,20 +265,58 @@ def run_fwd(guest: Guest, script: Path, reps: int, count: int,
 
 
 def comparisons(mitigation: str, fwd: dict[tuple[str, str], list[float]],
-                micro: dict[str, dict[int, list[float]]]) -> list[Comparison]:
-    out = []
-    for config in CONFIGS:
+                micro: dict[str, dict[int, list[float]]],
+                configs: Sequence[str] = CONFIGS, hook_counts: Sequence[int] = HOOK_COUNTS
+                ) -> tuple[list[Comparison], list[tuple[str, str, str]]]:
+    """Comparisons for every requested point, and the points that have no data."""
+    out, missing = [], []
+    for config in configs:
         a, b = fwd.get((config, "1")), fwd.get((config, "0"))
         if a and b:
             out.append(compare("fwd_pps", mitigation, config, a, b))
-    for hooks in sorted(micro.get("1", {})):
-        a, b = micro["1"][hooks], micro["0"].get(hooks)
+        else:
+            missing.append(("fwd_pps", mitigation, config))
+    for hooks in hook_counts:
+        a, b = micro.get("1", {}).get(hooks), micro.get("0", {}).get(hooks)
         if a and b:
             out.append(compare("ns_per_call", mitigation, f"{hooks} hooks", a, b))
-    return out
+        else:
+            missing.append(("ns_per_call", mitigation, f"{hooks} hooks"))
+    return out, missing
+
+
+def junit_tree(result: BenchResult) -> ET.ElementTree:
+    """One test case per measurement point; a point without data is a failure."""
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", {
+        "name": "nf-hook-bench", "tests": str(len(result.comparisons) + len(result.missing)),
+        "failures": str(len(result.missing)), "errors": "0", "skipped": "0"})
+    props = ET.SubElement(ts, "properties")
+    for key, value in {"accel": result.accel, **result.metadata}.items():
+        ET.SubElement(props, "property", {"name": key, "value": str(value)})
+    for c in result.comparisons:
+        case = ET.SubElement(ts, "testcase", {"classname": f"nf-hook-bench.{c.kind}",
+                                              "name": f"{c.mitigation} {c.point}"})
+        cprops = ET.SubElement(case, "properties")
+        for name, value in (("bpf_median", c.bpf.median), ("slow_median", c.slow.median),
+                            ("ratio", c.ratio.median), ("ratio_lo", c.ratio.lo),
+                            ("ratio_hi", c.ratio.hi), ("gain_percent", c.gain_percent)):
+            ET.SubElement(cprops, "property", {"name": name, "value": f"{value:.4f}"})
+        ET.SubElement(case, "system-out").text = (
+            f"bpf {c.bpf.median:.1f} [{c.bpf.lo:.1f},{c.bpf.hi:.1f}] slow {c.slow.median:.1f} "
+            f"[{c.slow.lo:.1f},{c.slow.hi:.1f}] ratio {c.ratio.median:.3f} "
+            f"[{c.ratio.lo:.3f},{c.ratio.hi:.3f}] n={c.ratio.n}")
+    for kind, mitigation, point in result.missing:
+        case = ET.SubElement(ts, "testcase", {"classname": f"nf-hook-bench.{kind}",
+                                              "name": f"{mitigation} {point}"})
+        ET.SubElement(case, "failure", {"type": "missing",
+                                        "message": "no usable measurement"})
+    ET.indent(root)
+    return ET.ElementTree(root)
 
 
 def write(result: BenchResult, run_dir: Path) -> tuple[Path, Path]:
     (run_dir / "bench.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     (run_dir / "bench.txt").write_text(format_table(result) + "\n")
+    junit_tree(result).write(run_dir / "junit.xml", encoding="unicode", xml_declaration=True)
     return run_dir / "bench.json", plot(result, run_dir / "bench.png")

@@ -168,8 +168,8 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
         output=ns.output, memory=ns.memory, cpus=ns.cpus)
     result, run_dir = pipeline.run_bench(req, settings, progress)
     print(bench.format_table(result))
-    print(f"\nreports: {run_dir}/bench.json, bench.txt, bench.png")
-    return ExitCode.OK
+    print(f"\nreports: {run_dir}/bench.json, bench.txt, junit.xml, bench.png")
+    return ExitCode.TEST_FAILURE if result.missing else ExitCode.OK
 
 
 def add_test_opts(p: argparse.ArgumentParser) -> None:

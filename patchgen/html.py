@@ -18,7 +18,8 @@ class RunView:
     check: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
     history: dict[str, str] = field(default_factory=dict)
-    bench_png: str | None = None
+    bench: dict[str, Any] | None = None  # bench.json
+    bench_png: str | None = None  # relative to the page
     error: str | None = None
 
 

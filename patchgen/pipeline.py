@@ -408,7 +408,10 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
             module = bench.build_module(trees.worktree(tree, settings), built.outdir,
                                         settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
-    result = bench.BenchResult(decision.accel.value)
+    result = bench.BenchResult(decision.accel.value, metadata={
+        "tree": tree.id, "version": tree.facts.version, "rev": rev,
+        "profile": profile.name, "reps": req.reps, "packets_per_round": req.count,
+        "calls_per_run": req.iters, "cpus": req.cpus, "memory": req.memory})
     init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
     script = settings.selftests_dir / "bench" / "fwd_bench.sh"
     for mitigation in req.mitigations:
@@ -421,7 +424,11 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
             micro = bench.run_micro(guest, module, req.reps, req.iters, req.hook_counts)
             progress.status("forwarding benchmark")
             fwd, raw = bench.run_fwd(guest, script, req.reps, req.count, req.configs)
-            result.raw[mitigation] = {"fwd_output": raw, "micro": micro}
-            result.comparisons += bench.comparisons(mitigation, fwd, micro)
+            result.raw[mitigation] = {"fwd_output": raw, "micro": micro,
+                                      "spectre_v2": bench.spectre_v2(raw)}
+            found, missing = bench.comparisons(mitigation, fwd, micro, req.configs,
+                                               req.hook_counts)
+            result.comparisons += found
+            result.missing += missing
     bench.write(result, run_dir)
     return result, run_dir

@@ -9,9 +9,12 @@ from patchgen.bench import (
     compare,
     comparisons,
     format_table,
+    junit_tree,
     parse_fwd,
     parse_micro,
     plot,
+    rfc_verdict,
+    spectre_v2,
 )
 
 FWD = """# spectre_v2: Mitigation: Retpolines
@@ -48,9 +51,48 @@ def test_gain_follows_the_measure_direction() -> None:
 
 
 def test_table_and_plot(tmp_path: Path) -> None:
-    res = BenchResult("tcg", comparisons("retpoline", parse_fwd(FWD),
-                                         {"1": {5: [20.0, 21.0]}, "0": {5: [30.0, 29.0]}}))
+    found, missing = comparisons("retpoline", parse_fwd(FWD),
+                                 {"1": {5: [20.0, 21.0]}, "0": {5: [30.0, 29.0]}},
+                                 configs=("none",), hook_counts=(5,))
+    assert missing == []
+    res = BenchResult("tcg", found)
     text = format_table(res)
     assert "emulation figures" in text and "retpoline none" in text and "5 hooks" in text
     png = plot(res, tmp_path / "b.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_points_without_data_are_missing_and_fail_in_junit() -> None:
+    found, missing = comparisons("off", parse_fwd(FWD), {"1": {1: [9.0]}, "0": {}},
+                                 configs=("none", "ct"), hook_counts=(1,))
+    assert [c.point for c in found] == ["none"]
+    assert missing == [("fwd_pps", "off", "ct"), ("ns_per_call", "off", "1 hooks")]
+    res = BenchResult("kvm", found, missing=missing, metadata={"tree": "debian-6.1.192"})
+    assert "MISSING: fwd_pps off ct" in format_table(res)
+    root = junit_tree(res).getroot()
+    assert root is not None
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failed == ["off ct", "off 1 hooks"]
+    ok = suite.find("testcase")
+    assert ok is not None
+    ratio = {p.get("name"): p.get("value") for p in ok.iter("property")}["ratio"]
+    assert ratio is not None and abs(float(ratio) - 60750 / 57500) < 1e-3
+
+
+def test_rfc_verdict_places_the_interval() -> None:
+    above = compare("fwd_pps", "retpoline", "filter", [130.0] * 4, [100.0] * 4)
+    within = compare("fwd_pps", "retpoline", "ct", [108.0] * 4, [100.0] * 4)
+    flat = compare("fwd_pps", "off", "none", [100.0] * 4, [100.0] * 4)
+    below = compare("fwd_pps", "off", "ct", [80.0] * 4, [100.0] * 4)
+    v = rfc_verdict(BenchResult("kvm", [above, within, flat, below]))
+    assert [line.split(", ")[-1] for line in v] == [
+        "above the RFC's +5% to +13%", "consistent with the RFC's +5% to +13%",
+        "consistent with the RFC's about 0%", "below the RFC's about 0%"]
+
+
+def test_spectre_v2_line() -> None:
+    assert spectre_v2(FWD) == "Mitigation: Retpolines"
+    assert spectre_v2("BENCH x") == "unknown"

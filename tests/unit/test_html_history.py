@@ -46,3 +46,27 @@ def test_html_shows_patches_tests_failures_and_escapes_output(tmp_path: Path) ->
     assert "nft_trans_stress.sh" in page and "watchdog: BUG: soft lockup" in page
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "2/2" in page
+
+
+def _bench() -> dict[str, object]:
+    from patchgen.bench import BenchResult, compare
+
+    res = BenchResult("tcg", [compare("fwd_pps", "retpoline", "ct", [110.0] * 3, [100.0] * 3)],
+                      missing=[("ns_per_call", "off", "20 hooks")])
+    data: dict[str, object] = json.loads(json.dumps(res.as_dict()))
+    return data
+
+
+def test_html_and_markdown_show_the_benchmark(tmp_path: Path) -> None:
+    from tests.unit.test_ci_files import _pipeline
+
+    bench = _bench()
+    view = html.RunView("t61", "debian-6.1.192", bench=bench, bench_png="6.1/bench/bench.png")
+    page = html.render(Renderer(PROJECT_ROOT / "templates"), "test", [view])
+    assert "emulation figures" in page and "1.100 [1.100, 1.100]" in page
+    assert "+10.0%" in page and "no usable measurement" in page
+    assert 'src="6.1/bench/bench.png"' in page
+    assert "consistent with the RFC&#39;s +5% to +13%" in page
+    md = "\n".join(_pipeline().bench_markdown(bench))
+    assert "| fwd_pps | retpoline | ct | 110.0 | 100.0 | 1.100 [1.100, 1.100] | +10.0% |" in md
+    assert "| ns_per_call | off | 20 hooks | ❌ no measurement" in md
