@@ -354,10 +354,12 @@ def commit_series(series: SeriesPlan, branch: str | None, date: str | None,
     from patchgen.series import generate
 
     branch = branch or series.spec.branch
+    # Without --date a rerun keeps the branch when only "now" differs.
+    chosen = date is not None
     date = date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
     with progress.stage(f"generate: commit to branch {branch}"), \
             tree_lock(settings, series.tree.id, progress):
-        done = generate.commit(series, branch, date)
+        done = generate.commit(series, branch, date, keep_dates=chosen)
         state = "unchanged (same patches as before)" if done.reused else "updated"
         progress.info(f"branch {branch} {state}: {len(done.commits)} commits on "
                       f"{series.tree.base[:12]}")

@@ -152,7 +152,9 @@ class Committed:
     reused: bool  # the branch already held exactly this series
 
 
-def commit(series: SeriesPlan, branch: str, date: str) -> Committed:
+def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False) -> Committed:
+    """Commit the series onto ``branch``; ``keep_dates``: the date was chosen by
+    the user, so a series that differs only in its dates is a new series."""
     git = Git(series.tree.repo)
     author = series.author
     env_ident = {
@@ -179,7 +181,7 @@ def commit(series: SeriesPlan, branch: str, date: str) -> Committed:
             commits.append(parent)
     ref = f"refs/heads/{branch}"
     old = git.run("rev-parse", "--verify", "--quiet", ref, check=False).stdout.strip()
-    if old and _same_series(git, series.tree.base, old, commits):
+    if old and _same_series(git, series.tree.base, old, commits, keep_dates):
         kept = git.log_shas(f"{series.tree.base}..{old}")
         return Committed(branch, series.tree.base, tuple(kept), True)
     git.update_ref(ref, commits[-1])
@@ -191,12 +193,12 @@ def _mode(git: Git, path: str, env: dict[str, str]) -> str:
     return out[0] if out else "100644"
 
 
-def _same_series(git: Git, base: str, old_tip: str, new: list[str]) -> bool:
-    """Same trees, messages and authors, commit by commit."""
+def _same_series(git: Git, base: str, old_tip: str, new: list[str], dates: bool) -> bool:
+    """Same trees, messages and authors (and dates if asked), commit by commit."""
     old = git.log_shas(f"{base}..{old_tip}")
     if len(old) != len(new):
         return False
-    fmt = "%T%n%an <%ae>%n%B"
+    fmt = "%T%n%an <%ae>%n" + ("%aI%n" if dates else "") + "%B"
     return all(git.out("show", "-s", f"--format={fmt}", a) == git.out("show", "-s",
                                                                        f"--format={fmt}", b)
                for a, b in zip(old, new, strict=True))

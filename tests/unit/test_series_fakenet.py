@@ -111,6 +111,20 @@ def test_commit_makes_a_branch_and_a_second_run_keeps_it(fakenet: Path, tmp_path
     assert status == ""
 
 
+def test_an_explicit_new_date_makes_new_commits(fakenet: Path, tmp_path: Path) -> None:
+    from patchgen.series import generate
+
+    first = generate.commit(plan_for(fakenet, tmp_path / "cache"), "patchgen/test",
+                            "2026-01-01T00:00:00+0000", keep_dates=True)
+    same = generate.commit(plan_for(fakenet, tmp_path / "cache"), "patchgen/test",
+                           "2026-01-01T00:00:00+0000", keep_dates=True)
+    assert same.reused and same.commits == first.commits
+    later = generate.commit(plan_for(fakenet, tmp_path / "cache"), "patchgen/test",
+                            "2027-01-02T03:04:05+0000", keep_dates=True)
+    assert not later.reused and len(later.commits) == 9
+    assert set(later.commits).isdisjoint(first.commits)
+
+
 def test_switch_variants_follow_the_generator(fakenet: Path, tmp_path: Path) -> None:
     from patchgen import settings
     from patchgen.errors import UserError as UE
