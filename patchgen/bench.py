@@ -243,12 +243,16 @@ def run_micro(guest: Guest, module: Path, reps: int, iters: int,
         for _ in range(reps):
             for switch in ("1", "0"):
                 guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"], timeout=60)
-                guest.run(["insmod", str(module), f"hooks={hooks}", f"iters={iters}"],
-                          timeout=600)
+                # The module measures in its init and then refuses to stay
+                # loaded (-EAGAIN), so insmod "fails" on success.
+                ins = guest.run(["insmod", str(module), f"hooks={hooks}", f"iters={iters}"],
+                                timeout=600)
                 log = guest.run(["dmesg"], timeout=60).stdout.splitlines()
                 got = parse_micro(log)
                 if not got:
-                    raise GuestFailure("the benchmark module printed no result")
+                    tail = "; ".join(line for line in log[-3:])
+                    raise GuestFailure("the benchmark module printed no result: "
+                                       f"{(ins.stderr or ins.stdout).strip()} ({tail})")
                 out[switch].setdefault(hooks, []).append(got[-1][1])
     guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
     return out

@@ -96,6 +96,10 @@ def build_env(settings: Settings) -> dict[str, str]:
         "KBUILD_BUILD_USER": "patchgen",
         "KBUILD_BUILD_HOST": "patchgen",
         "KBUILD_BUILD_TIMESTAMP": "Thu Jan  1 00:00:00 UTC 2026",
+        # Set (even empty) LOCALVERSION keeps setlocalversion away from git:
+        # otherwise a tag made by prep turns "6.1.192+" into "6.1.192" and an
+        # out-of-tree module no longer matches the kernel it was built for.
+        "LOCALVERSION": "",
     }
 
 
@@ -160,6 +164,8 @@ def _stamp_key(commit: str, req: BuildRequest) -> dict[str, Any]:
         "profile_digest": req.profile.digest(),
         "targets": list(req.targets),
         "make_vars": dict(req.make_vars),
+        # Part of the key so kernels built before LOCALVERSION was pinned rebuild.
+        "localversion": "",
     }
 
 
