@@ -33,6 +33,15 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     assert "[ok] built by patchgen check" in v1.stdout
 
     # Regenerate (new commits, same patches) and prepare again: v2.
+    v1_tip = _git("rev-parse", BRANCH).strip()
+    try:
+        _prep_v2_and_refuse_to_send()
+    finally:
+        # Leave the branch at the commits test_series_real checked and booted.
+        _git("update-ref", f"refs/heads/{BRANCH}", v1_tip)
+
+
+def _prep_v2_and_refuse_to_send() -> None:
     assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>", "--date",
                     "2027-01-02T03:04:05+0000").returncode == 0
     v2 = patchgen("prep")
