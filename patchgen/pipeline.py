@@ -411,7 +411,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                         settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
     result = bench.BenchResult(decision.accel.value, metadata={
-        "tree": tree.id, "version": tree.facts.version, "rev": rev,
+        "tree": tree.id, "version": str(tree.facts.version), "rev": rev,
         "profile": profile.name, "reps": req.reps, "packets_per_round": req.count,
         "calls_per_run": req.iters, "cpus": req.cpus, "memory": req.memory})
     init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
