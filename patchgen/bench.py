@@ -120,6 +120,11 @@ def spectre_v2(fwd_output: str) -> str:
     return m.group(1).strip() if m else "unknown"
 
 
+def fwd_notes(fwd_output: str) -> list[str]:
+    """What fwd_bench.sh says about its rulesets (rule counters, flowtable offload)."""
+    return [m.group(1) for m in re.finditer(r"^# ((?!spectre_v2:).*)$", fwd_output, re.M)]
+
+
 def parse_micro(lines: Sequence[str]) -> list[tuple[int, float]]:
     """(hooks, ns per call) for each module run whose calls all passed."""
     out = []
@@ -179,6 +184,12 @@ def format_table(result: BenchResult) -> str:
                          "RFC's hardware conditions)")
     for kind, mitigation, point in result.missing:
         lines.append(f"  MISSING: {kind} {mitigation} {point}: no usable measurement")
+    for mitigation, raw in result.raw.items():
+        notes = fwd_notes(str(raw.get("fwd_output", "")))
+        if notes:
+            lines += ["", f"  rulesets (retpolines {mitigation}, "
+                      f"spectre_v2: {raw.get('spectre_v2', 'unknown')}):"]
+            lines += [f"    {n}" for n in notes]
     return "\n".join(lines)
 
 

@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Forwarding benchmark in the guest: pktgen sends 64-byte UDP packets from
-# init_net over a veth into a router namespace, which forwards them to a
-# dummy device.  Four rulesets (as in the RFC's measurements):
+# init_net over a veth into a router namespace, which forwards them over a
+# second veth into a sink namespace that drops them (not for it, and it does
+# not forward).  Four rulesets (as in the RFC's measurements):
 #   none       no rules
 #   filter     one filter rule in forward
 #   ct         conntrack ("ct state new accept")
-#   flowtable  conntrack plus a flowtable
+#   flowtable  conntrack plus a flowtable: the sink answers once so that the
+#              flow is established and offloaded; later packets bypass the
+#              forward path (the script prints how many did not)
 # For each ruleset, REPS rounds alternate net.netfilter.nf_hook_bpf 1 and 0
 # (A B A B ...) so that drift hits both paths alike.  Prints one line per
 # round:  BENCH config=<c> switch=<0|1> rep=<n> pps=<forwarded packets/s>
@@ -20,11 +23,13 @@ COUNT=${COUNT:-100000}
 SWITCH=/proc/sys/net/netfilter/nf_hook_bpf
 PG=/proc/net/pktgen
 R=bench-r
+S=bench-s
 
 cleanup() {
 	echo rem_device_all > $PG/kpktgend_0 2>/dev/null
 	ip link del veth0 2>/dev/null
 	ip netns del $R 2>/dev/null
+	ip netns del $S 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -36,9 +41,16 @@ setup() {
 	ip link set veth0 up
 	ip -net $R addr add 10.9.0.1/24 dev veth1
 	ip -net $R link set veth1 up
-	ip -net $R link add dummy0 type dummy
-	ip -net $R link set dummy0 up
-	ip -net $R route add 198.18.0.0/15 dev dummy0
+	ip netns add $S
+	ip -net $R link add veth2 type veth peer name veth3 netns $S
+	ip -net $R addr add 198.18.0.254/15 dev veth2
+	ip -net $R link set veth2 up
+	ip -net $S link set veth3 up
+	ip -net $S route add default dev veth3
+	# The sink owns 198.18.0.1 only while it answers (flowtable); a fixed
+	# neighbour keeps the router sending to it in between.
+	ip -net $R neigh replace 198.18.0.1 dev veth2 nud permanent \
+		lladdr "$(ip -net $S link show veth3 | awk '/ether/ { print $2 }')"
 	ip netns exec $R sysctl -qw net.ipv4.ip_forward=1
 	ip netns exec $R sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.veth1.rp_filter=0
 	mac=$(ip -net $R link show veth1 | awk '/ether/ { print $2 }')
@@ -46,35 +58,73 @@ setup() {
 	echo "add_device veth0" > $PG/kpktgend_0
 	pg() { echo "$1" > $PG/veth0; }
 	pg "count $COUNT"; pg "pkt_size 64"; pg "delay 0"; pg "clone_skb 0"
-	pg "dst 198.18.0.1"; pg "dst_mac $mac"; pg "udp_dst_min 9"; pg "udp_dst_max 9"
+	pg "src_min 10.9.0.2"; pg "src_max 10.9.0.2"; pg "dst 198.18.0.1"; pg "dst_mac $mac"
+	pg "udp_src_min 9"; pg "udp_src_max 9"; pg "udp_dst_min 9"; pg "udp_dst_max 9"
 }
 
+# One table per ruleset; the loaded ruleset is checked, since an nft error
+# would otherwise leave "no rules" measured under another name.
 ruleset() {
 	ip netns exec $R nft flush ruleset
 	case "$1" in
-	none) ;;
+	none) return 0 ;;
 	filter)
 		ip netns exec $R nft -f - <<-EOF
-		table inet b { chain fwd { type filter hook forward priority 0; meta l4proto udp accept; } }
+		table inet b {
+			chain fw {
+				type filter hook forward priority 0;
+				meta l4proto udp counter accept
+			}
+		}
 		EOF
 		;;
 	ct)
 		ip netns exec $R nft -f - <<-EOF
-		table inet b { chain fwd { type filter hook forward priority 0; ct state new accept; } }
+		table inet b {
+			chain fw {
+				type filter hook forward priority 0;
+				ct state new counter accept
+			}
+		}
 		EOF
 		;;
 	flowtable)
 		ip netns exec $R nft -f - <<-EOF
 		table inet b {
-			flowtable ft { hook ingress priority 0; devices = { veth1, dummy0 }; }
-			chain fwd { type filter hook forward priority 0; ct state new accept; meta l4proto udp flow add @ft; }
+			flowtable ft {
+				hook ingress priority 0;
+				devices = { veth1, veth2 };
+			}
+			chain fw {
+				type filter hook forward priority 0;
+				ct state new accept
+				meta l4proto udp counter flow add @ft
+			}
 		}
 		EOF
 		;;
+	*) echo "unknown configuration: $1" >&2; exit 2 ;;
 	esac
+	ip netns exec $R nft list chain inet b fw >/dev/null ||
+		{ echo "ruleset $1 did not load" >&2; exit 3; }
 }
 
-forwarded() { ip netns exec $R cat /sys/class/net/dummy0/statistics/tx_packets; }
+forwarded() { ip netns exec $R cat /sys/class/net/veth2/statistics/tx_packets; }
+
+# The sink answers the flow once: conntrack sees the reply, the next packet
+# is offloaded to the flowtable.
+answer() {
+	ip -net $S addr add 198.18.0.1/32 dev veth3
+	ip netns exec $S python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.0.1", 9))
+s.sendto(b"reply", ("10.9.0.2", 9))'
+	ip -net $S addr del 198.18.0.1/32 dev veth3
+}
+
+chain_packets() { # what the counter in the forward chain saw
+	ip netns exec $R nft list chain inet b fw | awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }'
+}
 
 round() { # config switch rep
 	echo "$2" > $SWITCH
@@ -95,10 +145,20 @@ echo "# spectre_v2: $(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/
 setup
 for config in ${*:-none filter ct flowtable}; do
 	ruleset "$config"
-	round "$config" 1 0 >/dev/null   # warm up: caches, flowtable entry
+	round "$config" 1 0 >/dev/null   # warm up: caches, the conntrack entry
+	if [ "$config" = flowtable ]; then
+		answer
+		round "$config" 1 0 >/dev/null   # the flow is offloaded now
+		before=$(chain_packets)
+	fi
 	for rep in $(seq 1 "$REPS"); do
 		round "$config" 1 "$rep"
 		round "$config" 0 "$rep"
 	done
+	if [ "$config" = flowtable ]; then
+		echo "# flowtable: $(($(chain_packets) - before)) packets took the forward path after offload"
+	elif [ "$config" != none ]; then
+		echo "# $config: the rule counted $(chain_packets) packets"
+	fi
 done
 echo 1 > $SWITCH

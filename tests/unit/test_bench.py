@@ -9,6 +9,7 @@ from patchgen.bench import (
     compare,
     comparisons,
     format_table,
+    fwd_notes,
     junit_tree,
     parse_fwd,
     parse_micro,
@@ -96,3 +97,12 @@ def test_rfc_verdict_places_the_interval() -> None:
 def test_spectre_v2_line() -> None:
     assert spectre_v2(FWD) == "Mitigation: Retpolines"
     assert spectre_v2("BENCH x") == "unknown"
+
+
+def test_ruleset_notes_reach_the_table() -> None:
+    out = FWD + "# flowtable: 0 packets took the forward path after offload\n"
+    assert fwd_notes(out) == ["flowtable: 0 packets took the forward path after offload"]
+    res = BenchResult("tcg", raw={"off": {"fwd_output": out, "spectre_v2": "Vulnerable"}})
+    text = format_table(res)
+    assert "rulesets (retpolines off, spectre_v2: Vulnerable):" in text
+    assert "    flowtable: 0 packets took the forward path after offload" in text
