@@ -107,18 +107,35 @@ def run(
     return result
 
 
-def kill_group(proc: subprocess.Popen[str], grace: float = 3.0) -> None:
-    """Terminate a child started with ``start_new_session`` and all it spawned."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
+def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """Terminate a child started with ``start_new_session`` and all it spawned.
+
+    Waiting for the child alone is not enough: vng may be gone while QEMU,
+    in the same group, is still shutting down.  Returns once the group is
+    empty (SIGKILL after ``grace`` seconds).
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # nobody left in the group
+        if _group_gone(proc, grace):
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+
+
+def _group_gone(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        proc.poll()  # reap our child: a zombie still counts as a group member
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def stream(
@@ -216,32 +233,48 @@ def background(
     log_path: Path,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-) -> Iterator[subprocess.Popen[str]]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start a long-lived child (a VM) writing into ``log_path``; kill it on exit.
 
     The child gets its own process group, so leaving the ``with`` block for
     any reason (an exception, Ctrl-C) takes down everything it started.
+    Its output reaches the log through a pipe: QEMU (under vng) reopens
+    /proc/self/fd/1 and 2 once per chardev, each at offset 0, and on a
+    regular file those writers overwrite one another; a pipe has no offset.
     """
     args = [str(a) for a in argv]
     log.debug("background: %s > %s", shlex.join(args), log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as logf:
-        logf.write(f"$ {shlex.join(args)}\n")
+    with log_path.open("wb") as logf:
+        logf.write(f"$ {shlex.join(args)}\n".encode())
         logf.flush()
         try:
             proc = subprocess.Popen(
                 args,
                 cwd=cwd,
                 env=_merged_env(env),
-                stdout=logf,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                text=True,
                 start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
+        copier = threading.Thread(target=_copy_raw, args=(proc.stdout, logf), daemon=True)
+        copier.start()
         try:
             yield proc
         finally:
             kill_group(proc)
+            copier.join(timeout=5)
+
+
+def _copy_raw(src: IO[bytes] | None, dst: IO[bytes]) -> None:
+    """Copy as it comes (the log is read while the guest runs)."""
+    if src is None:
+        return
+    fd = src.fileno()
+    with contextlib.suppress(OSError, ValueError):  # the log closed under a straggler
+        while chunk := os.read(fd, 65536):
+            dst.write(chunk)
+            dst.flush()

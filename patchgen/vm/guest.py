@@ -115,7 +115,7 @@ class Guest:
         self.boot_seconds = 0.0
         self.peak_rss_kb = 0
         self._stack = contextlib.ExitStack()
-        self._vng: subprocess.Popen[str] | None = None
+        self._vng: subprocess.Popen[bytes] | None = None
         self._ssh: paramiko.SSHClient | None = None
 
     # -- lifecycle ----------------------------------------------------------

@@ -53,3 +53,16 @@ def test_background_kills_group_on_exception(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     time.sleep(2.5)
     assert not marker.exists()
+
+
+def test_background_log_survives_writers_that_reopen_stdout(tmp_path: Path) -> None:
+    # QEMU's file chardevs reopen /proc/self/fd/1 (O_TRUNC, offset 0).
+    log = tmp_path / "console.log"
+    script = "echo kernel line one; echo script output > /proc/self/fd/1; echo kernel line two"
+    with proc.background(["sh", "-c", script], log_path=log) as child:
+        child.wait(timeout=10)
+    time.sleep(0.2)
+    text = log.read_text()
+    assert text.startswith("$ sh -c ")
+    for line in ("kernel line one", "script output", "kernel line two"):
+        assert line + "\n" in text, text
