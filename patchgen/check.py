@@ -321,12 +321,15 @@ def _say(progress: Progress, pc: PatchCheck) -> None:
 
 def format_report(report: CheckReport) -> str:
     lines = [f"check of {report.branch} on {report.tree} (base {report.base[:12]}):", ""]
-    lines.append(f"  {'#':>2}  {'build':<24} {'W=1 new':>7}  {'checkpatch e/w/c':<16}  subject")
-    for p in report.patches:
-        build = ", ".join(f"{b.variant}:{'ok' if b.ok else 'FAIL'}" for b in p.builds) or "-"
+    builds = [", ".join(f"{b.variant}:{'ok' if b.ok else 'FAIL'}" for b in p.builds) or "-"
+              for p in report.patches]
+    width = max([len("build"), *map(len, builds)])
+    lines.append(f"  {'#':>2}  {'build':<{width}} {'W=1 new':>7}  {'checkpatch e/w/c':<16}  "
+                 "subject")
+    for p, build in zip(report.patches, builds, strict=True):
         cp = p.checkpatch
         cps = f"{cp.errors}/{cp.warnings}/{cp.checks}" if cp else "-"
-        lines.append(f"  {p.number:>2}  {build:<24} {len(p.warnings_added):>7}  {cps:<16}  "
+        lines.append(f"  {p.number:>2}  {build:<{width}} {len(p.warnings_added):>7}  {cps:<16}  "
                      f"{p.subject}")
     lines.append("")
     if report.first_failure is not None:
