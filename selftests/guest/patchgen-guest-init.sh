@@ -23,6 +23,14 @@ for i in 0:stdin 1:stdout 2:stderr; do
 	ln -sfn "/proc/self/fd/${i%%:*}" "/dev/${i#*:}"
 done
 
+# IPv6 duplicate address detection keeps a new address "tentative" for a
+# second or more under TCG; several netfilter selftests connect right after
+# adding one (nft_conntrack_helper.sh: a "nc -l" that then waits forever, a
+# 300 s timeout).  DAD is not what they test: new namespaces inherit
+# accept_dad=0 from here.
+sysctl -qw net.core.devconf_inherit_init_net=1
+sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+
 echo "patchgen-guest-ready $(uname -r)" > /dev/kmsg
 echo "patchgen-guest-ready $(uname -r)"
 exec sleep infinity
