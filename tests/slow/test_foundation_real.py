@@ -94,12 +94,18 @@ def _qemu_pids() -> set[int]:
     return {int(p) for p in out.split()}
 
 
+def _default_sigint() -> None:
+    # A shell that starts CI in the background ignores SIGINT for it, and the
+    # child would inherit that; a user's terminal delivers Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_boot_leaves_no_qemu(tmp_path: Path) -> None:
     before = _qemu_pids()
     child = subprocess.Popen(
         [sys.executable, "-m", "patchgen", "boot", "--output", str(tmp_path), "--", "sleep",
          "600"], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env=dict(os.environ))
+        env=dict(os.environ), preexec_fn=_default_sigint)
     assert child.stderr is not None
     deadline = time.monotonic() + 300
     for line in child.stderr:

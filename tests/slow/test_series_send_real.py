@@ -50,7 +50,8 @@ def _prep_v2_and_refuse_to_send() -> None:
     cover = (outdir / "v2-0000-cover-letter.patch").read_text()
     assert "Subject: [RFC PATCH nf-next v2 0/9] netfilter: bpf base hook program generator" in cover
     assert "Changes in v2:" in cover and "Range-diff against v1:" in cover
-    patch4 = (outdir / "v2-0004-netfilter-make-hook-functions-accept-only-one-argume.patch")
+    # format-patch cuts file names at 64 characters, the "v2-" prefix included.
+    (patch4,) = outdir.glob("v2-0004-netfilter-make-hook-functions-*.patch")
     text = patch4.read_text()
     assert "Subject: [RFC PATCH nf-next v2 4/9]" in text
     # To: matches what get_maintainer.pl says for this patch.
