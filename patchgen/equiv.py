@@ -70,10 +70,14 @@ def compare(case: str, columns: Mapping[str, Observables]) -> tuple[Outcome, str
         rows.append(("  " if same else "≠ ") + f"{k}: " + " | ".join(cells))
     header = "    columns: " + " | ".join(present)
     table = "\n".join([header, *rows])
-    if any(not meaningful(v) for v in present.values()):
-        return Outcome.FAIL, "no meaningful observables (empty or all zero)\n" + table
+    empty = [name for name, values in present.items() if not meaningful(values)]
     if differ:
-        return Outcome.FAIL, "observables differ\n" + table
+        # Say which column went blank: that is where to look first.
+        why = "observables differ" + (f"; nothing observed with {', '.join(empty)}"
+                                      if empty else "")
+        return Outcome.FAIL, why + "\n" + table
+    if empty:
+        return Outcome.FAIL, "no meaningful observables (empty or all zero)\n" + table
     return Outcome.PASS, table
 
 

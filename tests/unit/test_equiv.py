@@ -36,6 +36,16 @@ def test_empty_or_zero_observables_are_not_equivalence() -> None:
     assert outcome is Outcome.FAIL and text.startswith("no meaningful observables")
 
 
+def test_a_column_that_went_blank_is_named() -> None:
+    seen = {"nat": {"reply": "hello", "conns": "2"}}
+    blank = {"nat": {"reply": "", "conns": "0"}}
+    outcome, text = equiv.compare("nat", {"unpatched": seen, "nf_hook_bpf=1": blank,
+                                          "nf_hook_bpf=0": seen})
+    assert outcome is Outcome.FAIL
+    assert text.startswith("observables differ; nothing observed with nf_hook_bpf=1")
+    assert "≠ reply: hello |  | hello" in text
+
+
 def test_results_name_cases_and_keep_setup_failures() -> None:
     obs, failed = equiv.parse(SAMPLE)
     res = equiv.results({"nf_hook_bpf=1": obs, "nf_hook_bpf=0": obs}, failed, 9.0,
