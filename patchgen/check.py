@@ -333,7 +333,8 @@ def format_report(report: CheckReport) -> str:
                      f"{p.subject}")
     lines.append("")
     if report.first_failure is not None:
-        p = report.patches[report.first_failure - 1]
+        # --patches may have checked a part of the series: find it by number.
+        p = next(x for x in report.patches if x.number == report.first_failure)
         lines.append(f"  first patch that does not build: {p.number} {p.subject}")
         for b in p.builds:
             lines += [f"    {e}" for e in b.errors[:10]]

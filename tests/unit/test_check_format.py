@@ -23,5 +23,12 @@ def test_columns_line_up_with_two_variants() -> None:
 
 
 def test_first_failure_is_named() -> None:
-    report = CheckReport("t", "b" * 40, "br", [_patch(6, ["nf_hook_bpf=y"], ok=False)], 1)
+    report = CheckReport("t", "b" * 40, "br", [_patch(6, ["nf_hook_bpf=y"], ok=False)], 6)
+    assert "first patch that does not build: 6 netfilter: patch 6" in format_report(report)
+
+
+def test_first_failure_is_found_in_a_partial_check() -> None:
+    # check --patches 5-6: the report holds patches 5 and 6 only.
+    report = CheckReport("t", "b" * 40, "br", [_patch(5, ["default"]),
+                                              _patch(6, ["nf_hook_bpf=y"], ok=False)], 6)
     assert "first patch that does not build: 6 netfilter: patch 6" in format_report(report)
