@@ -207,7 +207,8 @@ def plot(result: BenchResult, path: Path) -> Path:
     for ax, kind, ylabel in ((axes[0], "fwd_pps", "forwarded packets/s"),
                              (axes[1], "ns_per_call", "ns per nf_hook() call")):
         rows = [c for c in result.comparisons if c.kind == kind]
-        labels = [f"{c.mitigation}\n{c.point}" for c in rows]
+        # "retpoline" + "10 hooks" is wider than a bar pair: one word per line.
+        labels = ["\n".join([c.mitigation, *c.point.split()]) for c in rows]
         xs = range(len(rows))
         for off, name, color in ((-0.2, "bpf", "tab:blue"), (0.2, "slow", "tab:gray")):
             stats = [getattr(c, name) for c in rows]
@@ -215,7 +216,7 @@ def plot(result: BenchResult, path: Path) -> Path:
                    label="programs (switch 1)" if name == "bpf" else "nf_hook_slow (switch 0)",
                    yerr=[[s.median - s.lo for s in stats], [s.hi - s.median for s in stats]],
                    capsize=3)
-        ax.set_xticks(list(xs), labels, fontsize=8)
+        ax.set_xticks(list(xs), labels, fontsize=7)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
     fig.suptitle(f"patchgen bench ({result.accel.upper()}"
