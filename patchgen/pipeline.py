@@ -14,7 +14,7 @@ import itertools
 import json
 import resource
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from patchgen import bench, equiv, kconfig, kselftest, results
 from patchgen import build as kbuild
 from patchgen import tree as trees
-from patchgen.errors import ExitCode, PatchgenError
+from patchgen.errors import ExitCode, GuestFailure, PatchgenError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
@@ -392,6 +392,18 @@ class BenchRequest:
     cpus: int = 2
 
 
+def boot_with_one_retry(stack: contextlib.ExitStack[bool | None],
+                        guest_for: Callable[[int], Guest], progress: Progress) -> Guest:
+    """A benchmark needs one long-lived guest; a boot that never answered on
+    SSH is tried once more (seen on 6.12: udev renamed eth0 while DHCP was
+    configuring it).  The first failure is shown, a second one raised."""
+    try:
+        return stack.enter_context(guest_for(1))
+    except GuestFailure as exc:
+        progress.info(f"boot failed, trying once more: {str(exc).splitlines()[0]}")
+        return stack.enter_context(guest_for(2))
+
+
 def run_bench(req: BenchRequest, settings: Settings, progress: Progress
               ) -> tuple[bench.BenchResult, Path]:
     from patchgen.errors import UserError
@@ -418,10 +430,15 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
     script = settings.selftests_dir / "bench" / "fwd_bench.sh"
     for mitigation in req.mitigations:
         extra = bench.MITIGATIONS[mitigation]
-        spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus,
-                         extra)
-        with progress.stage(f"bench: retpolines {mitigation}"), \
-                Guest(spec, run_dir / f"boot-{mitigation}", progress) as guest:
+
+        def guest_for(attempt: int, extra: tuple[str, ...] = extra,
+                      mitigation: str = mitigation) -> Guest:
+            spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory,
+                             req.cpus, extra)
+            return Guest(spec, run_dir / f"boot-{mitigation}" / f"attempt-{attempt}", progress)
+
+        with progress.stage(f"bench: retpolines {mitigation}"), contextlib.ExitStack() as stack:
+            guest = boot_with_one_retry(stack, guest_for, progress)
             progress.status("nf_hook() microbenchmark")
             micro = bench.run_micro(guest, module, req.reps, req.iters, req.hook_counts)
             progress.status("forwarding benchmark")
