@@ -185,6 +185,10 @@ def format_table(result: BenchResult) -> str:
     for kind, mitigation, point in result.missing:
         lines.append(f"  MISSING: {kind} {mitigation} {point}: no usable measurement")
     for mitigation, raw in result.raw.items():
+        said = str(raw.get("spectre_v2", "unknown"))
+        if mitigation == "retpoline" and "Retpoline" not in said:
+            lines += ["", f"  WARNING: retpolines were asked for but the guest kernel says "
+                      f"'{said}': the 'retpoline' rows are not retpoline figures"]
         notes = fwd_notes(str(raw.get("fwd_output", "")))
         if notes:
             lines += ["", f"  rulesets (retpolines {mitigation}, "

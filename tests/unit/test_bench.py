@@ -106,3 +106,12 @@ def test_ruleset_notes_reach_the_table() -> None:
     text = format_table(res)
     assert "rulesets (retpolines off, spectre_v2: Vulnerable):" in text
     assert "    flowtable: 0 packets took the forward path after offload" in text
+
+
+def test_a_retpoline_run_without_retpolines_is_called_out() -> None:
+    res = BenchResult("tcg", raw={"retpoline": {"fwd_output": "", "spectre_v2": "Vulnerable"}})
+    assert "WARNING: retpolines were asked for but the guest kernel says 'Vulnerable'" \
+        in format_table(res)
+    ok = BenchResult("tcg", raw={"retpoline": {"fwd_output": "",
+                                               "spectre_v2": "Mitigation: Retpolines"}})
+    assert "WARNING" not in format_table(ok)
