@@ -56,7 +56,17 @@ class BuildFailure(PatchgenError):
 
 
 class GuestFailure(InfraError):
-    """The guest did not boot, panicked, or stopped answering."""
+    """The guest did not boot, panicked, or stopped answering.
+
+    ``kernel_fault``: the console shows the kernel itself failing (panic,
+    oops, BUG).  Such a failure is the result, never retried; one that is
+    not (no SSH in time, QEMU exited) may be the machine's.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 kernel_fault: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.kernel_fault = kernel_fault
 
 
 class CommandFailed(PatchgenError):

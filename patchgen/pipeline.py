@@ -14,7 +14,7 @@ import itertools
 import json
 import resource
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 from patchgen import bench, equiv, kconfig, kselftest, results
 from patchgen import build as kbuild
 from patchgen import tree as trees
-from patchgen.errors import ExitCode, GuestFailure, PatchgenError
+from patchgen.errors import ExitCode, PatchgenError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import GuestSpec
-from patchgen.vm.guest import CommandResult, Guest, free_port
+from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry, free_port
 
 if TYPE_CHECKING:
     from patchgen.series.generate import Committed, SeriesPlan
@@ -141,11 +141,21 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
     @contextlib.contextmanager
     def boot() -> Iterator[Guest]:
         n = next(counter)
-        spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus)
-        with Guest(spec, run_dir / f"boot-{n}", progress) as guest:
+        tried: list[int] = []
+
+        def guest_for(attempt: int) -> Guest:
+            tried.append(attempt)
+            spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory,
+                             req.cpus)
+            where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
+            return Guest(spec, where, progress)
+
+        with contextlib.ExitStack() as stack:
+            guest = boot_with_one_retry(stack, guest_for, progress)
             progress.info(f"guest {n} up: SSH after {guest.boot_seconds:.1f}s "
                           f"(console {guest.console_log})")
-            record = {"boot": n, "seconds_to_ssh": round(guest.boot_seconds, 2)}
+            record = {"boot": n, "seconds_to_ssh": round(guest.boot_seconds, 2),
+                      "attempts": len(tried)}
             boots.append(record)
             try:
                 yield guest
@@ -390,18 +400,6 @@ class BenchRequest:
     output: Path | None = None
     memory: str = "2G"
     cpus: int = 2
-
-
-def boot_with_one_retry(stack: contextlib.ExitStack[bool | None],
-                        guest_for: Callable[[int], Guest], progress: Progress) -> Guest:
-    """A benchmark needs one long-lived guest; a boot that never answered on
-    SSH is tried once more (seen on 6.12: udev renamed eth0 while DHCP was
-    configuring it).  The first failure is shown, a second one raised."""
-    try:
-        return stack.enter_context(guest_for(1))
-    except GuestFailure as exc:
-        progress.info(f"boot failed, trying once more: {str(exc).splitlines()[0]}")
-        return stack.enter_context(guest_for(2))
 
 
 def run_bench(req: BenchRequest, settings: Settings, progress: Progress

@@ -17,7 +17,7 @@ import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -212,7 +212,8 @@ class Guest:
     def _boot_failure(self, what: str, trouble: Trouble | None = None) -> GuestFailure:
         tail = list(trouble.excerpt) if trouble else self.console().splitlines()[-15:]
         excerpt = "\n    ".join(tail)
-        return GuestFailure(f"{what}; console ({self.console_log}):\n    {excerpt}")
+        return GuestFailure(f"{what}; console ({self.console_log}):\n    {excerpt}",
+                            kernel_fault=trouble is not None and trouble.fatal)
 
     # -- commands -----------------------------------------------------------
     def run(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
@@ -287,6 +288,25 @@ class Guest:
                     m = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
                     if m:
                         self.peak_rss_kb = max(self.peak_rss_kb, int(m.group(1)))
+
+
+def boot_with_one_retry(stack: contextlib.ExitStack[bool | None],
+                        guest_for: Callable[[int], Guest], progress: Progress) -> Guest:
+    """Enter a booted guest made by ``guest_for(attempt)``, on ``stack``.
+
+    A boot that failed without the kernel failing (no SSH in time, QEMU
+    gone) is tried once more: seen on 6.12, where udev renamed eth0 while
+    DHCP configured it, and on a loaded machine.  A panic or oops during
+    boot is the kernel's own result and is raised at once, as is a second
+    failure.  The first failure is shown either way.
+    """
+    try:
+        return stack.enter_context(guest_for(1))
+    except GuestFailure as exc:
+        if exc.kernel_fault:
+            raise
+        progress.info(f"boot failed, trying once more: {str(exc).splitlines()[0]}")
+        return stack.enter_context(guest_for(2))
 
 
 def _group_pids(pgid: int) -> list[int]:

@@ -1,4 +1,5 @@
-"""A benchmark's guest gets one more boot when the first never answers."""
+"""A guest gets one more boot when the first never answered; a kernel that
+panicked during boot does not."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from typing import Any, cast
 import pytest
 
 from patchgen.errors import GuestFailure
-from patchgen.pipeline import boot_with_one_retry
 from patchgen.progress import null_progress
+from patchgen.vm.guest import boot_with_one_retry
 
 
-def _guests(failures: int, attempts: list[int]) -> Any:
+def _guests(failures: int, attempts: list[int], kernel_fault: bool = False) -> Any:
     class FakeGuest:
         def __init__(self, attempt: int) -> None:
             self.attempt = attempt
@@ -20,7 +21,8 @@ def _guests(failures: int, attempts: list[int]) -> Any:
         def __enter__(self) -> FakeGuest:
             attempts.append(self.attempt)
             if self.attempt <= failures:
-                raise GuestFailure(f"no SSH after 300s (attempt {self.attempt})\nconsole ...")
+                raise GuestFailure(f"no SSH after 300s (attempt {self.attempt})\nconsole ...",
+                                   kernel_fault=kernel_fault)
             return self
 
         def __exit__(self, *exc: object) -> None:
@@ -48,4 +50,11 @@ def test_a_good_first_boot_is_kept() -> None:
     attempts: list[int] = []
     with contextlib.ExitStack() as stack:
         boot_with_one_retry(stack, _guests(0, attempts), null_progress())
+    assert attempts == [1]
+
+
+def test_a_kernel_that_failed_during_boot_is_not_booted_again() -> None:
+    attempts: list[int] = []
+    with pytest.raises(GuestFailure, match="attempt 1"), contextlib.ExitStack() as stack:
+        boot_with_one_retry(stack, _guests(1, attempts, kernel_fault=True), null_progress())
     assert attempts == [1]

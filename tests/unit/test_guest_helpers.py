@@ -3,7 +3,10 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from patchgen.vm.guest import find_trouble, free_port, remote_command
+from patchgen.progress import null_progress
+from patchgen.vm.accel import Accel
+from patchgen.vm.argv import GuestSpec
+from patchgen.vm.guest import Guest, find_trouble, free_port, remote_command
 
 CONSOLE = Path(__file__).parent.parent / "data" / "console"
 
@@ -46,3 +49,22 @@ def test_warning_alone_is_not_fatal() -> None:
     text = "[ 1.0] ------------[ cut here ]------------\n[ 1.1] WARNING: CPU: 0 PID: 1 at x\n"
     t = find_trouble(text)
     assert t is not None and t.kind == "warning" and not t.fatal
+
+
+def _guest_with_console(tmp_path: Path, text: str) -> Guest:
+    spec = GuestSpec(tmp_path / "bzImage", Accel.TCG, 2222, tmp_path / "init.sh")
+    guest = Guest(spec, tmp_path, null_progress())
+    guest.console_log.write_text(text)
+    return guest
+
+
+def test_boot_failure_after_a_panic_is_the_kernels(tmp_path: Path) -> None:
+    guest = _guest_with_console(tmp_path, (CONSOLE / "panic.log").read_text())
+    exc = guest._boot_failure("kernel BUG (panic) during boot", guest.trouble())
+    assert exc.kernel_fault and "Kernel panic - not syncing" in exc.message
+
+
+def test_boot_failure_without_kernel_trouble_may_be_the_machines(tmp_path: Path) -> None:
+    guest = _guest_with_console(tmp_path, (CONSOLE / "clean.log").read_text())
+    exc = guest._boot_failure("no SSH after 240s", guest.trouble())
+    assert not exc.kernel_fault and "no SSH after 240s" in exc.message
