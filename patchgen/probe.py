@@ -55,6 +55,7 @@ class TreeFacts:
     bpf_prog_alloc_id_static: bool
     dispatcher_max: str | None
     lsm_bpf_prog_hook: str | None
+    lsm_prog_load_kernel_arg: bool
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

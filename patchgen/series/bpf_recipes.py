@@ -42,6 +42,7 @@ def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
         raise RecipeError("include/linux/security.h declares neither security_bpf_prog_alloc() "
                           "nor security_bpf_prog_load()")
     return {"cache": cache, "drop": drop, "lsm_hook": facts.lsm_bpf_prog_hook,
+            "lsm_kernel_arg": facts.lsm_prog_load_kernel_arg,
             "sysctl_sentinel": not facts.has_register_net_sysctl_sz, "fault": ctx.fault}
 
 

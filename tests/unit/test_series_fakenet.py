@@ -94,6 +94,30 @@ def test_generator_follows_the_tree_facts(fakenet: Path, tmp_path: Path) -> None
     assert "sk_skb_reason_drop()" in plan.patches[5].message
 
 
+@pytest.mark.parametrize(("declaration", "call"), [
+    ("extern int security_bpf_prog_alloc(struct bpf_prog_aux *aux);",
+     "security_bpf_prog_alloc(prog->aux)"),
+    ("extern int security_bpf_prog_load(struct bpf_prog *prog, union bpf_attr *attr,\n"
+     "\t\t\t\t  struct bpf_token *token);",
+     "security_bpf_prog_load(prog, NULL, NULL))"),
+    ("extern int security_bpf_prog_load(struct bpf_prog *prog, union bpf_attr *attr,\n"
+     "\t\t\t\t  struct bpf_token *token, bool kernel);",
+     "security_bpf_prog_load(prog, NULL, NULL, true))"),
+])
+def test_generator_calls_the_lsm_hook_the_tree_declares(fakenet: Path, tmp_path: Path,
+                                                        declaration: str, call: str) -> None:
+    """6.1: prog_alloc(aux); 6.12: prog_load(prog, attr, token); 7.2: ..., bool kernel."""
+    free = "prog->aux" if "alloc" in declaration else "prog"
+    security = fakenet / "include" / "linux" / "security.h"
+    security.write_text(f"{declaration}\nextern void security_bpf_prog_free(void *p);\n")
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "lsm"], check=True)
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert f"if ({call}" in gen
+    assert f"security_bpf_prog_free({free});" in gen
+    assert gen.count("security_bpf_prog_") == 2
+
+
 def test_commit_makes_a_branch_and_a_second_run_keeps_it(fakenet: Path, tmp_path: Path) -> None:
     from patchgen.series import generate
 
