@@ -146,7 +146,7 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
         def guest_for(attempt: int) -> Guest:
             tried.append(attempt)
             spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory,
-                             req.cpus)
+                             req.cpus, build_dir=built.outdir)
             where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
             return Guest(spec, where, progress)
 
@@ -188,7 +188,8 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
         built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
     init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
-    spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus)
+    spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus,
+                     build_dir=built.outdir)
     with progress.stage("boot and run"), Guest(spec, run_dir / "boot-1", progress) as guest:
         progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}")
         return guest.run(list(req.command), timeout=req.timeout)
@@ -432,7 +433,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         def guest_for(attempt: int, extra: tuple[str, ...] = extra,
                       mitigation: str = mitigation) -> Guest:
             spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory,
-                             req.cpus, extra)
+                             req.cpus, extra, build_dir=built.outdir)
             return Guest(spec, run_dir / f"boot-{mitigation}" / f"attempt-{attempt}", progress)
 
         with progress.stage(f"bench: retpolines {mitigation}"), contextlib.ExitStack() as stack:

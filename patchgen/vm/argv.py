@@ -22,6 +22,9 @@ class GuestSpec:
     memory: str = "2G"
     cpus: int = 2
     append: tuple[str, ...] = field(default=())
+    # The build's O= directory: the guest init lists its modules.builtin
+    # under /lib/modules, so "modprobe sctp" answers for a built-in sctp.
+    build_dir: Path | None = None
 
 
 def kernel_cmdline(extra: Sequence[str]) -> list[str]:
@@ -49,7 +52,10 @@ def vng_argv(spec: GuestSpec, vng: str = "vng") -> list[str]:
     ]
     if spec.accel is Accel.TCG:
         argv.append("--disable-kvm")
-    for arg in kernel_cmdline(spec.append):
+    extra = spec.append
+    if spec.build_dir is not None:
+        extra = (f"patchgen.build_dir={spec.build_dir}", *extra)
+    for arg in kernel_cmdline(extra):
         argv += ["--append", arg]
     argv += ["--exec", str(spec.init_script)]
     return argv

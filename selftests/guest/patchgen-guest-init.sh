@@ -23,6 +23,21 @@ for i in 0:stdin 1:stdout 2:stderr; do
 	ln -sfn "/proc/self/fd/${i%%:*}" "/dev/${i#*:}"
 done
 
+# Selftests ask "modprobe -q sctp" before using sctp (7.x trees skip
+# conntrack_sctp_collision.sh when it fails).  Our kernel has no modules,
+# everything is built in, but modprobe only knows that from
+# /lib/modules/$(uname -r), which the host's /lib (a writable overlay here)
+# does not have for this kernel: list the build's built-ins there.
+build_dir=$(sed -n 's/.*patchgen\.build_dir=\([^ ]*\).*/\1/p' /proc/cmdline)
+kmods=/lib/modules/$(uname -r)
+if [ -n "$build_dir" ] && [ -r "$build_dir/modules.builtin" ] && [ ! -e "$kmods/modules.builtin" ]; then
+	if ! { mkdir -p "$kmods" &&
+		cp "$build_dir/modules.builtin" "$build_dir/modules.builtin.modinfo" "$kmods/" &&
+		depmod -a 2>/dev/null; }; then
+		echo "patchgen: could not list the built-in modules; modprobe will not know them" >&2
+	fi
+fi
+
 # IPv6 duplicate address detection stays on, as on any kernel the selftests
 # normally see: turning it off in every namespace (tried, to stop
 # nft_conntrack_helper.sh connecting to a still-tentative address under

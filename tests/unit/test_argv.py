@@ -47,6 +47,14 @@ def test_vng_argv_tcg() -> None:
         "--append", "foo=1", "--exec", "/p/init.sh"]
 
 
+def test_vng_argv_names_the_build_dir_for_the_guest_init() -> None:
+    spec = GuestSpec(Path("/o/arch/x86/boot/bzImage"), Accel.TCG, 2222, Path("/p/init.sh"),
+                     build_dir=Path("/o"), append=("foo=1",))
+    argv = vng_argv(spec)
+    appended = [argv[i + 1] for i, a in enumerate(argv) if a == "--append"]
+    assert appended[-2:] == ["patchgen.build_dir=/o", "foo=1"]
+
+
 def test_vng_argv_kvm_has_no_disable_flag() -> None:
     spec = GuestSpec(Path("/b"), Accel.KVM, 1, Path("/i"))
     assert "--disable-kvm" not in vng_argv(spec)
