@@ -26,6 +26,7 @@ from patchgen.probe import TreeFacts
 from patchgen.progress import Progress
 from patchgen.results import Attempt, Expectations, Outcome, TestResult, final_outcome
 from patchgen.settings import Settings
+from patchgen.vm.accel import Accel
 from patchgen.vm.guest import CommandResult, Guest
 
 SELFTESTS_ROOT = "tools/testing/selftests"
@@ -357,11 +358,25 @@ def guest_test_argv(collection: str, plan: TestPlan) -> list[str]:
     return ["sh", "-c", script]
 
 
-def run_one(sess: _Session, plan: TestPlan) -> Attempt:
-    guest = sess.guest()
-    env = dict(plan.env)
+def guest_test_env(plan: TestPlan, accel: Accel) -> dict[str, str]:
+    """The environment of one test in the guest.
+
+    Under TCG the guest is a slow machine, and the selftests have a knob for
+    that, the one NIPA sets on its debug runners: KSFT_MACHINE_SLOW=yes makes
+    br_netfilter.sh send 100 broadcast pings rather than 500 (otherwise it
+    times out at 300 s), nft_queue.sh queue 25 packets, nft_nat_zones.sh use
+    40 clients.  A test's own env in kselftests.toml still wins.
+    """
+    env = {"KSFT_MACHINE_SLOW": "yes"} if accel is Accel.TCG else {}
+    env.update(plan.env)
     if plan.tools:
         env["PATH"] = "/run/patchgen/tools:" + GUEST_PATH
+    return env
+
+
+def run_one(sess: _Session, plan: TestPlan) -> Attempt:
+    guest = sess.guest()
+    env = guest_test_env(plan, guest.spec.accel)
     mark = guest.console_size()
     start = time.monotonic()
     res = guest.run(guest_test_argv(sess.installed.collection, plan), timeout=plan.timeout + 60,

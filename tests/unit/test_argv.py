@@ -8,7 +8,7 @@ import pytest
 
 from patchgen.build import make_argv
 from patchgen.kconfig import merge_config_argv
-from patchgen.kselftest import TestPlan, guest_test_argv, install_argv
+from patchgen.kselftest import TestPlan, guest_test_argv, guest_test_env, install_argv
 from patchgen.tree import apt_argv, apt_sources_line
 from patchgen.vm.accel import Accel, kvm_probe_argv
 from patchgen.vm.argv import MAX_APPEND, GuestSpec, kernel_cmdline, vng_argv
@@ -91,3 +91,17 @@ def test_guest_test_argv() -> None:
         " && ln -sf /usr/sbin/ebtables-legacy /run/patchgen/tools/ebtables"
         " && cd /tmp/patchgen-ksft && ./run_kselftest.sh -t netfilter:bridge_brouter.sh 2>&1"
         " | cat")
+
+
+def test_tcg_guest_tells_the_selftests_it_is_a_slow_machine() -> None:
+    plan = TestPlan("br_netfilter.sh", 300)
+    assert guest_test_env(plan, Accel.TCG) == {"KSFT_MACHINE_SLOW": "yes"}
+    assert guest_test_env(plan, Accel.KVM) == {}
+
+
+def test_a_tests_own_env_and_tools_come_on_top() -> None:
+    plan = TestPlan("x.sh", 300, {"KSFT_MACHINE_SLOW": "no", "quicktest": "1"},
+                    {"ebtables": "/usr/sbin/ebtables-legacy"})
+    env = guest_test_env(plan, Accel.TCG)
+    assert env["KSFT_MACHINE_SLOW"] == "no" and env["quicktest"] == "1"
+    assert env["PATH"].startswith("/run/patchgen/tools:")
