@@ -42,7 +42,10 @@ class Report:
             "summary": {
                 "total": len(self.tests),
                 **{o.value: counts.get(o.value, 0) for o in Outcome},
-                "regressions": [t.label for t in failed(self.tests)],
+                "regressions": [t.label for t in failed(self.tests)
+                                if t.change is Change.REGRESSION],
+                "failed_without_expectation": [t.label for t in failed(self.tests)
+                                               if t.change is not Change.REGRESSION],
             },
             "tests": [t.as_dict() for t in self.tests],
             "error": self.error,
@@ -145,7 +148,14 @@ def summary(report: Report) -> str:
         lines.append("  " + ", ".join(f"{counts[o.value]} {o.value}" for o in Outcome
                                       if counts[o.value]) + f" (of {len(report.tests)})")
         bad = failed(report.tests)
-        lines.append("  regressions: " + (", ".join(t.label for t in bad) if bad else "none"))
+        regressions = [t.label for t in bad if t.change is Change.REGRESSION]
+        unexplained = [t.label for t in bad if t.change is not Change.REGRESSION]
+        lines.append("  regressions: " + (", ".join(regressions) or "none"))
+        if unexplained:
+            # A tree without an expected-results file (say one patchgen has
+            # not seen) has nothing to regress from: say so, not "regression".
+            lines.append("  failed with no expectation to compare with: "
+                         + ", ".join(unexplained))
     lines.append("")
     lines.append("  stages: " + ", ".join(f"{s.name} {format_seconds(s.seconds)}"
                                          + ("" if s.ok else " (failed)") for s in report.stages))

@@ -17,6 +17,7 @@ def test_61_default_selftests_match_expectations_at_the_tip(tmp_path: Path) -> N
     assert res.returncode == 0, res.stdout[-4000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["regressions"] == []
+    assert report["summary"]["failed_without_expectation"] == []
     assert {t["variant"] for t in report["tests"] if t["variant"]} == {"nf_hook_bpf=1",
                                                                        "nf_hook_bpf=0"}
 

@@ -34,6 +34,9 @@ def sample() -> Report:
         TestResult("nft_trans_stress.sh", Outcome.CRASH,
                    (Attempt(Outcome.CRASH, 361.5, None, "", "guest stopped answering (hang)",
                             ("[ 1.0] watchdog: BUG: soft lockup",)),) * 2, Outcome.PASS),
+        TestResult("nft_queue.sh", Outcome.TIMEOUT,
+                   (Attempt(Outcome.TIMEOUT, 303.6, None, "", "TIMEOUT 300 seconds"),) * 2,
+                   None, variant="nf_hook_bpf=0"),
     ]
     return r
 
@@ -45,9 +48,10 @@ def test_summary_golden() -> None:
 def test_json_is_complete_and_valid(tmp_path: Path) -> None:
     write_json(sample(), tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"]["total"] == 6
+    assert data["summary"]["total"] == 7
     assert data["summary"]["flaky"] == 1
     assert data["summary"]["regressions"] == ["nft_trans_stress.sh"]
+    assert data["summary"]["failed_without_expectation"] == ["nft_queue.sh [nf_hook_bpf=0]"]
     crash = data["tests"][5]["attempts"][0]
     assert crash["console"] == ["[ 1.0] watchdog: BUG: soft lockup"]
     assert data["tests"][3]["change"] == "changed"
@@ -59,13 +63,15 @@ def test_junit_is_valid_and_typed(tmp_path: Path) -> None:
     root = ET.parse(tmp_path / "j.xml").getroot()
     suite = root.find("testsuite")
     assert suite is not None
-    assert suite.get("tests") == "6"
-    assert suite.get("failures") == "1"
+    assert suite.get("tests") == "7"
+    assert suite.get("failures") == "2"
     assert suite.get("errors") == "1"
     assert suite.get("skipped") == "1"
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert cases["nft_audit.sh"].find("failure") is not None
     assert cases["nft_trans_stress.sh"].find("error") is not None
+    timeout = cases["nft_queue.sh [nf_hook_bpf=0]"].find("failure")
+    assert timeout is not None and timeout.get("type") == "timeout"
     assert cases["conntrack_tcp_unreplied.sh"].find("flakyFailure") is not None
     assert cases["conntrack_tcp_unreplied.sh"].find("failure") is None
     assert cases["bridge_brouter.sh"].find("skipped") is not None
