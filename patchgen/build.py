@@ -240,5 +240,8 @@ class _StepCounter:
             return
         if m["step"] in ("CC", "AS", "LD", "AR"):
             self.count += 1
-        share = f"{self.count}/{self.expected}" if self.expected else f"{self.count}"
+        # The estimate is the last build's count: an incremental build that
+        # outgrows it (another commit, a config change) shows the count alone.
+        within = self.expected and self.count <= self.expected
+        share = f"{self.count}/{self.expected}" if within else f"{self.count}"
         self.progress.status(f"{share} {m['step']} {m['what']}")

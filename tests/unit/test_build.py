@@ -58,3 +58,18 @@ def test_failed_build_names_file_and_line(fakelinux: Path, tmp_path: Path) -> No
     assert "net/netfilter/core.c:12: error: 'foo' undeclared" in msg
     assert "warning" not in msg
     assert info.value.hint == f"full log: {tmp_path / 'build.log'}"
+
+
+def test_step_counter_drops_an_estimate_the_build_has_outgrown() -> None:
+    import io
+
+    from patchgen.build import _StepCounter
+    from patchgen.progress import Progress
+
+    out = io.StringIO()
+    counter = _StepCounter(Progress(stream=out, interval=0.0), expected=2)
+    for name in ("a", "b", "c"):
+        counter(f"  CC      net/netfilter/{name}.o")
+    shown = out.getvalue()
+    assert "1/2 CC net/netfilter/a.o" in shown and "2/2 CC net/netfilter/b.o" in shown
+    assert "] 3 CC net/netfilter/c.o" in shown and "3/2" not in shown
