@@ -13,7 +13,7 @@ from typing import Any
 
 from patchgen import proc
 from patchgen.progress import StageTiming, format_seconds
-from patchgen.results import Change, Outcome, TestResult, failed
+from patchgen.results import Change, Outcome, TestResult, split_failed
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         counts = Counter(t.outcome.value for t in self.tests)
+        regressions, unexplained = split_failed(self.tests)
         return {
             "command": self.command,
             "started": self.started,
@@ -42,10 +43,8 @@ class Report:
             "summary": {
                 "total": len(self.tests),
                 **{o.value: counts.get(o.value, 0) for o in Outcome},
-                "regressions": [t.label for t in failed(self.tests)
-                                if t.change is Change.REGRESSION],
-                "failed_without_expectation": [t.label for t in failed(self.tests)
-                                               if t.change is not Change.REGRESSION],
+                "regressions": regressions,
+                "failed_without_expectation": unexplained,
             },
             "tests": [t.as_dict() for t in self.tests],
             "error": self.error,
@@ -147,9 +146,7 @@ def summary(report: Report) -> str:
         lines.append("")
         lines.append("  " + ", ".join(f"{counts[o.value]} {o.value}" for o in Outcome
                                       if counts[o.value]) + f" (of {len(report.tests)})")
-        bad = failed(report.tests)
-        regressions = [t.label for t in bad if t.change is Change.REGRESSION]
-        unexplained = [t.label for t in bad if t.change is not Change.REGRESSION]
+        regressions, unexplained = split_failed(report.tests)
         lines.append("  regressions: " + (", ".join(regressions) or "none"))
         if unexplained:
             # A tree without an expected-results file (say one patchgen has

@@ -135,6 +135,13 @@ def load_expectations(path: Path, accel: str) -> Expectations:
     return Expectations(path, outcomes, why)
 
 
+def split_failed(results: Iterable[TestResult]) -> tuple[list[str], list[str]]:
+    """Labels of the failed results: (regressions, failures with no expectation)."""
+    bad = failed(results)
+    return ([t.label for t in bad if t.change is Change.REGRESSION],
+            [t.label for t in bad if t.change is not Change.REGRESSION])
+
+
 def failed(results: Iterable[TestResult]) -> list[TestResult]:
     """Results that make the run fail: regressions, or bad outcomes nobody expected."""
     out = []
