@@ -188,9 +188,14 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
         built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
     init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
-    spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus,
-                     build_dir=built.outdir)
-    with progress.stage("boot and run"), Guest(spec, run_dir / "boot-1", progress) as guest:
+
+    def guest_for(attempt: int) -> Guest:
+        spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus,
+                         build_dir=built.outdir)
+        return Guest(spec, run_dir / f"boot-{attempt}", progress)
+
+    with progress.stage("boot and run"), contextlib.ExitStack() as stack:
+        guest = boot_with_one_retry(stack, guest_for, progress)
         progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}")
         return guest.run(list(req.command), timeout=req.timeout)
 
