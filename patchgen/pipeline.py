@@ -28,7 +28,7 @@ from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
-from patchgen.vm.argv import GuestSpec
+from patchgen.vm.argv import TCG_QEMU_OPTS, GuestSpec
 from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry, free_port
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
     with progress.stage("boot and run"), contextlib.ExitStack() as stack:
         guest = boot_with_one_retry(stack, guest_for, progress)
         progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}")
-        return guest.run(list(req.command), timeout=req.timeout)
+        return guest.run_checked(list(req.command), timeout=req.timeout)
 
 
 # -- the whole test pipeline ------------------------------------------------------
@@ -252,7 +252,8 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     expectations = results.load_expectations(expect_file, decision.accel.value)
     report.expectations = str(expectations.source) if expectations.source else None
     boots: list[dict[str, float]] = []
-    report.guest = {"accel": decision.accel.value, "boots": boots}
+    report.guest = {"accel": decision.accel.value, "boots": boots,
+                    "qemu_opts": TCG_QEMU_OPTS if decision.accel is vmaccel.Accel.TCG else ""}
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
     variants = switch_variants(tree, rev, req.switch)
     report.metadata["variants"] = [v.name for v in variants if v.name]

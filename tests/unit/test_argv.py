@@ -41,7 +41,7 @@ def test_vng_argv_tcg() -> None:
                      ("foo=1",))
     assert vng_argv(spec) == [
         "vng", "--run", "/o/bzImage", "--ssh", "2222", "--ssh-tcp", "--memory", "2G",
-        "--cpus", "2", "--verbose", "--disable-kvm",
+        "--cpus", "2", "--verbose", "--disable-kvm", "--qemu-opts=-accel tcg,thread=single",
         "--append", "oops=panic", "--append", "panic_on_warn=0", "--append", "printk.time=1",
         "--append", "hung_task_panic=1", "--append", "softlockup_panic=1",
         "--append", "foo=1", "--exec", "/p/init.sh"]
@@ -57,7 +57,9 @@ def test_vng_argv_names_the_build_dir_for_the_guest_init() -> None:
 
 def test_vng_argv_kvm_has_no_disable_flag() -> None:
     spec = GuestSpec(Path("/b"), Accel.KVM, 1, Path("/i"))
-    assert "--disable-kvm" not in vng_argv(spec)
+    argv = vng_argv(spec)
+    assert "--disable-kvm" not in argv
+    assert not [a for a in argv if a.startswith("--qemu-opts")]
 
 
 def test_kernel_cmdline_length_guard() -> None:
