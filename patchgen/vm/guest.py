@@ -181,12 +181,12 @@ class Guest:
             elapsed = time.monotonic() - start
             self.progress.status(f"booting ({self.spec.accel.value}) {elapsed:.0f}s")
             if not self.alive():
-                raise self._boot_failure("the guest exited during boot")
+                raise self.failure("the guest exited during boot")
             trouble = self.trouble()
             if trouble is not None and trouble.fatal:
-                raise self._boot_failure(f"kernel {trouble} during boot", trouble)
+                raise self.failure(f"kernel {trouble} during boot", trouble)
             if elapsed > self.boot_timeout:
-                raise self._boot_failure(f"no SSH after {self.boot_timeout:.0f}s")
+                raise self.failure(f"no SSH after {self.boot_timeout:.0f}s")
             if READY_MARK in self.console() and key.exists() and self._try_connect(key):
                 self.boot_seconds = time.monotonic() - start
                 return
@@ -209,7 +209,8 @@ class Guest:
         self._ssh = client
         return True
 
-    def _boot_failure(self, what: str, trouble: Trouble | None = None) -> GuestFailure:
+    def failure(self, what: str, trouble: Trouble | None = None) -> GuestFailure:
+        """A GuestFailure naming ``what``, with the console lines that show it."""
         tail = list(trouble.excerpt) if trouble else self.console().splitlines()[-15:]
         excerpt = "\n    ".join(tail)
         return GuestFailure(f"{what}; console ({self.console_log}):\n    {excerpt}",
@@ -245,6 +246,19 @@ class Guest:
                 return self._result(argv, None, out, err, start, timed_out=True)
             time.sleep(0.05)
         return self._result(argv, chan.recv_exit_status(), out, err, start)
+
+    def run_checked(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
+        """run(), raising GuestFailure if the kernel failed while it ran."""
+        mark = self.console_size()
+        result = self.run(argv, timeout=timeout)
+        trouble = self.trouble(mark)
+        if trouble is not None and trouble.fatal:
+            # The command's output is all a dead guest would leave otherwise.
+            lines = (result.stdout + result.stderr).strip().splitlines()[-20:]
+            output = "\n".join(lines)
+            raise self.failure(f"kernel {trouble} while the command ran"
+                               + (f" (its output:\n{output})" if output else ""), trouble)
+        return result
 
     @staticmethod
     def _result(argv: Sequence[str], rc: int | None, out: bytearray, err: bytearray,

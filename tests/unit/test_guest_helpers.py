@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
+from patchgen.errors import GuestFailure
 from patchgen.progress import null_progress
 from patchgen.vm.accel import Accel
 from patchgen.vm.argv import GuestSpec
-from patchgen.vm.guest import Guest, find_trouble, free_port, remote_command
+from patchgen.vm.guest import CommandResult, Guest, find_trouble, free_port, remote_command
 
 CONSOLE = Path(__file__).parent.parent / "data" / "console"
 
@@ -60,11 +64,39 @@ def _guest_with_console(tmp_path: Path, text: str) -> Guest:
 
 def test_boot_failure_after_a_panic_is_the_kernels(tmp_path: Path) -> None:
     guest = _guest_with_console(tmp_path, (CONSOLE / "panic.log").read_text())
-    exc = guest._boot_failure("kernel BUG (panic) during boot", guest.trouble())
+    exc = guest.failure("kernel BUG (panic) during boot", guest.trouble())
     assert exc.kernel_fault and "Kernel panic - not syncing" in exc.message
 
 
 def test_boot_failure_without_kernel_trouble_may_be_the_machines(tmp_path: Path) -> None:
     guest = _guest_with_console(tmp_path, (CONSOLE / "clean.log").read_text())
-    exc = guest._boot_failure("no SSH after 240s", guest.trouble())
+    exc = guest.failure("no SSH after 240s", guest.trouble())
     assert not exc.kernel_fault and "no SSH after 240s" in exc.message
+
+
+def _run_printing(guest: Guest, console_after: str) -> None:
+    """Make guest.run() a command that prints, while the kernel logs console_after."""
+    def run(argv: Sequence[str], **_: object) -> CommandResult:
+        with guest.console_log.open("a") as f:
+            f.write(console_after)
+        return CommandResult(tuple(argv), None, "round 1\n", "", 30.0)
+
+    guest.run = run  # type: ignore[method-assign]
+
+
+def test_run_checked_names_a_lockup_while_the_command_ran(tmp_path: Path) -> None:
+    # The CI run's console: both vCPUs stuck at the dispatcher's entry.
+    guest = _guest_with_console(tmp_path, (CONSOLE / "clean.log").read_text())
+    _run_printing(guest, (CONSOLE / "dispatcher-int3-loop.log").read_text())
+    with pytest.raises(GuestFailure) as info:
+        guest.run_checked(["stress.sh"], timeout=60)
+    assert info.value.kernel_fault
+    assert info.value.message.startswith("kernel lockup (panic) while the command ran")
+    assert "round 1" in info.value.message
+    assert "bpf_dispatcher_nf_hook_base_func+0x0" in info.value.message
+
+
+def test_run_checked_ignores_trouble_from_before_the_command(tmp_path: Path) -> None:
+    guest = _guest_with_console(tmp_path, (CONSOLE / "softlockup.log").read_text())
+    _run_printing(guest, "[ 300.0] all quiet\n")
+    assert guest.run_checked(["true"], timeout=60).stdout == "round 1\n"
