@@ -12,16 +12,21 @@
 #   programs_shared     ten netns with one ruleset add programs once, not
 #                       ten times
 #   dump                the xlated program of one location calls the hooks
+#   churn_traffic       hook changes while pings cross the hooks in both
+#                       directions: each change regenerates a program and
+#                       re-points the dispatcher (a live text poke); no
+#                       ping may be lost and the kernel must not lock up
 #   churn               hook register/unregister cycles across netns; with
 #                       kmemleak, nothing leaks
 #
-# Environment: CHURN=<cycles> (default 200), PATCHGEN_DUMP=<file> to keep
-# the program dump.
+# Environment: CHURN=<cycles> (default 200), CHURN_TRAFFIC=<changes>
+# (default 100), PATCHGEN_DUMP=<file> to keep the program dump.
 
 set -u
 SWITCH=/proc/sys/net/netfilter/nf_hook_bpf
 TRACING=/sys/kernel/tracing
 CHURN=${CHURN:-200}
+CHURN_TRAFFIC=${CHURN_TRAFFIC:-100}
 sfx=$(mktemp -u XXXXXX)
 n=0
 failed=0
@@ -52,7 +57,7 @@ if [ ! -e $SWITCH ]; then
 	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
 	exit 4
 fi
-ktap "1..6"
+ktap "1..7"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
 nf_progs() { bpftool prog show 2>/dev/null | grep -c ' name nf_hook_'; }
@@ -127,6 +132,32 @@ if [ -n "$id" ] && bpftool prog dump xlated id "$id" > /tmp/nf_hook_dump.$sfx 2>
 	result dump ok
 else
 	result dump fail
+fi
+
+# Hook changes under traffic.  nft -i makes each line its own transaction,
+# so every line is a hook (un)registration without a process start.
+ping_stats() { sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "$1"; }
+ip netns exec "c-$sfx" ping -q -i 0.005 10.99.0.1 > /tmp/churn_ping1.$sfx 2>&1 &
+p1=$!
+ip netns exec "r-$sfx" ping -q -i 0.005 10.99.0.2 > /tmp/churn_ping2.$sfx 2>&1 &
+p2=$!
+for i in $(seq 1 "$CHURN_TRAFFIC"); do
+	echo "add chain inet t ct$i { type filter hook output priority $((i % 50)); }"
+	[ "$i" -gt 3 ] && echo "delete chain inet t ct$((i - 3))"
+done | ip netns exec "r-$sfx" nft -i > /dev/null
+sleep 1
+kill -INT $p1 $p2; wait $p1 $p2
+left=$(ip netns exec "r-$sfx" nft list table inet t | grep -c 'chain ct[0-9]')
+read -r sent1 got1 <<< "$(ping_stats /tmp/churn_ping1.$sfx)"
+read -r sent2 got2 <<< "$(ping_stats /tmp/churn_ping2.$sfx)"
+diag "churn under traffic: $CHURN_TRAFFIC chains added, $left left;" \
+	"pings ${got1:-0}/${sent1:-0} and ${got2:-0}/${sent2:-0} answered"
+# The last echo of each pinger may be in flight when it is stopped.
+if [ "$left" -eq 3 ] && [ "${sent1:-0}" -gt 0 ] && [ "${sent2:-0}" -gt 0 ] &&
+   [ $((sent1 - got1)) -le 1 ] && [ $((sent2 - got2)) -le 1 ]; then
+	result churn_traffic ok
+else
+	result churn_traffic fail
 fi
 
 # Register/unregister churn: a base chain added and removed, in turn in

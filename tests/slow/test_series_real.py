@@ -99,11 +99,14 @@ def test_tip_passes_quick_selftests_in_both_switch_positions(tip_report: dict[st
 def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any]) -> None:
     checks = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("nf_hook_bpf")}
     assert set(checks) == {f"nf_hook_bpf.sh:{n}" for n in (
-        "programs_exist", "datapath_bpf", "datapath_slow", "programs_shared", "dump", "churn")}
+        "programs_exist", "datapath_bpf", "datapath_slow", "programs_shared", "dump",
+        "churn_traffic", "churn")}
     assert all(t["outcome"] == "pass" for t in checks.values())
     # Real observables, not empty output: the kprobe counts are in the log.
     assert "nf_hook_slow() calls during 20 pings: 0" in \
         checks["nf_hook_bpf.sh:datapath_bpf"]["attempts"][0]["output"]
+    assert "100 chains added, 3 left" in \
+        checks["nf_hook_bpf.sh:churn_traffic"]["attempts"][0]["output"]
 
 
 def test_html_report_renders_in_headless_chromium(checked: dict[str, Any],
