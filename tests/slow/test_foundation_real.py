@@ -70,6 +70,9 @@ def test_report_metadata_and_stages(quick_run: tuple[Any, Path]) -> None:
     assert stages[0] == "tree" and any(s.startswith("selftests") for s in stages)
     boots = report["guest"]["boots"]
     assert boots and boots[0]["seconds_to_ssh"] > 0 and boots[0]["peak_rss_kb"] > 0
+    # TCG guests run on one host thread (see patchgen/vm/argv.py for why).
+    tcg = "-accel tcg,thread=single"
+    assert report["guest"]["qemu_opts"] == (tcg if meta["accel"] == "tcg" else "")
     assert report["command"].startswith("patchgen test --version 6.1")
 
 
@@ -79,6 +82,11 @@ def test_junit_and_console_log(quick_run: tuple[Any, Path]) -> None:
     assert suite is not None and suite.get("tests") == str(len(QUICK | EQUIV))
     console = (out / "boot-1" / "console.log").read_text()
     assert "patchgen-guest-ready" in console and "Linux version" in console
+    # The console log starts with the vng command line patchgen ran.
+    vng_line = console.splitlines()[0]
+    assert vng_line.startswith("$ vng --run ")
+    if "--disable-kvm" in vng_line:
+        assert "--qemu-opts=-accel tcg,thread=single" in vng_line
     for name in QUICK:
         assert name in res.stdout  # the terminal summary, test by test
 
