@@ -28,7 +28,7 @@ from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
-from patchgen.vm.argv import TCG_QEMU_OPTS, GuestSpec
+from patchgen.vm.argv import GuestSpec, qemu_opts
 from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry, free_port
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     report.expectations = str(expectations.source) if expectations.source else None
     boots: list[dict[str, float]] = []
     report.guest = {"accel": decision.accel.value, "boots": boots,
-                    "qemu_opts": TCG_QEMU_OPTS if decision.accel is vmaccel.Accel.TCG else ""}
+                    "qemu_opts": qemu_opts(decision.accel)}
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
     variants = switch_variants(tree, rev, req.switch)
     report.metadata["variants"] = [v.name for v in variants if v.name]

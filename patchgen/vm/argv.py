@@ -39,6 +39,11 @@ class GuestSpec:
 TCG_QEMU_OPTS = "-accel tcg,thread=single"
 
 
+def qemu_opts(accel: Accel) -> str:
+    """The QEMU options patchgen adds for a guest on ``accel`` ("" for none)."""
+    return TCG_QEMU_OPTS if accel is Accel.TCG else ""
+
+
 def kernel_cmdline(extra: Sequence[str]) -> list[str]:
     """What we add to vng's own kernel command line.
 
@@ -63,9 +68,11 @@ def vng_argv(spec: GuestSpec, vng: str = "vng") -> list[str]:
         "--verbose",
     ]
     if spec.accel is Accel.TCG:
+        argv.append("--disable-kvm")
+    if opts := qemu_opts(spec.accel):
         # One word with "=": vng's option takes one value, and this one
         # starts with a dash.
-        argv += ["--disable-kvm", f"--qemu-opts={TCG_QEMU_OPTS}"]
+        argv.append(f"--qemu-opts={opts}")
     extra = spec.append
     if spec.build_dir is not None:
         extra = (f"patchgen.build_dir={spec.build_dir}", *extra)
