@@ -176,7 +176,9 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tests", default="default",
                    help="quick, default, all, or comma-separated test names")
     p.add_argument("--retries", type=int, default=1,
-                   help="re-run a failing test this many times (pass on retry = flaky)")
+                   help="re-run a failing test this many times (pass on retry = flaky); "
+                        "a test whose own script races may get more "
+                        "(selftests/kselftests.toml); 0: none")
     p.add_argument("--switch", default="auto",
                    help="positions of net.netfilter.nf_hook_bpf to test (1,0 / 1 / 0); "
                         "auto: both once the generator is in the tree")

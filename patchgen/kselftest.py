@@ -44,6 +44,17 @@ class TestPlan:
     env: Mapping[str, str] = field(default_factory=dict)
     tools: Mapping[str, str] = field(default_factory=dict)
     tier: str = "default"
+    retries: int | None = None  # a known race in the test itself: its own retry count
+
+    def retries_under(self, asked: int) -> int:
+        """Retries for this test when the run asked for ``asked``.
+
+        A test with a documented race gets its own count, so that the race
+        does not read as a regression; ``--retries 0`` still means none.
+        """
+        if asked <= 0 or self.retries is None:
+            return max(asked, 0)
+        return max(asked, self.retries)
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,8 @@ class Catalogue:
         spec = self.tests.get(name, {})
         return TestPlan(name, int(spec.get("timeout", self.default_timeout)),
                         dict(spec.get("env", {})), dict(spec.get("tools", {})),
-                        str(spec.get("tier", "default")))
+                        str(spec.get("tier", "default")),
+                        int(spec["retries"]) if "retries" in spec else None)
 
 
 def load_catalogue(path: Path) -> Catalogue:
@@ -329,7 +341,7 @@ def _run_with_retries(sess: _Session, plan: TestPlan, variant: Variant,
                       expectations: Expectations, progress: Progress, retries: int,
                       tag: str) -> TestResult:
     attempts: list[Attempt] = []
-    for attempt in range(retries + 1):
+    for attempt in range(plan.retries_under(retries) + 1):
         label = f"{tag} {plan.name}" + (f" [{variant.name}]" if variant.name else "")
         progress.status(f"{label}{' (retry)' if attempt else ''} running (limit {plan.timeout}s)")
         attempts.append(run_one(sess, plan))
