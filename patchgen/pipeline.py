@@ -132,11 +132,18 @@ def stage_accel(requested: str, built: kbuild.BuildResult, settings: Settings,
     return decision
 
 
+def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, settings: Settings,
+               memory: str, cpus: int, append: tuple[str, ...] = ()) -> GuestSpec:
+    """The guest every stage boots: this build's kernel, patchgen's guest init, a free port."""
+    return GuestSpec(built.image, decision.accel, free_port(),
+                     settings.selftests_dir / "guest" / "patchgen-guest-init.sh",
+                     memory, cpus, append, build_dir=built.outdir)
+
+
 def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
                   settings: Settings, progress: Progress, run_dir: Path,
                   boots: list[dict[str, float]]) -> kselftest.GuestFactory:
     counter = itertools.count(1)
-    init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
 
     @contextlib.contextmanager
     def boot() -> Iterator[Guest]:
@@ -145,8 +152,7 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
 
         def guest_for(attempt: int) -> Guest:
             tried.append(attempt)
-            spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory,
-                             req.cpus, build_dir=built.outdir)
+            spec = guest_spec(built, decision, settings, req.memory, req.cpus)
             where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
             return Guest(spec, where, progress)
 
@@ -187,11 +193,9 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
     with tree_lock(settings, tree.id, progress):
         built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
-    init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
 
     def guest_for(attempt: int) -> Guest:
-        spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory, req.cpus,
-                         build_dir=built.outdir)
+        spec = guest_spec(built, decision, settings, req.memory, req.cpus)
         return Guest(spec, run_dir / f"boot-{attempt}", progress)
 
     with progress.stage("boot and run"), contextlib.ExitStack() as stack:
@@ -431,15 +435,13 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         "tree": tree.id, "version": str(tree.facts.version), "rev": rev,
         "profile": profile.name, "reps": req.reps, "packets_per_round": req.count,
         "calls_per_run": req.iters, "cpus": req.cpus, "memory": req.memory})
-    init = settings.selftests_dir / "guest" / "patchgen-guest-init.sh"
     script = settings.selftests_dir / "bench" / "fwd_bench.sh"
     for mitigation in req.mitigations:
         extra = bench.MITIGATIONS[mitigation]
 
         def guest_for(attempt: int, extra: tuple[str, ...] = extra,
                       mitigation: str = mitigation) -> Guest:
-            spec = GuestSpec(built.image, decision.accel, free_port(), init, req.memory,
-                             req.cpus, extra, build_dir=built.outdir)
+            spec = guest_spec(built, decision, settings, req.memory, req.cpus, extra)
             return Guest(spec, run_dir / f"boot-{mitigation}" / f"attempt-{attempt}", progress)
 
         with progress.stage(f"bench: retpolines {mitigation}"), contextlib.ExitStack() as stack:

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from patchgen.build import make_argv
+from patchgen.build import BuildResult, make_argv
 from patchgen.kconfig import merge_config_argv
 from patchgen.kselftest import TestPlan, guest_test_argv, guest_test_env, install_argv
+from patchgen.pipeline import guest_spec
+from patchgen.settings import PROJECT_ROOT, Settings
 from patchgen.tree import apt_argv, apt_sources_line
-from patchgen.vm.accel import Accel, kvm_probe_argv
+from patchgen.vm.accel import Accel, AccelDecision, kvm_probe_argv
 from patchgen.vm.argv import MAX_APPEND, GuestSpec, kernel_cmdline, vng_argv
 
 
@@ -107,3 +109,15 @@ def test_a_tests_own_env_and_tools_come_on_top() -> None:
     env = guest_test_env(plan, Accel.TCG)
     assert env["KSFT_MACHINE_SLOW"] == "no" and env["quicktest"] == "1"
     assert env["PATH"].startswith("/run/patchgen/tools:")
+
+
+def test_every_stage_boots_the_build_with_patchgen_s_guest_init(tmp_path: Path) -> None:
+    built = BuildResult(Path("/o"), Path("/o/arch/x86/boot/bzImage"), "c0ffee", "d", 1.0, 0,
+                        True, Path("/o/build.log"))
+    spec = guest_spec(built, AccelDecision(Accel.TCG, "test"), Settings(tmp_path, 2), "3G", 1,
+                      ("mitigations=off",))
+    assert spec.init_script == PROJECT_ROOT / "selftests/guest/patchgen-guest-init.sh"
+    assert spec.init_script.exists()
+    assert (spec.kernel, spec.build_dir, spec.accel) == (built.image, built.outdir, Accel.TCG)
+    assert (spec.memory, spec.cpus, spec.append) == ("3G", 1, ("mitigations=off",))
+    assert 0 < spec.ssh_port < 65536
