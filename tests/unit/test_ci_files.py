@@ -29,10 +29,13 @@ def test_workflow_validates_against_the_github_schema() -> None:
 
 
 def test_ci_run_is_the_readme_second_command() -> None:
-    readme = (ROOT / "README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
-    commands = [line for line in readme.splitlines() if line.strip()]
-    assert commands == ["ci/setup && python3 -m patchgen run", "ci/setup && ci/test"]
-    assert "ci/setup && ci/test" in (ROOT / ".ci" / "run").read_text()
+    # The README opens with two code blocks of one command each, before any prose.
+    head = (ROOT / "README.md").read_text().split("\n\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0].strip() for b in head.split("```sh\n")[1:]]
+    assert blocks == ["ci/setup && python3 -m patchgen run", "ci/setup && ci/test"]
+    assert head.split("```sh\n", 1)[0].strip() == "# patchgen"
+    run_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert run_lines[-1] == blocks[1]
 
 
 def test_worst_exit_code_wins() -> None:
