@@ -2,12 +2,12 @@
 
 For each commit, in order:
 
-* an incremental build (ccache) in the profile's build directory, in every
-  config variant that commit offers (``NF_HOOK_BPF=y`` and ``=n`` once the
-  option exists);
-* W=1 on the C files the commit touches, compiled in a separate W=1 build
-  directory at the parent and at the commit: warnings present only after
-  the commit are "added";
+* an incremental build (ccache) in every configuration of the config
+  matrix (``kernel-config/matrix.toml``, ``--matrix quick|full``), each in
+  its own build directory;
+* in each configuration, W=1 on the C files the commit touches, compiled in
+  a separate W=1 build directory at the parent and at the commit: warnings
+  present only after the commit are "added";
 * ``scripts/checkpatch.pl --strict`` on the commit as a patch.
 
 The first commit that does not build is named; checkpatch and W=1 still
@@ -26,32 +26,28 @@ from pathlib import Path
 from typing import Any
 
 from patchgen import build as kbuild
+from patchgen import matrix as kmatrix
 from patchgen import proc
 from patchgen import tree as trees
 from patchgen.errors import BuildFailure, CommandFailed, ExitCode, UserError
 from patchgen.git import Git
-from patchgen.kconfig import KconfigEntry, Profile, tree_symbols
+from patchgen.kconfig import Profile, tree_symbols
 from patchgen.progress import Progress
 from patchgen.settings import Settings
 
 _CHECKPATCH_TOTAL = re.compile(r"total: (\d+) errors, (\d+) warnings, (?:(\d+) checks, )?")
 _CHECKPATCH_ITEM = re.compile(r"^(ERROR|WARNING|CHECK):(?:([A-Z0-9_]+):)? ?(.*)$")
-VARIANT_SYMBOL = "NF_HOOK_BPF"
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str  # "default", "nf_hook_bpf=n"
-    profile: Profile
 
 
 @dataclass
 class BuildCheck:
-    variant: str
+    variant: str  # the matrix config's name
     ok: bool
     seconds: float
     compiled: int
     errors: list[str] = field(default_factory=list)
+    warnings_added: list[str] = field(default_factory=list)  # W=1, vs the parent
+    w1_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,13 +66,19 @@ class PatchCheck:
     subject: str
     files: list[str]
     builds: list[BuildCheck] = field(default_factory=list)
-    warnings_added: list[str] = field(default_factory=list)
-    w1_files: list[str] = field(default_factory=list)
     checkpatch: CheckpatchResult | None = None
 
     @property
     def builds_ok(self) -> bool:
         return all(b.ok for b in self.builds) and bool(self.builds)
+
+    @property
+    def warnings_added(self) -> list[str]:
+        return [f"[{b.variant}] {w}" for b in self.builds for w in b.warnings_added]
+
+    @property
+    def w1_files(self) -> list[str]:
+        return sorted({f for b in self.builds for f in b.w1_files})
 
     @property
     def clean(self) -> bool:
@@ -91,30 +93,22 @@ class CheckReport:
     branch: str
     patches: list[PatchCheck]
     first_failure: int | None = None
+    configs: list[str] = field(default_factory=list)  # the matrix, in order
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        # Per patch, the totals over its configs (what a reader of check.json
+        # looks for first).
+        for pd, pc in zip(d["patches"], self.patches, strict=True):
+            pd["warnings_added"] = pc.warnings_added
+            pd["w1_files"] = pc.w1_files
+        return d
 
     @property
     def exit_code(self) -> ExitCode:
         if self.first_failure is not None:
             return ExitCode.BUILD_FAILURE
         return ExitCode.OK if all(p.clean for p in self.patches) else ExitCode.TEST_FAILURE
-
-
-def variants(base: Profile, symbols: set[str]) -> list[Variant]:
-    """The configs a commit is built in: with and without the option once it exists.
-
-    A profile that already asks for the option is the "=y" build itself, so
-    that build keeps using (and incrementally updating) its directory.
-    """
-    if VARIANT_SYMBOL not in symbols:
-        return [Variant("default", base)]
-    name = VARIANT_SYMBOL.lower()
-    on = base if base.requested().get(VARIANT_SYMBOL) == "y" else \
-        base.with_extra(f"{name}_y", [KconfigEntry(VARIANT_SYMBOL, "y")])
-    return [Variant(f"{name}=y", on),
-            Variant(f"{name}=n", base.with_extra(f"{name}_n", [KconfigEntry(VARIANT_SYMBOL, "n")]))]
 
 
 def checkpatch_argv(src: Path) -> list[str]:
@@ -237,16 +231,20 @@ def parse_range(text: str | None, count: int) -> set[int]:
 
 def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Settings,
                  progress: Progress, run_dir: Path, *, w1: bool = True,
-                 checkpatch: bool = True, patches: str | None = None) -> CheckReport:
+                 checkpatch: bool = True, patches: str | None = None,
+                 configs: Sequence[kmatrix.MatrixConfig] | None = None) -> CheckReport:
     git = Git(tree.repo)
     tip = git.rev_parse(branch)
     shas = git.log_shas(f"{tree.base}..{tip}")
     if not shas:
         raise BuildFailure(f"branch {branch} has no commits on top of {tree.base[:12]}",
                            hint="run patchgen generate first")
+    if configs is None:
+        configs = kmatrix.select(kmatrix.load(settings.kernel_config_dir), "quick")
     src = trees.worktree(tree, settings)
-    report = CheckReport(tree.id, tree.base, branch, [])
+    report = CheckReport(tree.id, tree.base, branch, [], configs=[c.name for c in configs])
     wanted = parse_range(patches, len(shas))
+    dirs = series_dirs(git, tree.base, tip)
     for n, sha in enumerate(shas, 1):
         if n not in wanted:
             continue
@@ -256,11 +254,17 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
         with progress.stage(f"check [{n}/{len(shas)}] {info.subject}"):
             trees.checkout(src, sha)
             if report.first_failure is None:
-                _builds(pc, src, tree, profile, settings, progress, run_dir)
+                symbols = tree_symbols(src)
+                for cfg in configs:
+                    if not cfg.applies(symbols):
+                        continue
+                    ok = _build(pc, cfg, src, tree, profile, settings, progress, run_dir, dirs)
+                    if ok and w1:
+                        _w1(pc, cfg.profile(profile), git, src, tree, settings, progress,
+                            run_dir)
+                        trees.checkout(src, sha)
                 if not pc.builds_ok:
                     report.first_failure = n
-            if w1 and pc.builds_ok:
-                _w1(pc, git, src, tree, profile, settings, progress, run_dir)
             if checkpatch:
                 pc.checkpatch = run_checkpatch(git, src, sha)
             _say(progress, pc)
@@ -268,42 +272,55 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
     return report
 
 
-def _builds(pc: PatchCheck, src: Path, tree: trees.Tree, profile: Profile, settings: Settings,
-            progress: Progress, run_dir: Path) -> None:
-    symbols = tree_symbols(src / "net" / "netfilter")
-    for v in variants(profile, symbols):
-        outdir = kbuild.build_dir(settings, tree.id, v.profile)
-        req = kbuild.BuildRequest(src, outdir, v.profile)
-        start = time.monotonic()
-        try:
-            res = kbuild.build(req, settings, progress, run_dir / f"build-{pc.number}.log")
-            pc.builds.append(BuildCheck(v.name, True, time.monotonic() - start, res.compiled))
-        except BuildFailure as exc:
-            pc.builds.append(BuildCheck(v.name, False, time.monotonic() - start, 0,
-                                        exc.message.splitlines()[1:]))
-            return
+def series_dirs(git: Git, base: str, tip: str) -> tuple[str, ...]:
+    """The directories holding the C files the whole series touches ("dirs" scope)."""
+    out = git.out("diff", "--name-only", base, tip)
+    return tuple(sorted({str(Path(f).parent) + "/" for f in out.splitlines()
+                         if f.endswith(".c")}))
 
 
-def _w1(pc: PatchCheck, git: Git, src: Path, tree: trees.Tree, profile: Profile,
+def _build(pc: PatchCheck, cfg: kmatrix.MatrixConfig, src: Path, tree: trees.Tree,
+           base: Profile, settings: Settings, progress: Progress, run_dir: Path,
+           dirs: tuple[str, ...]) -> bool:
+    profile = cfg.profile(base)
+    outdir = kbuild.build_dir(settings, tree.id, profile)
+    targets = ("bzImage",) if cfg.scope == "full" else dirs
+    req = kbuild.BuildRequest(src, outdir, profile, targets=targets)
+    progress.status(f"build ({cfg.name})")
+    start = time.monotonic()
+    log = run_dir / f"build-{pc.number}-{cfg.name.replace('=', '_')}.log"
+    try:
+        res = kbuild.build(req, settings, progress, log)
+    except BuildFailure as exc:
+        pc.builds.append(BuildCheck(cfg.name, False, time.monotonic() - start, 0,
+                                    exc.message.splitlines()[1:] or [exc.message]))
+        return False
+    pc.builds.append(BuildCheck(cfg.name, True, time.monotonic() - start, res.compiled))
+    return True
+
+
+def _w1(pc: PatchCheck, profile: Profile, git: Git, src: Path, tree: trees.Tree,
         settings: Settings, progress: Progress, run_dir: Path) -> None:
     objects = [f[:-2] + ".o" for f in pc.files if f.endswith(".c")]
     if not objects:
         return
     main_out = kbuild.build_dir(settings, tree.id, profile)
     out = w1_dir(settings, tree.id, profile)
-    log_path = run_dir / f"w1-{pc.number}.log"
-    progress.status(f"W=1 on {len(objects)} files at the parent commit")
+    bc = pc.builds[-1]
+    log_path = run_dir / f"w1-{pc.number}-{bc.variant.replace('=', '_')}.log"
+    progress.status(f"W=1 on {len(objects)} files at the parent commit ({bc.variant})")
     trees.checkout(src, f"{pc.sha}^")
     before, _ = w1_warnings(src, main_out, out, objects, settings, log_path)
-    progress.status(f"W=1 on {len(objects)} files at the commit")
+    progress.status(f"W=1 on {len(objects)} files at the commit ({bc.variant})")
     trees.checkout(src, pc.sha)
     after, built = w1_warnings(src, main_out, out, objects, settings, log_path)
-    pc.w1_files = built
-    pc.warnings_added = sorted(after - before)
+    bc.w1_files = built
+    bc.warnings_added = sorted(after - before)
 
 
 def _say(progress: Progress, pc: PatchCheck) -> None:
     builds = ", ".join(f"{b.variant} {'ok' if b.ok else 'FAILED'} {b.seconds:.0f}s"
+                       f"{f' (+{len(b.warnings_added)} W=1)' if b.warnings_added else ''}"
                        for b in pc.builds) or "not built (an earlier patch failed)"
     cp = pc.checkpatch
     cps = f"checkpatch {cp.errors} errors, {cp.warnings} warnings, {cp.checks} checks" \
@@ -312,32 +329,49 @@ def _say(progress: Progress, pc: PatchCheck) -> None:
                   f"({len(pc.w1_files)} files); {cps}")
     for b in pc.builds:
         for e in b.errors[:5]:
-            progress.info(f"  {e}")
+            progress.info(f"  [{b.variant}] {e}")
     for w in pc.warnings_added[:5]:
         progress.info(f"  new warning: {w}")
     for f in (cp.findings if cp else [])[:8]:
         progress.info(f"  {f}")
 
 
+def cell(pc: PatchCheck, config: str) -> str:
+    """One patch in one config: ok, FAIL, +N (new W=1 warnings), - (not built)."""
+    b = next((x for x in pc.builds if x.variant == config), None)
+    if b is None:
+        return "-"
+    if not b.ok:
+        return "FAIL"
+    return f"+{len(b.warnings_added)}" if b.warnings_added else "ok"
+
+
 def format_report(report: CheckReport) -> str:
-    lines = [f"check of {report.branch} on {report.tree} (base {report.base[:12]}):", ""]
-    builds = [", ".join(f"{b.variant}:{'ok' if b.ok else 'FAIL'}" for b in p.builds) or "-"
-              for p in report.patches]
-    width = max([len("build"), *map(len, builds)])
-    lines.append(f"  {'#':>2}  {'build':<{width}} {'W=1 new':>7}  {'checkpatch e/w/c':<16}  "
-                 "subject")
-    for p, build in zip(report.patches, builds, strict=True):
+    """The patch x config table, then checkpatch, then what failed."""
+    configs = report.configs or sorted({b.variant for p in report.patches for b in p.builds})
+    lines = [f"check of {report.branch} on {report.tree} (base {report.base[:12]}):", "",
+             "  build per config: ok, FAIL, +N = N new W=1 warnings, - = not built "
+             "(the config's options are not in the tree yet, or an earlier patch failed)", ""]
+    widths = [max(len(c), 4) for c in configs]
+    head = "  ".join(f"{c:<{w}}" for c, w in zip(configs, widths, strict=True))
+    lines.append(f"  {'#':>2}  {head}  {'checkpatch e/w/c':<16}  subject")
+    for p in report.patches:
+        row = "  ".join(f"{cell(p, c):<{w}}" for c, w in zip(configs, widths, strict=True))
         cp = p.checkpatch
         cps = f"{cp.errors}/{cp.warnings}/{cp.checks}" if cp else "-"
-        lines.append(f"  {p.number:>2}  {build:<{width}} {len(p.warnings_added):>7}  {cps:<16}  "
-                     f"{p.subject}")
+        lines.append(f"  {p.number:>2}  {row}  {cps:<16}  {p.subject}")
     lines.append("")
     if report.first_failure is not None:
         # --patches may have checked a part of the series: find it by number.
         p = next(x for x in report.patches if x.number == report.first_failure)
         lines.append(f"  first patch that does not build: {p.number} {p.subject}")
         for b in p.builds:
-            lines += [f"    {e}" for e in b.errors[:10]]
+            lines += [f"    [{b.variant}] {e}" for e in b.errors[:10]]
     else:
-        lines.append("  every patch builds")
+        lines.append("  every patch builds in every config")
+    warned = [(p, w) for p in report.patches for w in p.warnings_added]
+    if warned:
+        lines.append("")
+        lines.append("  new W=1 warnings:")
+        lines += [f"    {p.number}: {w}" for p, w in warned[:20]]
     return "\n".join(lines)

@@ -129,11 +129,13 @@ def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress)
 
 
 def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import check, kconfig, pipeline
+    from patchgen import check, kconfig, matrix, pipeline
     from patchgen.series import generate
     from patchgen.tree import TreeRequest
 
     profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
+    configs = matrix.select(matrix.load(settings.kernel_config_dir), ns.matrix,
+                            tuple(c for c in (ns.configs or "").split(",") if c))
     tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
     branch = ns.branch or generate.load_spec(settings.templates_dir).branch
     run_dir = pipeline.new_run_dir(settings, "check", ns.output)
@@ -141,7 +143,7 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     with tree_lock(settings, tree.id, progress):
         report = check.check_series(tree, branch, profile, settings, progress, run_dir,
                                     w1=not ns.no_w1, checkpatch=not ns.no_checkpatch,
-                                    patches=ns.patches)
+                                    patches=ns.patches, configs=configs)
     text = check.format_report(report)
     (run_dir / "check.txt").write_text(text + "\n")
     print(text)
@@ -271,6 +273,11 @@ def _parser_check(sub: Any) -> None:
     p.add_argument("--no-w1", action="store_true", help="skip the W=1 comparison")
     p.add_argument("--no-checkpatch", action="store_true", help="skip checkpatch")
     p.add_argument("--patches", metavar="N-M", help="check only these patches (e.g. 6-9)")
+    p.add_argument("--matrix", choices=["quick", "full"], default="quick",
+                   help="configs to build every patch in (kernel-config/matrix.toml): "
+                        "quick (default, what CI builds) or full (every config, "
+                        "allmodconfig included)")
+    p.add_argument("--configs", metavar="A,B", help="only these configs of the matrix")
     p.add_argument("--output", type=Path, help="directory for logs and the report")
     p.set_defaults(func=cmd_check)
 

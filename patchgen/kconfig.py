@@ -122,19 +122,35 @@ class Profile:
     description: str
     fragments: tuple[Path, ...]
     extra: tuple[KconfigEntry, ...] = field(default=())
+    # "allnoconfig": the fragments and extras on top of allnoconfig;
+    # "allmodconfig": everything as a module, the extras forced on top.
+    base: str = "allnoconfig"
+    # Only the extras must survive olddefconfig: options of the fragments
+    # that depend on what the extras turn off may go (a config matrix entry).
+    relaxed: bool = False
 
     def requested(self) -> Kconfig:
         merged = Kconfig({})
         for frag in self.fragments:
             merged = merged.merged(Kconfig.from_file(frag))
-        return merged.merged(Kconfig({e.name: e.value for e in self.extra}))
+        return merged.merged(self.extras())
 
-    def with_extra(self, suffix: str, entries: Iterable[KconfigEntry]) -> Profile:
+    def extras(self) -> Kconfig:
+        return Kconfig({e.name: e.value for e in self.extra})
+
+    def checked(self) -> Kconfig:
+        """What must survive olddefconfig."""
+        return self.extras() if self.relaxed or self.base != "allnoconfig" else self.requested()
+
+    def with_extra(self, suffix: str, entries: Iterable[KconfigEntry], *,
+                   base: str | None = None, relaxed: bool | None = None) -> Profile:
         return Profile(f"{self.name}+{suffix}", self.description, self.fragments,
-                       (*self.extra, *entries))
+                       (*self.extra, *entries), base or self.base,
+                       self.relaxed if relaxed is None else relaxed)
 
     def digest(self) -> str:
         h = hashlib.sha256()
+        h.update(f"{self.base}\0{self.relaxed}\0".encode())
         for frag in self.fragments:
             h.update(frag.name.encode() + b"\0" + frag.read_bytes())
         for e in self.extra:
@@ -176,6 +192,11 @@ def merge_config_argv(src: Path, outdir: Path, fragments: Iterable[Path]) -> lis
             *(str(f) for f in fragments)]
 
 
+def allconfig_argv(src: Path, outdir: Path, target: str, arch: str) -> list[str]:
+    """make allmodconfig (or another all*config) into ``outdir``."""
+    return ["make", "-C", str(src), f"O={outdir}", f"ARCH={arch}", target]
+
+
 def configure(src: Path, outdir: Path, profile: Profile, *, arch: str,
               log_path: Path) -> ConfigResult:
     """Write ``outdir/.config`` for ``profile`` and check that every option took."""
@@ -184,17 +205,21 @@ def configure(src: Path, outdir: Path, profile: Profile, *, arch: str,
     before = config.read_bytes() if config.exists() else None
     before_stat = config.stat() if config.exists() else None
     fragments = list(profile.fragments)
+    extra = outdir / "patchgen-extra.config"
     if profile.extra:
-        extra = outdir / "patchgen-extra.config"
         extra.write_text("".join(f"{e}\n" for e in profile.extra))
         fragments.append(extra)
-    proc.stream(merge_config_argv(src, outdir, fragments), log_path=log_path, cwd=src,
-                env={"ARCH": arch})
+    if profile.base == "allmodconfig":
+        proc.stream(allconfig_argv(src, outdir, "allmodconfig", arch), log_path=log_path,
+                    cwd=src, env={"KCONFIG_ALLCONFIG": str(extra) if profile.extra else ""})
+    else:
+        proc.stream(merge_config_argv(src, outdir, fragments), log_path=log_path, cwd=src,
+                    env={"ARCH": arch})
     after = config.read_bytes()
     if before is not None and before_stat is not None and before == after:
         # Same content: keep the old timestamp so make sees nothing new.
         os.utime(config, ns=(before_stat.st_atime_ns, before_stat.st_mtime_ns))
-    validation = validate(profile.requested(), Kconfig.parse(after.decode()), tree_symbols(src))
+    validation = validate(profile.checked(), Kconfig.parse(after.decode()), tree_symbols(src))
     if not validation.ok:
         names = "\n  ".join(str(d) for d in validation.dropped)
         raise BuildFailure(

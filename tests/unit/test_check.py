@@ -9,7 +9,6 @@ from patchgen.check import (
     checkpatch_argv,
     parse_checkpatch,
     settle_file_path_changes,
-    variants,
 )
 from patchgen.kconfig import get_profile
 from patchgen.settings import PROJECT_ROOT
@@ -45,14 +44,50 @@ def test_checkpatch_argv_is_strict() -> None:
                                            "--no-tree", "--show-types", "--color=never", "-"]
 
 
-def test_variants_appear_with_the_option() -> None:
+def test_matrix_quick_tier_is_what_ci_builds_and_full_adds_the_rest() -> None:
+    from patchgen import matrix
+
+    configs = matrix.load(PROJECT_ROOT / "kernel-config")
+    quick = [c.name for c in matrix.select(configs, "quick")]
+    assert quick == ["selftests", "nf_hook_bpf=n", "xfrm=n"]
+    full = [c.name for c in matrix.select(configs, "full")]
+    for name in ("ipv6=n", "bridge_netfilter=n", "nf_nat=n", "bpf_jit=n", "mitigations=off",
+                 "allmodconfig"):
+        assert name in full
+    assert full[:3] == quick
+
+
+def test_matrix_profiles() -> None:
+    from patchgen import matrix
+
     base = get_profile(PROJECT_ROOT / "kernel-config", "selftests")
-    assert [v.name for v in variants(base, {"NETFILTER"})] == ["default"]
-    both = variants(base, {"NETFILTER", "NF_HOOK_BPF"})
-    assert [v.name for v in both] == ["nf_hook_bpf=y", "nf_hook_bpf=n"]
-    assert both[1].profile.requested().get("NF_HOOK_BPF") == "n"
-    assert both[0].profile is base  # the profile asks for =y: same build directory
-    assert both[0].profile.name != both[1].profile.name  # =n has its own
+    configs = {c.name: c for c in matrix.load(PROJECT_ROOT / "kernel-config")}
+    assert configs["selftests"].profile(base) is base  # same build directory
+    off = configs["nf_hook_bpf=n"].profile(base)
+    assert off.name != base.name and off.relaxed
+    # Only what the config sets must survive; the fragments ask for =y.
+    assert off.checked().entries == {"NF_HOOK_BPF": "n"}
+    assert off.requested().get("NF_HOOK_BPF") == "n"
+    # Before the option exists the config is the profile build: not repeated.
+    assert not configs["nf_hook_bpf=n"].applies({"NETFILTER"})
+    assert configs["nf_hook_bpf=n"].applies({"NETFILTER", "NF_HOOK_BPF"})
+    allmod = configs["allmodconfig"].profile(base)
+    assert allmod.base == "allmodconfig" and allmod.fragments == ()
+    assert configs["allmodconfig"].applies(set())
+
+
+def test_matrix_selection_errors() -> None:
+    import pytest
+
+    from patchgen import matrix
+    from patchgen.errors import UserError
+
+    configs = matrix.load(PROJECT_ROOT / "kernel-config")
+    assert [c.name for c in matrix.select(configs, "quick", ("ipv6=n",))] == ["ipv6=n"]
+    with pytest.raises(UserError, match="unknown config"):
+        matrix.select(configs, "quick", ("ipv7=n",))
+    with pytest.raises(UserError, match="--matrix"):
+        matrix.select(configs, "huge")
 
 
 def test_new_files_with_maintainers_settle_the_maintainers_question() -> None:

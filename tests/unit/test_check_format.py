@@ -1,4 +1,4 @@
-"""The check summary table: columns line up whatever the build variants are."""
+"""The check summary table: patch x config, columns that line up."""
 
 from __future__ import annotations
 
@@ -11,15 +11,23 @@ def _patch(n: int, variants: list[str], ok: bool = True) -> PatchCheck:
                       checkpatch=CheckpatchResult(0, 0, 0, []))
 
 
-def test_columns_line_up_with_two_variants() -> None:
+def test_table_is_patch_by_config() -> None:
+    p5 = _patch(5, ["selftests", "xfrm=n"])
+    p6 = _patch(6, ["selftests", "nf_hook_bpf=n", "xfrm=n"])
+    p6.builds[2].warnings_added = ["net/netfilter/nf_nat_proto.c: unused variable 'skb'"]
     report = CheckReport("debian-6.12.95", "789fb68e14f5" + "0" * 28, "patchgen/nf-hook-bpf",
-                         [_patch(5, ["default"]), _patch(6, ["nf_hook_bpf=y", "nf_hook_bpf=n"])])
+                         [p5, p6], configs=["selftests", "nf_hook_bpf=n", "xfrm=n"])
     lines = format_report(report).splitlines()
-    header, p5, p6 = lines[2], lines[3], lines[4]
-    col = header.index("W=1 new")
-    assert p5.index(" 0  0/0/0") == p6.index(" 0  0/0/0") == col + len("W=1 new") - 2
-    assert p6.startswith("   6  nf_hook_bpf=y:ok, nf_hook_bpf=n:ok ")
-    assert lines[-1] == "  every patch builds"
+    header = next(line for line in lines if line.lstrip().startswith("#"))
+    assert header.split()[:4] == ["#", "selftests", "nf_hook_bpf=n", "xfrm=n"]
+    row5 = next(line for line in lines if line.startswith("   5  "))
+    row6 = next(line for line in lines if line.startswith("   6  "))
+    assert row5.split()[:4] == ["5", "ok", "-", "ok"]
+    assert row6.split()[:4] == ["6", "ok", "ok", "+1"]
+    # Columns line up: the checkpatch column starts at the same place.
+    assert row5.index("0/0/0") == row6.index("0/0/0") == header.index("checkpatch")
+    assert "    6: [xfrm=n] net/netfilter/nf_nat_proto.c: unused variable 'skb'" in lines
+    assert not p6.clean and p5.clean
 
 
 def test_first_failure_is_named() -> None:
