@@ -206,12 +206,12 @@ def _newest(paths: Any, keep: Any) -> dict[str, Any] | None:
 
 def check_line(check: dict[str, Any]) -> str:
     patches = check["patches"]
-    variants = sorted({b["variant"] for p in patches for b in p["builds"]} - {"default"})
+    configs = check.get("configs") or sorted({b["variant"] for p in patches for b in p["builds"]})
     built = all(p["builds"] and all(b["ok"] for b in p["builds"]) for p in patches)
     warns = sum(len(p["warnings_added"]) for p in patches)
     cp_e = sum(p["checkpatch"]["errors"] for p in patches if p["checkpatch"])
     cp_w = sum(p["checkpatch"]["warnings"] for p in patches if p["checkpatch"])
-    how = f" (NF_HOOK_BPF: {', '.join(v.split('=')[1] for v in variants)})" if variants else ""
+    how = f" (configs: {', '.join(configs)})" if configs else ""
     state = "builds" if built else "does NOT build"
     return (f"each of the {len(patches)} patches {state}{how}; W=1: {warns} new warnings; "
             f"checkpatch --strict: {cp_e} errors, {cp_w} warnings")
@@ -243,8 +243,10 @@ def selftest_lines(report: dict[str, Any]) -> list[str]:
 def fill_cover_letter(cover: Path, renderer: Renderer, version: int, changes: list[str],
                       results: dict[str, Any] | None) -> None:
     text = cover.read_text()
+    from patchgen.series.generate import load_spec, since_rfc
+
     body = renderer.message("cover-letter.txt.j2", version=version, changes=changes,
-                            results=results)
+                            results=results, rfc=since_rfc(load_spec(renderer.dir)))
     subject, _, blurb = body.partition("\n")
     if "*** SUBJECT HERE ***" not in text or "*** BLURB HERE ***" not in text:
         raise PatchgenError(f"{cover}: git format-patch wrote no cover letter placeholders")

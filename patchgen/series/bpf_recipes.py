@@ -25,8 +25,13 @@ MAKEFILE = "net/netfilter/Makefile"
 HOOK_BPF_H = "include/net/netfilter/nf_hook_bpf.h"
 HOOK_BPF_C = "net/netfilter/nf_hook_bpf.c"
 BPF_H = "include/linux/bpf.h"
+FILTER_H = "include/linux/filter.h"
+BPF_CORE_C = "kernel/bpf/core.c"
 SYSCALL_C = "kernel/bpf/syscall.c"
+SYSCTL_RST = "Documentation/networking/netfilter-sysctl.rst"
 KCONFIG_ANCHOR = "NETFILTER_NETLINK_HOOK"
+# Locations with more hooks keep nf_hook_slow() (NF_HOOK_BPF_MAX_HOOKS).
+MAX_PROG_HOOKS = 128
 
 
 def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
@@ -38,12 +43,101 @@ def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
         drop = "sk_skb_reason_drop"
     else:
         drop = "kfree_skb_reason"
+    return {"cache": cache, "drop": drop, "max_hooks": MAX_PROG_HOOKS,
+            "sysctl_sentinel": not facts.has_register_net_sysctl_sz, "fault": ctx.fault}
+
+
+# -- the bpf patch: programs the kernel generates itself -------------------------------
+KERNEL_GENERATED = "kernel_generated"
+
+
+def kernel_prog(ctx: Context) -> dict[str, Any]:
+    """bpf_prog_load_kernel(): what bpf(2) gives a loaded program, for kernel code.
+
+    A flag in bpf_prog_aux marks such programs: they are eBPF although their
+    type is UNSPEC (bpf_prog_was_classic()), they get a kallsyms entry
+    whatever the capabilities of the task that built them, and no fd lets
+    user space run, attach or pin them (bpf_prog_get_ok()).
+    """
+    view, facts = ctx.view, ctx.facts
     if facts.lsm_bpf_prog_hook is None:
         raise RecipeError("include/linux/security.h declares neither security_bpf_prog_alloc() "
                           "nor security_bpf_prog_load()")
-    return {"cache": cache, "drop": drop, "lsm_hook": facts.lsm_bpf_prog_hook,
-            "lsm_kernel_arg": facts.lsm_prog_load_kernel_arg,
-            "sysctl_sentinel": not facts.has_register_net_sysctl_sz, "fault": ctx.fault}
+    if not facts.bpf_prog_alloc_id_static:
+        raise RecipeError(f"{SYSCALL_C}: bpf_prog_alloc_id() is not the static function "
+                          "the helper is written next to")
+    _bpf_h(view)
+    _was_classic(view)
+    _kallsyms_add(view)
+    _syscall_c(ctx)
+    return {"flag": KERNEL_GENERATED}
+
+
+def _bpf_h(view: TreeView) -> None:
+    cf = view.parse(BPF_H)
+    proto = cedit.require_function(view, BPF_H, "bpf_prog_put", definition=False)
+    stub = cedit.require_function(view, BPF_H, "bpf_prog_put")
+    if stub.body_close is None:
+        raise RecipeError(f"{BPF_H}: bpf_prog_put() stub has no body")
+    after_proto = cf.text.index("\n", proto.end) + 1
+    after_stub = cf.text.index("\n", stub.body_close) + 1
+    view.edit(BPF_H, [
+        cedit.insert_member_after(cf, "bpf_prog_aux", r"bool\s+verifier_zext;",
+                                  f"\tbool {KERNEL_GENERATED}; /* by bpf_prog_load_kernel() */\n"),
+        Edit(after_proto, after_proto,
+             "struct bpf_prog *bpf_prog_load_kernel(const struct bpf_insn *insns, u32 len,\n"
+             "\t\t\t\t      const char *name);\n"),
+        Edit(after_stub, after_stub,
+             "\nstatic inline struct bpf_prog *\n"
+             "bpf_prog_load_kernel(const struct bpf_insn *insns, u32 len, const char *name)\n"
+             "{\n\treturn ERR_PTR(-EOPNOTSUPP);\n}\n"),
+    ])
+
+
+def _was_classic(view: TreeView) -> None:
+    cf = view.parse(FILTER_H)
+    fn = cedit.require_function(view, FILTER_H, "bpf_prog_was_classic")
+    start, end = cedit.statement_after(cf, fn, r"return prog->type == BPF_PROG_TYPE_UNSPEC;")
+    view.edit(FILTER_H, [Edit(start, end,
+                              "\t/* Programs the kernel generates itself are eBPF. */\n"
+                              "\treturn prog->type == BPF_PROG_TYPE_UNSPEC &&\n"
+                              f"\t       !prog->aux->{KERNEL_GENERATED};\n")])
+
+
+def _kallsyms_add(view: TreeView) -> None:
+    """The kernel's own programs get a symbol whoever built them."""
+    cf = view.parse(BPF_CORE_C)
+    fn = cedit.require_function(view, BPF_CORE_C, "bpf_prog_kallsyms_add")
+    start, end = cedit.body(fn)
+    m = re.search(r"(!bpf_prog_kallsyms_candidate\((\w+)\) \|\|\n\s*)(!\w+\([^;{]*?\))\)\n",
+                  cf.text[start:end])
+    if m is None:
+        raise RecipeError(f"{BPF_CORE_C}: bpf_prog_kallsyms_add() does not start with the "
+                          "'not a candidate || not capable' test")
+    prog, capable = m.group(2), m.group(3)
+    view.edit(BPF_CORE_C, [Edit(start + m.start(3), start + m.end(3),
+                                f"(!{prog}->aux->{KERNEL_GENERATED} && {capable})")])
+
+
+def _syscall_c(ctx: Context) -> None:
+    view = ctx.view
+    cf = view.parse(SYSCALL_C)
+    get_ok = cedit.require_function(view, SYSCALL_C, "bpf_prog_get_ok")
+    load = cedit.require_function(view, SYSCALL_C, "bpf_prog_load")
+    prog = get_ok.params[0].name
+    open_brace, _ = cedit.body(get_ok)
+    if load.body_close is None:
+        raise RecipeError(f"{SYSCALL_C}: bpf_prog_load() has no body")
+    after_load = cf.text.index("\n", load.body_close) + 1
+    helper = ctx.renderer.render("c/bpf_prog_load_kernel.c.j2",
+                                 lsm_hook=ctx.facts.lsm_bpf_prog_hook,
+                                 lsm_kernel_arg=ctx.facts.lsm_prog_load_kernel_arg)
+    view.edit(SYSCALL_C, [
+        Edit(open_brace + 1, open_brace + 1,
+             f"\n\t/* Kernel-generated programs are only ever run by the kernel. */\n"
+             f"\tif ({prog}->aux->{KERNEL_GENERATED})\n\t\treturn false;\n"),
+        Edit(after_load, after_load, helper),
+    ])
 
 
 # -- patch 6 --------------------------------------------------------------------------
@@ -62,9 +156,25 @@ def generator(ctx: Context) -> dict[str, Any]:
     _makefile(view)
     _netfilter_h(ctx)
     _core_c(view)
-    if ctx.facts.bpf_prog_alloc_id_static:
-        _export_alloc_id(view)
-    return {"drop": params["drop"]}
+    _sysctl_doc(view, r.render("doc/netfilter-sysctl-nf_hook_bpf.rst.j2", **params))
+    return {"drop": params["drop"], "max_hooks": MAX_PROG_HOOKS, "hook_limit": _hook_limit(view)}
+
+
+def _sysctl_doc(view: TreeView, entry: str) -> None:
+    """The sysctl's entry, at the end of the netfilter sysctl documentation."""
+    if not view.exists(SYSCTL_RST):
+        raise RecipeError(f"{SYSCTL_RST} does not exist: nowhere to document the sysctl")
+    text = view.read(SYSCTL_RST)
+    if re.search(r"^nf_hook_bpf\b", text, re.M):
+        raise RecipeError(f"{SYSCTL_RST} documents nf_hook_bpf already")
+    view.write(SYSCTL_RST, text.rstrip("\n") + "\n" + entry)
+
+
+def _hook_limit(view: TreeView) -> int:
+    m = re.search(r"^#define\s+MAX_HOOK_COUNT\s+(\d+)", view.read(CORE_C), re.M)
+    if m is None:
+        raise RecipeError(f"{CORE_C}: no '#define MAX_HOOK_COUNT <number>'")
+    return int(m.group(1))
 
 
 def _kconfig(view: TreeView, block: str) -> None:
@@ -158,20 +268,6 @@ def _core_c(view: TreeView) -> None:
         _line_edit(cf, free, r"return;", "\nnf_hook_bpf_detach(e);", before=False, indent="\t"),
         _rename_call(cf, fn("nf_hook_slow_list"), "nf_hook_slow", "nf_hook_entries_run"),
     ])
-
-
-def _export_alloc_id(view: TreeView) -> None:
-    cf = view.parse(SYSCALL_C)
-    fn = cedit.require_function(view, SYSCALL_C, "bpf_prog_alloc_id")
-    m = re.match(r"static\s+", cf.text[fn.start:fn.name_start])
-    if m is None:
-        raise RecipeError(f"{SYSCALL_C}: bpf_prog_alloc_id() is not static as expected")
-    view.edit(SYSCALL_C, [Edit(fn.start, fn.start + m.end(), "")])
-    bpf = view.parse(BPF_H)
-    if bpf.function("bpf_prog_alloc_id", definition=False) is None:
-        anchor = cedit.require_function(view, BPF_H, "bpf_prog_free_id", definition=False)
-        pos = bpf.line_start(anchor.start)
-        view.edit(BPF_H, [Edit(pos, pos, "int bpf_prog_alloc_id(struct bpf_prog *prog);\n")])
 
 
 # -- patch 7 --------------------------------------------------------------------------

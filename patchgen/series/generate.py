@@ -34,6 +34,17 @@ class PatchSpec:
     slug: str
     recipe: str
     message: str
+    origin: str = "new"  # "rfc": derived from a patch of the RFC posting
+    changes: tuple[str, ...] = ()  # since the RFC, for the cover letter
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The posting the series derives from: its author and where it is."""
+
+    author: Identity
+    link: str
+    dropped: tuple[str, ...] = ()  # its patches this series leaves out, and why
 
 
 @dataclass(frozen=True)
@@ -41,27 +52,70 @@ class SeriesSpec:
     name: str
     branch: str
     patches: tuple[PatchSpec, ...]
+    origin: Origin | None = None
+
+
+ORIGINS = ("rfc", "new")
 
 
 def load_spec(templates_dir: Path) -> SeriesSpec:
     data = tomllib.loads((templates_dir / "series.toml").read_text())
-    patches = tuple(PatchSpec(i, p["slug"], p["recipe"], p["message"])
+    patches = tuple(PatchSpec(i, p["slug"], p["recipe"], p["message"], p.get("origin", "new"),
+                              tuple(p.get("changes", ())))
                     for i, p in enumerate(data["patch"], 1))
     for p in patches:
         if p.recipe not in RECIPES:
             raise ValueError(f"series.toml: patch {p.number} names unknown recipe {p.recipe!r}")
-    return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches)
+        if p.origin not in ORIGINS:
+            raise ValueError(f"series.toml: patch {p.number} has origin {p.origin!r}; "
+                             f"known: {', '.join(ORIGINS)}")
+    rfc = data.get("rfc")
+    origin = Origin(parse_identity(rfc["author"]), rfc["link"],
+                    tuple(rfc.get("dropped", ()))) if rfc else None
+    if origin is None and any(p.origin == "rfc" for p in patches):
+        raise ValueError("series.toml: patches derived from the RFC but no [rfc] table")
+    return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches, origin)
+
+
+def since_rfc(spec: SeriesSpec) -> dict[str, Any]:
+    """What the cover letter says about the RFC: the link, per patch what
+    changed (or that it is new), and the RFC patches left out."""
+    if spec.origin is None:
+        return {}
+    return {"link": spec.origin.link, "dropped": list(spec.origin.dropped),
+            "patches": [{"number": p.number, "new": p.origin != "rfc", "changes": list(p.changes)}
+                        for p in spec.patches],
+            "count": len(spec.patches)}
+
+
+def patch_author(spec: SeriesSpec, patch: PatchSpec, user: Identity) -> Identity:
+    """Patches derived from the RFC keep its author; new ones are the user's."""
+    if patch.origin == "rfc" and spec.origin is not None:
+        return spec.origin.author
+    return user
+
+
+def trailers(spec: SeriesSpec, patch: PatchSpec, user: Identity) -> list[str]:
+    """Link to the RFC and the sign-off chain: the RFC's author, then the user."""
+    out = []
+    if patch.origin == "rfc" and spec.origin is not None:
+        out += [f"Link: {spec.origin.link}", f"Signed-off-by: {spec.origin.author}"]
+    mine = f"Signed-off-by: {user}"
+    if mine not in out:
+        out.append(mine)
+    return out
 
 
 @dataclass(frozen=True)
 class PatchResult:
     spec: PatchSpec
     subject: str
-    message: str  # complete commit message, subject first
+    message: str  # complete commit message, subject first, trailers last
     changes: tuple[FileChange, ...]
     functions: dict[str, list[str]]
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    author: Identity | None = None  # None: the series' author (the user)
 
     def diffstat(self) -> list[tuple[str, int, int]]:
         out = []
@@ -108,10 +162,12 @@ def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
         changes = tuple(changes_between(before, view))
         if not changes:
             raise UserError(f"patch {p.number} ({p.slug}) changes nothing in this tree")
-        message = renderer.message(p.message, author=str(author), facts=tree.facts, **variables)
+        body = renderer.message(p.message, facts=tree.facts, **variables).rstrip("\n")
+        message = body + "\n\n" + "\n".join(trailers(spec, p, author)) + "\n"
         subject = message.split("\n", 1)[0]
         results.append(PatchResult(p, subject, message, changes, _functions(changes),
-                                   tuple(ctx.notes), tuple(ctx.warnings)))
+                                   tuple(ctx.notes), tuple(ctx.warnings),
+                                   patch_author(spec, p, author)))
     return SeriesPlan(tree, spec, tuple(results), author)
 
 
@@ -156,11 +212,10 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
     """Commit the series onto ``branch``; ``keep_dates``: the date was chosen by
     the user, so a series that differs only in its dates is a new series."""
     git = Git(series.tree.repo)
-    author = series.author
-    env_ident = {
-        "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+    user = series.author
+    committer = {
         "GIT_AUTHOR_DATE": date,
-        "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email,
+        "GIT_COMMITTER_NAME": user.name, "GIT_COMMITTER_EMAIL": user.email,
         "GIT_COMMITTER_DATE": date,
     }
     commits: list[str] = []
@@ -176,8 +231,11 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
                 git.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
                         env=env)
             tree_sha = git.run("write-tree", env=env).stdout.strip()
+            author = patch.author or user
+            ident = {**committer, "GIT_AUTHOR_NAME": author.name,
+                     "GIT_AUTHOR_EMAIL": author.email}
             parent = git.run("commit-tree", tree_sha, "-p", parent, "-F", "-",
-                             env={**env, **env_ident}, input=patch.message).stdout.strip()
+                             env={**env, **ident}, input=patch.message).stdout.strip()
             commits.append(parent)
     ref = f"refs/heads/{branch}"
     old = git.run("rev-parse", "--verify", "--quiet", ref, check=False).stdout.strip()

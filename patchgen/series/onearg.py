@@ -42,6 +42,9 @@ class Access:
     name: str  # the parameter's name
     local: bool  # a local variable holds it; else uses read state->field
     uses: int
+    # Where the local's declaration goes when every use sits in #if blocks:
+    # inside the #if block that opens the body (None: the top of the body).
+    decl_at: int | None = None
 
 
 def convert(ctx: Context, inv: Inventory) -> dict[str, Any]:
@@ -167,9 +170,12 @@ def _convert_definition(cf: CFile, site: Site, calls: list[CallSite], edits: lis
         else:
             edits += _own_state_call(cf, c, accessor)
             own_state.append(f"{fn.name}() in {cf.path}")
-    decls = [DECL[a.field].format(name=a.name, state=state) for a in accesses if a.local]
+    decls = [DECL[a.field].format(name=a.name, state=state)
+             for a in accesses if a.local and a.decl_at is None]
     if decls:
         edits.append(cedit.insert_declarations(cf, fn, decls))
+    edits += [Edit(a.decl_at, a.decl_at, "\t" + DECL[a.field].format(name=a.name, state=state)
+                   + "\n") for a in accesses if a.local and a.decl_at is not None]
     for a in accesses:
         if not a.local:
             for tok in _uses(cf, fn, a.name, removed):
@@ -202,7 +208,32 @@ def _access(cf: CFile, fn: Function, pos: int, name: str, state: str,
     conditional = bool(uses) and all(cf.in_conditional(t.start, body) for t in uses)
     inline = (count == 1 or conditional) and \
         not any(_written(cf, t) for t in uses) and _fits(cf, uses, name, f"{state}->{field}")
-    return Access(field, name, not inline, count)
+    if inline or not conditional:
+        return Access(field, name, not inline, count)
+    # A local at the top of the body would be unused when the #if blocks
+    # are compiled out (-Wunused-variable; an error with CONFIG_WERROR).
+    decl_at = _conditional_decl_position(cf, body, uses)
+    if decl_at is None:
+        raise RecipeError(f"{cf.path}:{cf.line_of(fn.start)}: {fn.name}() uses {name} only "
+                          "inside #if blocks, where a local copy would be unused in some "
+                          "configurations, and no #if block with the same condition opens "
+                          "the body to declare it in")
+    return Access(field, name, True, count, decl_at)
+
+
+def _conditional_decl_position(cf: CFile, body: tuple[int, int],
+                               uses: list[Token]) -> int | None:
+    """After the ``#if`` line of the block that opens the body, if that block
+    has the same condition as the (outermost) blocks holding every use."""
+    ranges = sorted(r for r in cf.conditional_ranges() if body[0] < r[0] < body[1])
+    outer = [r for r in ranges if not any(o[0] < r[0] and r[1] <= o[1] for o in ranges)]
+    conds = {next(r[2] for r in outer if r[0] <= t.start < r[1]) for t in uses}
+    if len(conds) != 1 or not outer:
+        return None
+    first = outer[0]
+    if first[2] != conds.pop() or cf.text[body[0] + 1:first[0]].strip():
+        return None
+    return cf.text.index("\n", first[0]) + 1
 
 
 def _written(cf: CFile, tok: Token) -> bool:

@@ -279,22 +279,6 @@ def _slow_callers(view: TreeView) -> dict[str, Any]:
     return {"call_sites": sites, "resumes": resumes, "resets": resets}
 
 
-# -- patch 5 -------------------------------------------------------------------------
-NEW_HOOK_COUNT = 32
-
-
-def hook_count(ctx: Context) -> dict[str, Any]:
-    cf = ctx.view.parse(CORE_C)
-    m = re.search(r"^(#define\s+MAX_HOOK_COUNT\s+)(\d+)", cf.text, re.M)
-    if m is None:
-        raise RecipeError(f"{CORE_C}: no '#define MAX_HOOK_COUNT <number>'")
-    old = int(m.group(2))
-    if old <= NEW_HOOK_COUNT:
-        raise RecipeError(f"{CORE_C}: MAX_HOOK_COUNT is {old} already")
-    ctx.view.edit(CORE_C, [Edit(m.start(2), m.end(2), str(NEW_HOOK_COUNT))])
-    return {"old_count": old, "new_count": NEW_HOOK_COUNT}
-
-
 # -- patch 4 -------------------------------------------------------------------------
 def one_argument(ctx: Context) -> dict[str, Any]:
     from patchgen.series import onearg
@@ -317,6 +301,7 @@ def _bpf() -> dict[str, Recipe]:
     from patchgen.series import bpf_recipes
 
     return {
+        "kernel_prog": bpf_recipes.kernel_prog,
         "generator": bpf_recipes.generator,
         "dying_netns": bpf_recipes.dying_netns,
         "netdev_bpf": bpf_recipes.netdev_bpf,
@@ -329,6 +314,5 @@ RECIPES: dict[str, Recipe] = {
     "nat_run_hooks": nat_run_hooks,
     "slow_index": slow_index,
     "one_argument": one_argument,
-    "hook_count": hook_count,
     **_bpf(),
 }

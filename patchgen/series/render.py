@@ -17,14 +17,34 @@ def indent_to(column: int) -> str:
 
 MESSAGE_WIDTH = 72
 _TRAILER = re.compile(r"^[A-Z][A-Za-z-]+: ")
+_ITEM = re.compile(r"^( ?- )")
+
+
+def _wrap_items(lines: list[str]) -> str | None:
+    """A list (" - item", continuation lines indented under the text), each
+    item rewrapped with a hanging indent; None if ``lines`` is not a list."""
+    items: list[tuple[str, list[str]]] = []
+    for line in lines:
+        m = _ITEM.match(line)
+        if m:
+            items.append((m.group(1), [line[m.end():]]))
+        elif items and line.startswith(" " * len(items[-1][0])) and line.strip():
+            items[-1][1].append(line.strip())
+        else:
+            return None
+    return "\n".join(textwrap.fill(" ".join(words), MESSAGE_WIDTH, initial_indent=marker,
+                                   subsequent_indent=" " * len(marker),
+                                   break_long_words=False, break_on_hyphens=False)
+                     for marker, words in items)
 
 
 def wrap_message(text: str) -> str:
     """Rewrap prose paragraphs of a commit message to 72 columns.
 
     Templates interpolate names of varying length, so their paragraphs are
-    reflowed after rendering.  The subject, indented blocks (code), list
-    items and trailers are kept as they are.
+    reflowed after rendering; so are lists (" - item"), with a hanging
+    indent.  The subject, indented blocks (code) and trailers are kept as
+    they are.
     """
     subject, _, rest = text.partition("\n")
     paragraphs = re.split(r"\n[ \t]*\n", rest.strip("\n"))
@@ -33,9 +53,12 @@ def wrap_message(text: str) -> str:
         lines = para.split("\n")
         prose = all(line and not line[0].isspace() and not line.startswith(("- ", "* "))
                     and not _TRAILER.match(line) for line in lines)
+        items = _wrap_items(lines)
         if prose:
             out.append(textwrap.fill(" ".join(lines), MESSAGE_WIDTH,
                                      break_long_words=False, break_on_hyphens=False))
+        elif items is not None:
+            out.append(items)
         else:
             out.append(para)
     return subject + "\n\n" + "\n\n".join(out) + "\n"

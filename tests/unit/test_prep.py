@@ -44,15 +44,16 @@ def test_add_headers_before_subject(tmp_path: Path) -> None:
 
 
 def test_result_lines_come_from_reports() -> None:
-    check = {"patches": [
-        {"builds": [{"variant": "default", "ok": True}], "warnings_added": [],
-         "checkpatch": {"errors": 0, "warnings": 0}},
-        {"builds": [{"variant": "nf_hook_bpf=y", "ok": True},
-                    {"variant": "nf_hook_bpf=n", "ok": True}], "warnings_added": [],
+    check = {"configs": ["selftests", "nf_hook_bpf=n", "xfrm=n"], "patches": [
+        {"builds": [{"variant": "selftests", "ok": True}, {"variant": "xfrm=n", "ok": True}],
+         "warnings_added": [], "checkpatch": {"errors": 0, "warnings": 0}},
+        {"builds": [{"variant": "selftests", "ok": True}, {"variant": "nf_hook_bpf=n", "ok": True},
+                    {"variant": "xfrm=n", "ok": True}], "warnings_added": [],
          "checkpatch": {"errors": 0, "warnings": 0}},
     ]}
-    assert check_line(check) == ("each of the 2 patches builds (NF_HOOK_BPF: n, y); W=1: 0 new "
-                                 "warnings; checkpatch --strict: 0 errors, 0 warnings")
+    assert check_line(check) == ("each of the 2 patches builds (configs: selftests, "
+                                 "nf_hook_bpf=n, xfrm=n); W=1: 0 new warnings; "
+                                 "checkpatch --strict: 0 errors, 0 warnings")
     report = {"tests": [
         {"name": "a.sh", "variant": "nf_hook_bpf=1", "outcome": "pass", "change": "as expected"},
         {"name": "b.sh", "variant": "nf_hook_bpf=1", "outcome": "fail", "change": "as expected"},

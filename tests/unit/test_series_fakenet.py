@@ -99,23 +99,28 @@ def test_generator_follows_the_tree_facts(fakenet: Path, tmp_path: Path) -> None
      "security_bpf_prog_alloc(prog->aux)"),
     ("extern int security_bpf_prog_load(struct bpf_prog *prog, union bpf_attr *attr,\n"
      "\t\t\t\t  struct bpf_token *token);",
-     "security_bpf_prog_load(prog, NULL, NULL))"),
+     "security_bpf_prog_load(prog, NULL, NULL)"),
     ("extern int security_bpf_prog_load(struct bpf_prog *prog, union bpf_attr *attr,\n"
      "\t\t\t\t  struct bpf_token *token, bool kernel);",
-     "security_bpf_prog_load(prog, NULL, NULL, true))"),
+     "security_bpf_prog_load(prog, NULL, NULL, true)"),
 ])
-def test_generator_calls_the_lsm_hook_the_tree_declares(fakenet: Path, tmp_path: Path,
-                                                        declaration: str, call: str) -> None:
-    """6.1: prog_alloc(aux); 6.12: prog_load(prog, attr, token); 7.2: ..., bool kernel."""
-    free = "prog->aux" if "alloc" in declaration else "prog"
+def test_kernel_prog_helper_calls_the_lsm_hook_the_tree_declares(
+        fakenet: Path, tmp_path: Path, declaration: str, call: str) -> None:
+    """6.1: prog_alloc(aux); 6.12: prog_load(prog, attr, token); 7.2: ..., bool kernel.
+
+    The LSM blob is the BPF core's business (patch 5, bpf_prog_load_kernel());
+    it is freed with the program, the generator has no LSM code of its own.
+    """
     security = fakenet / "include" / "linux" / "security.h"
     security.write_text(f"{declaration}\nextern void security_bpf_prog_free(void *p);\n")
     subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "lsm"], check=True)
     plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    helper = next(c.new for c in plan.patches[4].changes if c.path == "kernel/bpf/syscall.c")
+    assert f"\terr = {call};\n" in helper
+    assert helper.count("security_bpf_prog_") == 1  # freed by __bpf_prog_put_noref()
     gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
-    assert f"if ({call}" in gen
-    assert f"security_bpf_prog_free({free});" in gen
-    assert gen.count("security_bpf_prog_") == 2
+    assert "security_" not in gen and "bpf_prog_alloc_id" not in gen
+    assert "bpf_prog_load_kernel(p.insns, p.len, name)" in gen
 
 
 def test_commit_makes_a_branch_and_a_second_run_keeps_it(fakenet: Path, tmp_path: Path) -> None:
@@ -188,3 +193,42 @@ def test_injected_faults_are_marked_in_the_generated_code(fakenet: Path, tmp_pat
     clean = plan_for(fakenet, tmp_path / "cache2", upto=6)
     assert "FAULT" not in next(c.new for c in clean.patches[5].changes
                                if c.path.endswith("nf_hook_bpf.c"))
+
+
+def test_attribution_follows_the_rfc(fakenet: Path, tmp_path: Path) -> None:
+    """RFC-derived patches keep Florian as author and first sign-off, with a Link:
+    to the posting; patches new to the series are the user's; nothing about
+    changes since the RFC in a commit message (that goes to the cover letter)."""
+    plan = plan_for(fakenet, tmp_path / "cache")
+    florian = "Florian Westphal <fw@strlen.de>"
+    link = "Link: https://lore.kernel.org/all/20221005141309.31758-1-fw@strlen.de/"
+    for p in plan.patches:
+        body, _, trailer_block = p.message.rstrip("\n").rpartition("\n\n")
+        trailer_lines = trailer_block.splitlines()
+        assert "Changes since" not in p.message and "changes since" not in body.lower()
+        assert "---" not in p.message.splitlines()
+        if p.spec.origin == "rfc":
+            assert str(p.author) == florian
+            assert trailer_lines == [link, f"Signed-off-by: {florian}",
+                                     "Signed-off-by: Test User <test@example.org>"]
+        else:
+            assert p.author is not None and str(p.author) == "Test User <test@example.org>"
+            assert trailer_lines == ["Signed-off-by: Test User <test@example.org>"]
+    assert {p.spec.origin for p in plan.patches} == {"rfc", "new"}
+    assert plan.patches[4].subject.startswith("bpf: ")
+    assert plan.patches[4].spec.origin == "new"
+
+
+def test_commits_carry_the_patch_author_and_the_user_as_committer(
+        fakenet: Path, tmp_path: Path) -> None:
+    from patchgen.git import Git
+    from patchgen.series import generate
+
+    plan = plan_for(fakenet, tmp_path / "cache")
+    done = generate.commit(plan, "patchgen/test", "2026-01-01T00:00:00+00:00")
+    git = Git(plan.tree.repo)
+    fmt = "%an <%ae>|%cn <%ce>"
+    people = [git.out("show", "-s", f"--format={fmt}", sha).strip() for sha in done.commits]
+    user = "Test User <test@example.org>"
+    assert people[0] == f"Florian Westphal <fw@strlen.de>|{user}"
+    assert people[4] == f"{user}|{user}"

@@ -53,6 +53,8 @@ static unsigned int nf_nat_ipv4_out(void *priv, struct sk_buff *skb,
 				    const struct nf_hook_state *state)
 {
 #ifdef CONFIG_XFRM
+	const struct nf_conn *ct;
+	enum ip_conntrack_info ctinfo;
 	int err;
 #endif
 	unsigned int ret;
@@ -61,9 +63,18 @@ static unsigned int nf_nat_ipv4_out(void *priv, struct sk_buff *skb,
 #ifdef CONFIG_XFRM
 	if (ret != NF_ACCEPT)
 		return ret;
-	err = nf_xfrm_me_harder(state->net, skb, AF_INET);
-	if (err < 0)
-		ret = NF_DROP_ERR(err);
+
+	if (IPCB(skb)->flags & IPSKB_XFRM_TRANSFORMED)
+		return ret;
+
+	ct = nf_ct_get(skb, &ctinfo);
+	if (ct) {
+		if (ct->status & IPS_SRC_NAT) {
+			err = nf_xfrm_me_harder(state->net, skb, AF_INET);
+			if (err < 0)
+				ret = NF_DROP_ERR(err);
+		}
+	}
 #endif
 	return ret;
 }
