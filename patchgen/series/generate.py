@@ -227,7 +227,7 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
             for change in patch.changes:
                 blob = git.run("hash-object", "-w", "--stdin", "--path", change.path,
                                input=change.new).stdout.strip()
-                mode = _mode(git, change.path, env)
+                mode = "100755" if change.executable else _mode(git, change.path, env)
                 git.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
                         env=env)
             tree_sha = git.run("write-tree", env=env).stdout.strip()

@@ -298,7 +298,7 @@ def one_argument(ctx: Context) -> dict[str, Any]:
 
 
 def _bpf() -> dict[str, Recipe]:
-    from patchgen.series import bpf_recipes
+    from patchgen.series import bpf_recipes, selftest_recipe
 
     return {
         "kernel_prog": bpf_recipes.kernel_prog,
@@ -306,6 +306,7 @@ def _bpf() -> dict[str, Recipe]:
         "dying_netns": bpf_recipes.dying_netns,
         "netdev_bpf": bpf_recipes.netdev_bpf,
         "prog_cache": bpf_recipes.prog_cache,
+        "selftest": selftest_recipe.selftest,
     }
 
 

@@ -26,6 +26,7 @@ class TreeView:
     _text: dict[str, str] = field(default_factory=dict)
     _parsed: dict[str, tuple[str, CFile]] = field(default_factory=dict)
     _created: set[str] = field(default_factory=set)
+    _executable: set[str] = field(default_factory=set)
 
     def exists(self, path: str) -> bool:
         return path in self._text or (self.root / path).exists()
@@ -38,10 +39,16 @@ class TreeView:
                 raise RecipeError(f"{path}: cannot read ({exc.strerror})") from exc
         return self._text[path]
 
-    def write(self, path: str, text: str) -> None:
+    def write(self, path: str, text: str, *, executable: bool = False) -> None:
         if not self.exists(path):
             self._created.add(path)
+        if executable:
+            self._executable.add(path)
         self._text[path] = text
+
+    def is_executable(self, path: str) -> bool:
+        """A file a recipe wrote as a program (mode 100755 when committed)."""
+        return path in self._executable
 
     def parse(self, path: str) -> CFile:
         text = self.read(path)
@@ -80,6 +87,7 @@ class FileChange:
     path: str
     old: str | None  # None: a new file
     new: str
+    executable: bool = False
 
 
 def changes_between(before: dict[str, str], view: TreeView) -> list[FileChange]:
@@ -90,5 +98,5 @@ def changes_between(before: dict[str, str], view: TreeView) -> list[FileChange]:
         if old is None:
             old = None if not (view.root / path).exists() else (view.root / path).read_text()
         if old != new:
-            out.append(FileChange(path, old, new))
+            out.append(FileChange(path, old, new, view.is_executable(path)))
     return out

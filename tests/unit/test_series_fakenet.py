@@ -14,7 +14,7 @@ import pytest
 
 from patchgen.errors import UserError
 from patchgen.series.hooks import CallKind, discover
-from patchgen.series.view import TreeView
+from patchgen.series.view import RecipeError, TreeView
 from tests.series_helpers import patch_text, plan_for
 
 GOLDEN = Path(__file__).parent.parent / "data" / "fakenet"
@@ -22,7 +22,7 @@ GOLDEN = Path(__file__).parent.parent / "data" / "fakenet"
 
 def test_patches_match_golden(fakenet: Path, tmp_path: Path) -> None:
     plan = plan_for(fakenet, tmp_path / "cache")
-    assert [p.spec.number for p in plan.patches] == list(range(1, 10))
+    assert [p.spec.number for p in plan.patches] == list(range(1, 11))
     for p in plan.patches:
         golden = GOLDEN / f"{p.spec.number:02d}-{p.spec.slug}.golden.txt"
         text = patch_text(p)
@@ -128,7 +128,7 @@ def test_commit_makes_a_branch_and_a_second_run_keeps_it(fakenet: Path, tmp_path
 
     plan = plan_for(fakenet, tmp_path / "cache")
     first = generate.commit(plan, "patchgen/test", "2026-01-01T00:00:00+0000")
-    assert not first.reused and len(first.commits) == 9
+    assert not first.reused and len(first.commits) == 10
     head = subprocess.run(["git", "-C", str(fakenet), "symbolic-ref", "--short", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()
     assert head != "patchgen/test"  # the user's checkout stays where it was
@@ -150,7 +150,7 @@ def test_an_explicit_new_date_makes_new_commits(fakenet: Path, tmp_path: Path) -
     assert same.reused and same.commits == first.commits
     later = generate.commit(plan_for(fakenet, tmp_path / "cache"), "patchgen/test",
                             "2027-01-02T03:04:05+0000", keep_dates=True)
-    assert not later.reused and len(later.commits) == 9
+    assert not later.reused and len(later.commits) == 10
     assert set(later.commits).isdisjoint(first.commits)
 
 
@@ -232,3 +232,34 @@ def test_commits_carry_the_patch_author_and_the_user_as_committer(
     user = "Test User <test@example.org>"
     assert people[0] == f"Florian Westphal <fw@strlen.de>|{user}"
     assert people[4] == f"{user}|{user}"
+
+
+def test_selftest_list_spellings() -> None:
+    """The three ways netfilter's selftest Makefiles spell their lists (6.1, 6.12, 7.x)."""
+    from patchgen.series.selftest_recipe import add_to_list
+
+    v61 = "TEST_PROGS := a.sh \\\n\tz.sh\n\nTEST_GEN_FILES =  q r\n\ninclude ../lib.mk\n"
+    out = add_to_list(add_to_list(v61, "TEST_PROGS", "n.sh", "M"), "TEST_GEN_FILES", "n", "M")
+    assert out == ("TEST_PROGS := a.sh \\\n\tz.sh\nTEST_PROGS += n.sh\n\n"
+                   "TEST_GEN_FILES =  q r\nTEST_GEN_FILES += n\n\ninclude ../lib.mk\n")
+    v612 = "TEST_PROGS := a.sh\nTEST_PROGS += z.sh\n\nTEST_GEN_FILES = q\n"
+    assert add_to_list(v612, "TEST_PROGS", "n.sh", "M") == \
+        "TEST_PROGS := a.sh\nTEST_PROGS += z.sh\nTEST_PROGS += n.sh\n\nTEST_GEN_FILES = q\n"
+    v72 = "TEST_PROGS := \\\n\ta.sh \\\n\tz.sh \\\n# end of TEST_PROGS\n"
+    assert add_to_list(v72, "TEST_PROGS", "n.sh", "M") == \
+        "TEST_PROGS := \\\n\ta.sh \\\n\tn.sh \\\n\tz.sh \\\n# end of TEST_PROGS\n"
+    with pytest.raises(RecipeError, match="no TEST_GEN_PROGS list"):
+        add_to_list(v72, "TEST_GEN_PROGS", "x", "M")
+
+
+def test_selftest_patch_adds_an_executable_script(fakenet: Path, tmp_path: Path) -> None:
+    plan = plan_for(fakenet, tmp_path / "cache")
+    last = plan.patches[-1]
+    assert last.subject == "selftests: netfilter: test the generated base hook programs"
+    files = {c.path: c for c in last.changes}
+    script = files["tools/testing/selftests/netfilter/nf_hook_bpf.sh"]
+    assert script.executable and script.old is None
+    assert "tools/testing/selftests/netfilter/nf_hook_bpf_progs.c" in files
+    make = files["tools/testing/selftests/netfilter/Makefile"].new
+    assert "TEST_PROGS += nf_hook_bpf.sh\n" in make
+    assert "TEST_GEN_FILES += nf_hook_bpf_progs\n" in make

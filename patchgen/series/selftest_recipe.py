@@ -1,0 +1,74 @@
+"""The selftest patch: the series' own kselftest, wired into the tree's
+netfilter selftest directory (its Makefile, and its ``config`` fragment
+where the directory has one).
+
+The script and its C helper are ``templates/selftest/``; patchgen's own
+runtime checks run the same two files on any tree (pipeline.guest_scripts).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from patchgen.series.view import RecipeError, TreeView
+
+if TYPE_CHECKING:
+    from patchgen.series.recipes import Context
+
+SCRIPT = "nf_hook_bpf.sh"
+HELPER = "nf_hook_bpf_progs"
+CONFIG_LINE = "CONFIG_NF_HOOK_BPF=y"
+
+
+def selftest(ctx: Context) -> dict[str, Any]:
+    directory = ctx.facts.selftests_dir
+    if directory is None:
+        raise RecipeError("no netfilter selftest directory in this tree")
+    view = ctx.view
+    for name in (SCRIPT, f"{HELPER}.c"):
+        if view.exists(f"{directory}/{name}"):
+            raise RecipeError(f"{directory}/{name} exists already")
+    # Copied as they are (not Jinja templates: shell's ${#a[@]} would open a
+    # Jinja comment).
+    source = ctx.renderer.dir / "selftest"
+    view.write(f"{directory}/{SCRIPT}", (source / SCRIPT).read_text(), executable=True)
+    view.write(f"{directory}/{HELPER}.c", (source / f"{HELPER}.c").read_text())
+    makefile = f"{directory}/Makefile"
+    text = add_to_list(view.read(makefile), "TEST_PROGS", SCRIPT, makefile)
+    view.write(makefile, add_to_list(text, "TEST_GEN_FILES", HELPER, makefile))
+    if view.exists(f"{directory}/config"):
+        _config(view, f"{directory}/config")
+    return {"directory": directory}
+
+
+def add_to_list(text: str, var: str, item: str, path: str) -> str:
+    """Add ``item`` to make variable ``var`` the way the Makefile spells its lists.
+
+    Three spellings are known: one item per line ending with "# end of VAR"
+    (kept sorted), "VAR += item" lines, and one "VAR := a b \\" assignment
+    (followed by a "VAR += item" line).
+    """
+    lines = text.splitlines(keepends=True)
+    end = next((i for i, line in enumerate(lines) if line.strip() == f"# end of {var}"), None)
+    if end is not None:
+        start = next(i for i in range(end, -1, -1) if re.match(rf"{var}\s*:?=", lines[i]))
+        items = range(start + 1, end)
+        pos = next((i for i in items if lines[i].strip().rstrip("\\").strip() > item), end)
+        return "".join([*lines[:pos], f"\t{item} \\\n", *lines[pos:]])
+    assigns = [i for i, line in enumerate(lines) if re.match(rf"{var}\s*(:|\+)?=", line)]
+    if not assigns:
+        raise RecipeError(f"{path}: no {var} list to add {item} to")
+    last = assigns[-1]
+    while lines[last].rstrip("\n").endswith("\\"):
+        last += 1
+    return "".join([*lines[:last + 1], f"{var} += {item}\n", *lines[last + 1:]])
+
+
+def _config(view: TreeView, path: str) -> None:
+    """The directory's config fragment lists what its tests need, sorted."""
+    lines = view.read(path).splitlines(keepends=True)
+    if any(line.startswith(CONFIG_LINE.split("=")[0] + "=") for line in lines):
+        return
+    pos = next((i for i, line in enumerate(lines) if line.strip() > CONFIG_LINE), len(lines))
+    view.write(path, "".join([*lines[:pos], CONFIG_LINE + "\n", *lines[pos:]]))

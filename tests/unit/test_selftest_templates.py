@@ -1,0 +1,89 @@
+"""The kselftest files in templates/selftest/: they build, lint clean, and behave
+where no generated hook programs exist (the host)."""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SELFTEST = Path(__file__).parent.parent.parent / "templates" / "selftest"
+HELPER_C = SELFTEST / "nf_hook_bpf_progs.c"
+SCRIPT = SELFTEST / "nf_hook_bpf.sh"
+
+
+def _checkpatch() -> Path | None:
+    # Read only, from the user's real cache: fast tests get a HOME of their own.
+    cache = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "patchgen"
+    found = sorted(cache.glob("trees/*/scripts/checkpatch.pl"))
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def helper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    out = tmp_path_factory.mktemp("helper") / "nf_hook_bpf_progs"
+    proc = subprocess.run(["gcc", "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(out),
+                           str(HELPER_C)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_helper_builds_without_warnings(helper: Path) -> None:
+    assert helper.is_file()
+
+
+def test_helper_usage_and_bad_option(helper: Path) -> None:
+    ok = subprocess.run([str(helper), "-h"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "test_run" in ok.stderr
+    bad = subprocess.run([str(helper), "-x", "no_such_group"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "no_such_group" in bad.stderr
+
+
+def test_helper_send_prints_an_errno_name(helper: Path) -> None:
+    proc = subprocess.run([str(helper), "-s", "127.0.0.1", "9"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == "OK" or proc.stdout.startswith("E")
+
+
+def test_helper_list_is_empty_without_generated_programs(helper: Path) -> None:
+    proc = subprocess.run([str(helper), "-n"], capture_output=True, text=True)
+    # The host kernel has no nf_hook_ programs: skip (4); without the right
+    # to walk programs at all, also 4.
+    assert proc.returncode == 4 and proc.stdout == ""
+
+
+def test_script_syntax() -> None:
+    proc = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_script_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("no shellcheck")
+    proc = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_script_skips_without_the_switch(helper: Path) -> None:
+    if Path("/proc/sys/net/netfilter/nf_hook_bpf").exists():
+        pytest.skip("this kernel has the switch")
+    env = dict(os.environ, NF_HOOK_BPF_PROGS=str(helper))
+    proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 4
+    assert proc.stdout.splitlines()[:2][-1].startswith("1..0 # SKIP")
+
+
+@pytest.mark.parametrize("path", [HELPER_C, SCRIPT], ids=lambda p: p.name)
+def test_checkpatch_strict(path: Path) -> None:
+    checkpatch = _checkpatch()
+    if checkpatch is None or shutil.which("perl") is None:
+        pytest.skip("no kernel tree with checkpatch.pl in the cache")
+    proc = subprocess.run(["perl", str(checkpatch), "--no-tree", "--strict", "-f", str(path)],
+                          capture_output=True, text=True)
+    assert "total: 0 errors, 0 warnings, 0 checks" in proc.stdout, proc.stdout
