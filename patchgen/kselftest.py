@@ -207,10 +207,11 @@ class ScriptPlan:
     path: Path
     timeout: int
     env: Mapping[str, str] = field(default_factory=dict)
+    label: str | None = None  # the name results carry (default: the file name)
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
 
 def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],

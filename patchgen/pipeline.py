@@ -17,9 +17,9 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from patchgen import bench, equiv, kconfig, kselftest, results
+from patchgen import bench, equiv, kconfig, kselftest, proc, results
 from patchgen import build as kbuild
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError
@@ -142,7 +142,7 @@ def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, setti
 
 def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
                   settings: Settings, progress: Progress, run_dir: Path,
-                  boots: list[dict[str, float]]) -> kselftest.GuestFactory:
+                  boots: list[dict[str, Any]]) -> kselftest.GuestFactory:
     counter = itertools.count(1)
 
     @contextlib.contextmanager
@@ -160,8 +160,9 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
             guest = boot_with_one_retry(stack, guest_for, progress)
             progress.info(f"guest {n} up: SSH after {guest.boot_seconds:.1f}s "
                           f"(console {guest.console_log})")
-            record = {"boot": n, "seconds_to_ssh": round(guest.boot_seconds, 2),
-                      "attempts": len(tried)}
+            record: dict[str, Any] = {"boot": n,
+                                      "seconds_to_ssh": round(guest.boot_seconds, 2),
+                                      "attempts": len(tried), **boot_facts(guest)}
             boots.append(record)
             try:
                 yield guest
@@ -170,6 +171,25 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
                 record["peak_rss_kb"] = guest.peak_rss_kb
 
     return boot
+
+
+# What a guest is like right after boot, before any test changes it: the
+# position the runtime switch defaults to there, and why (the kernel's
+# Spectre v2 mitigation: the default is 1 where retpolines are in use).
+BOOT_FACTS = {
+    "spectre_v2": "/sys/devices/system/cpu/vulnerabilities/spectre_v2",
+}
+
+
+def boot_facts(guest: Guest) -> dict[str, str]:
+    """BOOT_FACTS and the switch, read in the guest (absent files are left out)."""
+    out: dict[str, str] = {}
+    facts = {"switch_default": "/proc/sys/" + SWITCH.replace(".", "/"), **BOOT_FACTS}
+    for key, path in facts.items():
+        res = guest.run(["cat", path], timeout=30)
+        if res.returncode == 0:
+            out[key] = res.stdout.strip()
+    return out
 
 
 @dataclass(frozen=True)
@@ -255,13 +275,13 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     expect_file = settings.selftests_dir / "expected" / f"{tree.version.series}.toml"
     expectations = results.load_expectations(expect_file, decision.accel.value)
     report.expectations = str(expectations.source) if expectations.source else None
-    boots: list[dict[str, float]] = []
+    boots: list[dict[str, Any]] = []
     report.guest = {"accel": decision.accel.value, "boots": boots,
                     "qemu_opts": qemu_opts(decision.accel)}
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
     variants = switch_variants(tree, rev, req.switch)
     report.metadata["variants"] = [v.name for v in variants if v.name]
-    scripts = guest_scripts(settings, variants, req.churn)
+    scripts = guest_scripts(settings, variants, req.churn, run_dir)
     runs = len(plans) * len(variants)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
                         f"{len(scripts)} patchgen scripts)"):
@@ -319,12 +339,31 @@ def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ..
 
 
 def guest_scripts(settings: Settings, variants: tuple[kselftest.Variant, ...],
-                  churn: int = 200) -> tuple[kselftest.ScriptPlan, ...]:
-    """Our runtime checks of the generated programs, when the tree has them."""
+                  churn: int = 200, run_dir: Path | None = None
+                  ) -> tuple[kselftest.ScriptPlan, ...]:
+    """Our runtime checks of the generated programs, when the tree has them:
+    patchgen's own, and the series' selftest (templates/selftest, the files
+    its last patch adds), run from the templates so that a branch without
+    that patch, or an older series, is checked the same way."""
     if not any(v.sysctls for v in variants):
         return ()
     script = settings.selftests_dir / "guest" / "nf_hook_bpf.sh"
-    return (kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)}),)
+    plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)})]
+    if run_dir is not None:
+        source = settings.templates_dir / "selftest"
+        helper = build_guest_helper(source / "nf_hook_bpf_progs.c", run_dir)
+        plans.append(kselftest.ScriptPlan(source / "nf_hook_bpf.sh", 900,
+                                          {"NF_HOOK_BPF_PROGS": str(helper)},
+                                          label="selftest/nf_hook_bpf.sh"))
+    return tuple(plans)
+
+
+def build_guest_helper(source: Path, run_dir: Path) -> Path:
+    """Compile a selftest's C helper on the host (the guest shares its files)."""
+    out = run_dir / source.stem
+    proc.require("gcc")
+    proc.run(["gcc", "-O2", "-Wall", "-o", str(out), str(source)], timeout=300)
+    return out
 
 
 def trees_rev(tree: trees.Tree, rev: str | None) -> str:

@@ -129,6 +129,10 @@ def summary(report: Report) -> str:
     meta = report.metadata
     lines.append(f"patchgen: {meta.get('tree', '?')} ({meta.get('origin', '')}), "
                  f"profile {meta.get('profile', '?')}, {meta.get('accel', '?')}")
+    first_boot = (report.guest.get("boots") or [{}])[0]
+    if "switch_default" in first_boot:
+        lines.append(f"  switch default in the guest: nf_hook_bpf={first_boot['switch_default']}"
+                     f" (spectre_v2: {first_boot.get('spectre_v2', 'unknown')})")
     if report.tests:
         lines.append("")
         lines.append(f"  {'test':<50} {'result':<8} {'time':>8}  vs expected")

@@ -84,3 +84,13 @@ def test_junit_golden() -> None:
     assert root is not None
     text = ET.tostring(root, encoding="unicode") + "\n"
     assert text == (GOLDEN / "junit.xml").read_text()
+
+
+def test_summary_says_which_switch_default_the_guest_got() -> None:
+    r = sample()
+    r.guest = {"accel": "tcg", "boots": [{"boot": 1, "switch_default": "1",
+                                          "spectre_v2": "Mitigation: Retpolines; STIBP: disabled"}]}
+    assert ("  switch default in the guest: nf_hook_bpf=1 (spectre_v2: Mitigation: "
+            "Retpolines; STIBP: disabled)") in summary(r).splitlines()
+    r.guest = {"accel": "tcg", "boots": [{"boot": 1}]}  # a kernel without the switch
+    assert "switch default" not in summary(r)
