@@ -370,6 +370,40 @@ case_fragments() {
 	obs counter_reassembled "$(nft_count r reassembled)"
 }
 
+# $2 base chains at the forward hook of router r, each counting icmp; prints
+# how many the kernel took (the table is loaded in one transaction).
+many_chains() {
+	local n=$1 i
+	{
+		echo "table inet many {"
+		for i in $(seq 1 "$n"); do
+			echo "chain c$i { type filter hook forward priority $i; ip protocol icmp counter comment \"c$i\"; }"
+		done
+		echo "}"
+	} > /tmp/many-$sfx.nft
+	nsx r nft -f /tmp/many-$sfx.nft 2>/dev/null
+	nsx r nft list table inet many 2>/dev/null | grep -c 'hook forward'
+}
+
+# Counters of table inet many that counted exactly $2 packets.
+many_counted() {
+	nsx r nft list table inet many 2>/dev/null |
+		grep -c "counter packets $1 bytes"
+}
+
+# More base chains at one hook than a generated program takes (128): the
+# location keeps nf_hook_slow(), the kernel's limit (1024) stays.
+case_many_hooks() {
+	topo || return 1
+	obs chains_64 "$(many_chains 64)"
+	obs forwarded4_64 "$(pings c 10.1.2.2)"
+	obs counters_at_4_of_64 "$(many_counted "$N_PING")"
+	nsx r nft delete table inet many
+	obs chains_200 "$(many_chains 200)"
+	obs forwarded4_200 "$(pings c 10.1.2.2)"
+	obs counters_at_4_of_200 "$(many_counted "$N_PING")"
+}
+
 case_churn() {
 	topo || return 1
 	nsx r nft add table inet churn
@@ -400,7 +434,7 @@ timeout_case() {
 	wait $pid
 }
 
-ALL="nft_hooks nft_drop_errno ipt_filter_mangle nat conntrack bridge ipvs flowtable synproxy netdev queue fragments churn"
+ALL="nft_hooks nft_drop_errno ipt_filter_mangle nat conntrack bridge ipvs flowtable synproxy netdev queue fragments many_hooks churn"
 cases=${*:-$ALL}
 echo "TAP version 13"
 echo "1..$(echo $cases | wc -w)"

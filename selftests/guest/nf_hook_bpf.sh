@@ -18,6 +18,11 @@
 #                       ping may be lost and the kernel must not lock up
 #   churn               hook register/unregister cycles across netns; with
 #                       kmemleak, nothing leaks
+#   perf_names          perf record -g of traffic through a hook: the
+#                       callchains name the program (bpf_prog_<tag>_nf_hook_N)
+#   audit_balanced      with audit on, every program that goes away logged a
+#                       BPF LOAD before its UNLOAD, and every LOAD of a
+#                       program that went away has its UNLOAD
 #
 # Environment: CHURN=<cycles> (default 200), CHURN_TRAFFIC=<changes>
 # (default 100), PATCHGEN_DUMP=<file> to keep the program dump.
@@ -57,7 +62,7 @@ if [ ! -e $SWITCH ]; then
 	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
 	exit 4
 fi
-ktap "1..7"
+ktap "1..9"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
 nf_progs() { bpftool prog show 2>/dev/null | grep -c ' name nf_hook_'; }
@@ -181,6 +186,77 @@ if [ -e $kml ]; then
 	[ "$leaks" -eq 0 ] && [ "$i" -eq "$CHURN" ] && result churn ok || result churn fail
 else
 	[ "$i" -eq "$CHURN" ] && result churn ok || result churn fail
+fi
+
+# perf: the programs have kallsyms entries, so callchains through them
+# name them.  Some distributions' perf is a wrapper wanting a perf_<series>
+# of the running kernel; any perf binary reads another kernel's samples.
+perf_bin=$(command -v perf)
+"$perf_bin" --version >/dev/null 2>&1 || perf_bin=$(ls /usr/bin/perf_* 2>/dev/null | sort -V | tail -1)
+if [ -n "$perf_bin" ]; then
+	# The churn check may have removed the namespaces (kmemleak scan).
+	ip netns list | grep -q "^c-$sfx" || setup_pair
+	pdata=/tmp/perf.$sfx
+	"$perf_bin" record -q -e cpu-clock -F 4999 -a -g -o "$pdata" -- \
+		ip netns exec "c-$sfx" ping -q -c 300 -i 0.002 -s 1000 10.99.0.1 >/dev/null 2>&1
+	named=$("$perf_bin" script -i "$pdata" -F ip,sym 2>/dev/null |
+		grep -o 'bpf_prog_[0-9a-f]*_nf_hook_[0-9]*' | sort | uniq -c | sort -rn)
+	diag "perf callchain frames in generated programs:"
+	echo "$named" | head -5 | sed 's/^/#   /'
+	[ -n "$named" ] && result perf_names ok || result perf_names fail
+	rm -f "$pdata"
+else
+	result perf_names skip "no perf on the host (Debian: linux-perf)"
+fi
+
+# Audit: switched on through netlink for this check only (no auditd in the
+# guest: records go to the kernel log), printk ratelimit lifted so that no
+# record is dropped on the way.
+audit_set() { # enabled backlog_limit
+	python3 - "$1" "$2" <<-'PY'
+	import socket, struct, sys
+	enabled, backlog = int(sys.argv[1]), int(sys.argv[2])
+	s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)  # NETLINK_AUDIT
+	body = struct.pack("=8I", 0x1 | 0x10, enabled, 0, 0, 0, backlog, 0, 0)
+	s.sendto(struct.pack("=IHHII", 16 + len(body), 1001, 0x5, 1, 0) + body, (0, 0))
+	kind = struct.unpack("=IHHII", s.recv(4096)[:16])[1]
+	sys.exit(0 if kind == 2 else 1)  # NLMSG_ERROR carrying the ack
+	PY
+}
+ratelimit=$(sysctl -n kernel.printk_ratelimit_burst)
+if audit_set 1 8192 2>/dev/null; then
+	sysctl -qw kernel.printk_ratelimit_burst=100000
+	mark="patchgen-audit-$sfx"
+	echo "$mark" > /dev/kmsg
+	mkns "a-$sfx"
+	ip netns exec "a-$sfx" nft -f - <<-EOF
+	table ip audit_t {
+		chain a1 { type filter hook prerouting priority 7; counter; }
+		chain a2 { type filter hook postrouting priority 7; counter; }
+	}
+	EOF
+	ip netns del "a-$sfx"
+	sleep 3
+	audit_set 0 64
+	sysctl -qw kernel.printk_ratelimit_burst="$ratelimit"
+	live=" $(bpftool prog show 2>/dev/null | awk -F: '/ name nf_hook_/ { printf "%s ", $1 }')"
+	dmesg | sed -n "/$mark/,\$p" | grep -o 'prog-id=[0-9]* op=[A-Z]*' | sort | uniq -c > /tmp/audit.$sfx
+	unbalanced=0 loads=0 unloads=0
+	for id in $(sed 's/.*prog-id=\([0-9]*\).*/\1/' /tmp/audit.$sfx | sort -un); do
+		l=$(awk -v k="prog-id=$id" '$2 == k && $3 == "op=LOAD" { print $1 }' /tmp/audit.$sfx)
+		u=$(awk -v k="prog-id=$id" '$2 == k && $3 == "op=UNLOAD" { print $1 }' /tmp/audit.$sfx)
+		loads=$((loads + ${l:-0})); unloads=$((unloads + ${u:-0}))
+		if [ "${u:-0}" -gt "${l:-0}" ] ||
+		   { [ "${l:-0}" -gt "${u:-0}" ] && [ "${live#* $id }" = "$live" ]; }; then
+			diag "prog-id=$id: ${l:-0} LOAD, ${u:-0} UNLOAD"
+			unbalanced=$((unbalanced + 1))
+		fi
+	done
+	diag "audit: $loads LOAD and $unloads UNLOAD records, $unbalanced programs unbalanced"
+	[ "$unloads" -gt 0 ] && [ "$unbalanced" -eq 0 ] && result audit_balanced ok ||
+		result audit_balanced fail
+else
+	result audit_balanced skip "audit cannot be switched on (CONFIG_AUDIT?)"
 fi
 
 exit $failed

@@ -14,6 +14,8 @@ from tests.slow.conftest import patchgen
 pytestmark = pytest.mark.slow
 BRANCH = "patchgen/nf-hook-bpf"
 TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
+USER = "Patch Gen <patchgen@patchgen.dev>"
+FLORIAN = "Florian Westphal <fw@strlen.de>"
 
 
 def _git(*args: str) -> str:
@@ -23,7 +25,7 @@ def _git(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def generated() -> subprocess.CompletedProcess[str]:
-    res = patchgen("generate", "--author", "Patch Gen <patchgen@example.org>")
+    res = patchgen("generate", "--author", USER)
     assert res.returncode == 0, res.stderr
     return res
 
@@ -33,27 +35,36 @@ def test_plan_writes_nothing_and_names_functions() -> None:
     res = patchgen("generate", "--plan")
     assert res.returncode == 0, res.stderr
     assert _git("for-each-ref") == before
-    assert "[4/9] netfilter: make hook functions accept only one argument" in res.stdout
+    assert "[4/10] netfilter: make hook functions accept only one argument" in res.stdout
     assert "net/netfilter/nf_nat_proto.c" in res.stdout and "nf_nat_ipv4_fn" in res.stdout
-    assert "[9/9] netfilter: hook_jit: add prog cache" in res.stdout
+    assert "[5/10] bpf: add bpf_prog_load_kernel() for programs the kernel generates" \
+        in res.stdout
+    assert "[9/10] netfilter: hook_jit: add prog cache" in res.stdout
 
 
-def test_series_is_nine_commits_on_a_new_branch(generated: Any) -> None:
+def test_series_is_ten_commits_on_a_new_branch(generated: Any) -> None:
     base = _git("rev-parse", "patchgen/base")
     subjects = _git("log", "--format=%s", "--reverse", f"{base}..{BRANCH}").splitlines()
-    assert len(subjects) == 9
+    assert len(subjects) == 10
     assert subjects[0] == "netfilter: nf_queue: carry index in hook state"
     assert subjects[8] == "netfilter: hook_jit: add prog cache"
+    assert subjects[9] == "selftests: netfilter: test the generated base hook programs"
     # The tree's own branch and checkout are untouched.
     assert _git("symbolic-ref", "--short", "HEAD") == "patchgen/base"
     assert _git("status", "--porcelain", "--untracked-files=no") == ""
-    body = _git("log", "-1", "--format=%B", f"{BRANCH}~5")
-    assert "Signed-off-by: Patch Gen <patchgen@example.org>" in body
+    # RFC patches are Florian's, signed off by him, then by the user.
+    first = _git("log", "-1", "--format=%an <%ae>%n%cn <%ce>%n%B", f"{BRANCH}~9")
+    assert first.splitlines()[:2] == [FLORIAN, USER]
+    assert first.rstrip().endswith(f"Signed-off-by: {FLORIAN}\nSigned-off-by: {USER}")
+    assert "Link: https://lore.kernel.org/all/20221005141309.31758-1-fw@strlen.de/" in first
+    bpf = _git("log", "-1", "--format=%an <%ae>%n%B", f"{BRANCH}~5")
+    assert bpf.startswith(USER) and FLORIAN not in bpf
+    assert bpf.rstrip().endswith(f"Signed-off-by: {USER}")
 
 
 def test_second_generate_keeps_the_branch(generated: Any) -> None:
     tip = _git("rev-parse", BRANCH)
-    res = patchgen("generate", "--author", "Patch Gen <patchgen@example.org>")
+    res = patchgen("generate", "--author", USER)
     assert res.returncode == 0, res.stderr
     assert "unchanged (same patches as before)" in res.stdout
     assert _git("rev-parse", BRANCH) == tip
@@ -78,16 +89,22 @@ def tip_report(checked: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
     return data
 
 
-def test_every_patch_builds_both_ways_cleanly(checked: dict[str, Any]) -> None:
+def test_every_patch_builds_cleanly_in_the_quick_matrix(checked: dict[str, Any]) -> None:
     patches = checked["patches"]
-    assert len(patches) == 9 and checked["first_failure"] is None
+    assert len(patches) == 10 and checked["first_failure"] is None
+    assert checked["configs"] == ["selftests", "nf_hook_bpf=n", "xfrm=n"]
     for p in patches:
         assert p["builds"] and all(b["ok"] for b in p["builds"]), p["subject"]
         assert p["warnings_added"] == [], p["subject"]
         assert p["checkpatch"]["errors"] == 0 and p["checkpatch"]["warnings"] == 0, \
             (p["subject"], p["checkpatch"]["findings"])
+    # NF_HOOK_BPF=n is its own build once the option exists (patch 6 on).
+    for p in patches[:5]:
+        assert [b["variant"] for b in p["builds"]] == ["selftests", "xfrm=n"]
     for p in patches[5:]:
-        assert [b["variant"] for b in p["builds"]] == ["nf_hook_bpf=y", "nf_hook_bpf=n"]
+        assert [b["variant"] for b in p["builds"]] == ["selftests", "nf_hook_bpf=n", "xfrm=n"]
+    # W=1 ran in every config on the C files the patch touches.
+    assert all(b["w1_files"] for b in patches[3]["builds"])
 
 
 def test_tip_passes_quick_selftests_in_both_switch_positions(tip_report: dict[str, Any]) -> None:
@@ -100,8 +117,18 @@ def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any
     checks = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("nf_hook_bpf")}
     assert set(checks) == {f"nf_hook_bpf.sh:{n}" for n in (
         "programs_exist", "datapath_bpf", "datapath_slow", "programs_shared", "dump",
-        "churn_traffic", "churn")}
+        "churn_traffic", "churn", "perf_names", "audit_balanced")}
     assert all(t["outcome"] == "pass" for t in checks.values())
+    # The series' own selftest, the bpf(2) walk of every generated program first.
+    own = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("selftest/")}
+    assert set(own) == {f"selftest/nf_hook_bpf.sh:{n}" for n in (
+        "bpf_syscalls", "kallsyms", "drop_errno", "queue_bypass", "sysctl_toggle",
+        "netns_sharing", "many_hooks", "netns_exit")}
+    assert all(t["outcome"] == "pass" for t in own.values()), \
+        {n: t["outcome"] for n, t in own.items()}
+    assert "TEST_RUN -> EINVAL (expected: error)" in \
+        own["selftest/nf_hook_bpf.sh:bpf_syscalls"]["attempts"][0]["output"]
+    assert tip_report["guest"]["boots"][0]["switch_default"] in ("0", "1")
     # Real observables, not empty output: the kprobe counts are in the log.
     assert "nf_hook_slow() calls during 20 pings: 0" in \
         checks["nf_hook_bpf.sh:datapath_bpf"]["attempts"][0]["output"]

@@ -48,12 +48,12 @@ def _prep_v2_and_refuse_to_send() -> None:
     assert "v2 in" in v2.stdout and f"range-diff against patchgen/{BRANCH}/v1" in v2.stdout
     outdir = Path(v2.stdout.split("v2 in ", 1)[1].split()[0])
     cover = (outdir / "v2-0000-cover-letter.patch").read_text()
-    assert "Subject: [RFC PATCH nf-next v2 0/9] netfilter: bpf base hook program generator" in cover
+    assert "Subject: [RFC PATCH nf-next v2 00/10] netfilter: bpf base hook program generator" in cover
     assert "Changes in v2:" in cover and "Range-diff against v1:" in cover
     # format-patch cuts file names at 64 characters, the "v2-" prefix included.
     (patch4,) = outdir.glob("v2-0004-netfilter-make-hook-functions-*.patch")
     text = patch4.read_text()
-    assert "Subject: [RFC PATCH nf-next v2 4/9]" in text
+    assert "Subject: [RFC PATCH nf-next v2 04/10]" in text
     # To: matches what get_maintainer.pl says for this patch.
     wt = Path.home() / ".cache" / "patchgen" / "worktrees" / "debian-6.1.192"
     people = subprocess.run(["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback",
