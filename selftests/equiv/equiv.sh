@@ -119,10 +119,18 @@ EOF
 }
 
 # A TCP server in namespace $1 on port $2 that answers "hello" to each client.
+# It is listening when this returns: a fixed sleep lost the race under load
+# (equiv:synproxy saw no reply once while two builds shared the cores).
 serve() {
+	local i
 	nsx "$1" socat -T 5 "TCP6-LISTEN:$2,reuseaddr,fork,ipv6only=0" SYSTEM:'echo hello' \
 		>/dev/null 2>&1 &
-	sleep 0.5
+	for i in $(seq 1 100); do
+		nsx "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	diag "server in $1 not listening on port $2 after 10s"
+	return 1
 }
 fetch() { nsx "$1" socat -T 3 - "TCP:$2" </dev/null 2>/dev/null | tr -d '\n'; echo; }
 
