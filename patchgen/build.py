@@ -122,10 +122,14 @@ def _relative(file: str, src: Path | None) -> str:
             return str(path.relative_to(src))
         except ValueError:
             return file
-    # In an O= build, gcc names sources relative to the build directory.
+    # In an O= build, gcc names sources relative to the build directory;
+    # with ccache's base directory that path climbs to the cache and back
+    # down through the source tree ("../../../worktrees/<tree>/net/...").
     parts = path.parts
     while parts and parts[0] == "..":
         parts = parts[1:]
+    if src.name in parts:
+        parts = parts[parts.index(src.name) + 1:]
     return str(Path(*parts)) if parts else file
 
 

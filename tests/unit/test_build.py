@@ -73,3 +73,12 @@ def test_step_counter_drops_an_estimate_the_build_has_outgrown() -> None:
     shown = out.getvalue()
     assert "1/2 CC net/netfilter/a.o" in shown and "2/2 CC net/netfilter/b.o" in shown
     assert "] 3 CC net/netfilter/c.o" in shown and "3/2" not in shown
+
+
+def test_diagnostic_paths_through_the_cache_are_tree_relative() -> None:
+    line = ("../../../worktrees/debian-6.1.192/net/netfilter/nf_nat_proto.c:720:25: warning: "
+            "unused variable 'skb' [-Wunused-variable]")
+    (d,) = parse_diagnostics([line], Path("/root/.cache/patchgen/worktrees/debian-6.1.192"))
+    assert (d.file, d.line, d.kind) == ("net/netfilter/nf_nat_proto.c", 720, "warning")
+    (d,) = parse_diagnostics(["../net/core/dev.c:1:1: error: x"], Path("/w/debian-6.1.192"))
+    assert d.file == "net/core/dev.c"
