@@ -48,7 +48,8 @@ def _prep_v2_and_refuse_to_send() -> None:
     assert "v2 in" in v2.stdout and f"range-diff against patchgen/{BRANCH}/v1" in v2.stdout
     outdir = Path(v2.stdout.split("v2 in ", 1)[1].split()[0])
     cover = (outdir / "v2-0000-cover-letter.patch").read_text()
-    assert "Subject: [RFC PATCH nf-next v2 00/10] netfilter: bpf base hook program generator" in cover
+    assert ("Subject: [RFC PATCH nf-next v2 00/10] netfilter: bpf base hook program generator"
+            in cover)
     assert "Changes in v2:" in cover and "Range-diff against v1:" in cover
     # format-patch cuts file names at 64 characters, the "v2-" prefix included.
     (patch4,) = outdir.glob("v2-0004-netfilter-make-hook-functions-*.patch")
