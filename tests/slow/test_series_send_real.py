@@ -28,7 +28,7 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     assert "nothing sent" in v1.stdout
     assert "[ok] git am onto the base: same tree as the branch" in v1.stdout
     assert "[ok] checkpatch --strict" in v1.stdout
-    assert "git send-email --dry-run: 10 of 10 mails would go out" in v1.stdout
+    assert "git send-email --dry-run: 11 of 11 mails would go out" in v1.stdout
     # test_series_real checked exactly these commits just before.
     assert "[ok] built by patchgen check" in v1.stdout
 
