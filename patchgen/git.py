@@ -93,8 +93,18 @@ class Git:
 
     def dirty_files(self) -> list[str]:
         """Tracked files with changes (staged or not); untracked files are ignored."""
-        out = self.out("status", "--porcelain", "--untracked-files=no")
-        return [line[3:] for line in out.splitlines() if line.strip()]
+        # Not out(): its strip() would eat the first status column of an
+        # unstaged change (" M path"), and with it a letter of the path.
+        out = self.run("status", "--porcelain", "-z", "--untracked-files=no").stdout
+        entries = iter(out.split("\0"))
+        files = []
+        for entry in entries:
+            if not entry:
+                continue
+            files.append(entry[3:])
+            if entry[0] in "RC":
+                next(entries, None)  # -z gives a rename's old path as its own entry
+        return files
 
     def identity(self) -> Identity | None:
         reader = self._repo().config_reader()

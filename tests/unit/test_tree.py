@@ -107,3 +107,17 @@ def test_known_sources_are_debian_packages() -> None:
     src = known_sources()
     assert src["6.1"].package == "linux-source-6.1"
     assert src["6.12"].suites == ("bookworm-backports",)
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_dirty_tree_message_names_each_file_whole(fakelinux: Path, tmp_path: Path,
+                                                  staged: bool) -> None:
+    """An unstaged change's status line starts with a space: that space is a column."""
+    (fakelinux / "Makefile").write_text((fakelinux / "Makefile").read_text() + "# mine\n")
+    core = fakelinux / "net" / "netfilter" / "core.c"
+    core.write_text(core.read_text() + "/* local change */\n")
+    if staged:
+        subprocess.run(["git", "-C", str(fakelinux), "add", "-A"], check=True)
+    with pytest.raises(UserError) as info:
+        _prepare(TreeRequest(path=fakelinux), tmp_path)
+    assert "(2 files: Makefile, net/netfilter/core.c)" in info.value.message
