@@ -350,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
                 _parser_boot, _parser_test, _parser_run, _parser_bench):
         add(sub)
+    for command in sub.choices.values():
+        # Also after the command ('generate --plan' says "--verbose shows them").
+        # SUPPRESS: a subcommand's default would overwrite 'patchgen -v CMD'.
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="log every command run; show the plan's notes")
     return parser
 
 

@@ -43,3 +43,16 @@ def test_version_and_tree_are_exclusive(capsys: pytest.CaptureFixture[str]) -> N
 def test_exit_codes_are_distinct() -> None:
     values = [int(c) for c in ExitCode]
     assert len(values) == len(set(values))
+
+
+@pytest.mark.parametrize("argv", [["generate", "--plan", "--verbose"],
+                                  ["generate", "--plan", "-v"],
+                                  ["-v", "generate", "--plan"]])
+def test_verbose_is_accepted_where_the_plan_mentions_it(argv: list[str]) -> None:
+    """format_plan says '(--verbose shows them)' after 'generate --plan'."""
+    ns = build_parser().parse_args(argv)
+    assert ns.verbose is True
+
+
+def test_verbose_stays_off_unless_asked() -> None:
+    assert build_parser().parse_args(["generate", "--plan"]).verbose is False
