@@ -11,11 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import git as gitpython
+from types import ModuleType
+from typing import Any
 
 from patchgen import proc
 from patchgen.errors import CommandFailed, UserError
+
+
+def _gitpython() -> ModuleType:
+    """GitPython, imported once git itself is known to be there.
+
+    Importing it without git on PATH fails with a long traceback that
+    tells the user to export GIT_PYTHON_REFRESH; a missing git is a
+    missing tool like any other (exit 4, with the package to install).
+    """
+    proc.require("git")
+    import git as gitpython
+
+    return gitpython
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,8 @@ class Git:
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.strip()
 
-    def _repo(self) -> gitpython.Repo:
+    def _repo(self) -> Any:
+        gitpython = _gitpython()
         try:
             return gitpython.Repo(self.path)
         except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError) as exc:
@@ -65,6 +79,7 @@ class Git:
     # -- queries ------------------------------------------------------------
     @staticmethod
     def is_repo(path: Path) -> bool:
+        gitpython = _gitpython()
         try:
             gitpython.Repo(path)
         except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
