@@ -43,8 +43,19 @@ TREE_AUTHOR = Identity("patchgen", "patchgen@localhost")
 
 @dataclass(frozen=True)
 class TreeRequest:
+    """Which tree: a known Debian series, or the user's own tree.
+
+    Checked when it is made, before anything is downloaded or unpacked.
+    """
+
     version: str | None = None
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.version is not None:
+            _check_series(self.version)
+        if self.path is not None:
+            _check_directory(self.path)
 
 
 @dataclass(frozen=True)
@@ -92,10 +103,7 @@ def default_series() -> str:
     return str(data["default"])
 
 
-def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
-    if req.path is not None:
-        return _user_tree(req.path)
-    series = req.version or default_series()
+def _check_series(series: str) -> DebianSource:
     sources = known_sources()
     if series not in sources:
         known = ", ".join(sorted(sources))
@@ -103,14 +111,30 @@ def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
             f"unknown kernel version {series!r}; known: {known}",
             hint="or give your own kernel git tree with --tree PATH",
         )
-    return _debian_tree(sources[series], settings, progress)
+    return sources[series]
+
+
+def _check_directory(path: Path) -> None:
+    path = path.expanduser()
+    if not path.exists():
+        raise UserError(f"no such directory: {path.resolve()}")
+    if not path.is_dir():
+        raise UserError(f"not a directory: {path.resolve()}",
+                        hint="--tree takes the top directory of a kernel git tree")
+
+
+def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
+    if req.path is not None:
+        return _user_tree(req.path)
+    # "is None", not "or": --version '' is a (bad) version, not the default.
+    series = req.version if req.version is not None else default_series()
+    return _debian_tree(_check_series(series), settings, progress)
 
 
 # -- the user's tree ------------------------------------------------------------
 def _user_tree(path: Path) -> Tree:
+    _check_directory(path)
     path = path.expanduser().resolve()
-    if not path.is_dir():
-        raise UserError(f"no such directory: {path}")
     version = read_version(path)
     if not (path / "net" / "netfilter" / "core.c").exists():
         raise UserError(f"not a kernel tree (no net/netfilter/core.c): {path}")

@@ -139,6 +139,12 @@ def _sid(proc_dir: Path) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[4])
 
 
+def _no_cache_work(env: Env) -> None:
+    """Refused before any work: no tree unpacked, nothing downloaded."""
+    assert not (env.cache / "trees").exists()
+    assert not (env.cache / "downloads").exists()
+
+
 # -- the rows ----------------------------------------------------------------------------
 def _no_git(env: Env) -> list[str]:
     tree = env.tree("fakelinux")
@@ -148,7 +154,18 @@ def _no_git(env: Env) -> list[str]:
     return ["tree", "--tree", str(tree)]
 
 
+def _a_file_as_tree(env: Env) -> list[str]:
+    f = env.tmp / "passwd"
+    f.write_text("root:x:0:0::/root:/bin/sh\n")
+    return ["tree", "--tree", str(f)]
+
+
 ROWS: list[Row] = [
+    Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
+        ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
+        lambda env: _no_cache_work(env)),
+    Row("tree-is-a-file", "--tree names a file", _a_file_as_tree, ExitCode.USER_ERROR,
+        "patchgen: error: not a directory: "),
     Row("git-missing", "git is not on PATH", _no_git, ExitCode.INFRA_FAILURE,
         "patchgen: error: required tool not found: git\n"
         "patchgen: hint: install it with: apt-get install git"),

@@ -121,3 +121,16 @@ def test_dirty_tree_message_names_each_file_whole(fakelinux: Path, tmp_path: Pat
     with pytest.raises(UserError) as info:
         _prepare(TreeRequest(path=fakelinux), tmp_path)
     assert "(2 files: Makefile, net/netfilter/core.c)" in info.value.message
+
+
+def test_an_empty_version_is_refused_when_the_request_is_made() -> None:
+    """'--version ""' once meant the default (6.1) without a word."""
+    with pytest.raises(UserError, match=r"unknown kernel version ''; known: 6\.1, 6\.12"):
+        TreeRequest(version="")
+
+
+def test_a_file_is_not_a_directory(tmp_path: Path) -> None:
+    f = tmp_path / "passwd"
+    f.write_text("root:x:0:0::/root:/bin/sh\n")
+    with pytest.raises(UserError, match=r"^not a directory: .*passwd$"):
+        TreeRequest(path=f)
