@@ -207,8 +207,14 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
             tree_lock(settings, tree.id, progress):
         done = prep.prep(tree, req, settings, Renderer(settings.templates_dir))
     print(prep.format_prepared(done))
+    if ns.mark_sent:
+        tag = prep.mark_sent(tree, req.branch, done)
+        print(f"\nnothing sent; v{done.version} recorded as sent ({tag}): the next prep of "
+              "new commits is the next version")
+        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
     if not ns.send:
-        print("\nnothing sent (use --send to send)")
+        print(f"\nnothing sent (use --send to send); this is still v{done.version} until it "
+              "is sent")
         return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
     if not done.ok and not ns.force:
         print("patchgen: error: a check failed; not sending (override with --force)",
@@ -222,6 +228,7 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     git = Git(tree.repo)
     sender = str(git.commit_info(git.rev_parse(req.branch)).author)
     print(prep.send_email(git, done.files, sender, dry_run=False))
+    print(f"sent; tagged {prep.mark_sent(tree, req.branch, done)}")
     return ExitCode.OK
 
 
@@ -285,9 +292,13 @@ def _parser_prep(sub: Any) -> None:
     p.add_argument("--to", action="append", default=[], help="extra To: recipient")
     p.add_argument("--cc", action="append", default=[], help="extra Cc: recipient")
     p.add_argument("--output", type=Path, help="directory for the patches (no version tag)")
-    p.add_argument("--send", action="store_true", help="really send, with git send-email")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--send", action="store_true", help="really send, with git send-email")
     p.add_argument("--force", action="store_true", help="send even if a check failed")
     p.add_argument("--yes", action="store_true", help="do not ask before sending")
+    how.add_argument("--mark-sent", action="store_true",
+                   help="send nothing, but record this version as sent (tag it), e.g. after "
+                        "sending it yourself: the next prep of new commits is vN+1")
     p.set_defaults(func=cmd_prep)
 
 
