@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from patchgen import settings as settings_mod
+from patchgen import space
 from patchgen.errors import ExitCode, PatchgenError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
@@ -393,6 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("patchgen: interrupted; nothing half-made was kept", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    except OSError as exc:
+        if not space.is_enospc(exc):
+            raise
+        # A step that knows its needs says so itself; this is any other write.
+        where = Path(exc.filename) if exc.filename else settings.cache
+        print(f"patchgen: error: no space left on device writing {where} "
+              f"({space.human(space.free_bytes(where))} free now)", file=sys.stderr)
+        print(f"patchgen: hint: {space.HINT}", file=sys.stderr)
+        return int(ExitCode.INFRA_FAILURE)
 
 
 if __name__ == "__main__":

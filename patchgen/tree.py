@@ -25,8 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from patchgen import proc
-from patchgen.errors import InfraError, UserError
+from patchgen import proc, space
+from patchgen.errors import CommandFailed, InfraError, UserError
 from patchgen.git import Git, Identity
 from patchgen.probe import KernelVersion, TreeFacts, probe_tree, read_version
 from patchgen.progress import Progress
@@ -191,36 +191,77 @@ def _unpack_and_commit(src: DebianSource, final: Path, settings: Settings,
         shutil.rmtree(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    step = f"unpacking {tarball.name}"
+    need = space_needed(tarball)
+    if need is not None:
+        space.require(final.parent, need, step)
     tmp.mkdir(parents=True)
     try:
-        progress.status(f"unpacking {tarball.name}")
-        proc.run(["tar", "-xf", str(tarball), "-C", str(tmp)])
-        roots = [p for p in tmp.iterdir() if p.is_dir()]
-        if len(roots) != 1:
-            raise InfraError(f"unexpected layout in {tarball}: {[p.name for p in roots]}")
-        work = roots[0]
-        read_version(work)
-        progress.status("creating git repository (one base commit)")
-        git = Git(work)
-        git.init(initial_branch=BASE_BRANCH)
-        git.run("config", "gc.auto", "0")
-        git.run("config", "core.autocrlf", "false")
-        # Force-add: the tarball is the source, whatever .gitignore says.
-        git.run("add", "-A", "--force")
-        date = f"@{int(tarball.stat().st_mtime)} +0000"
-        message = (
-            f"Linux {read_version(work)} from Debian {src.package} {pkg_version}\n\n"
-            f"Unpacked from {tarball.name} by patchgen.\n"
-        )
-        base = git.commit_all(message, author=TREE_AUTHOR, date=date)
-        stamp = {"base": base, "package": src.package, "package_version": pkg_version}
-        (work / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
-        git.run("update-index", "--assume-unchanged", "--", STAMP, check=False)
-        _exclude(work, STAMP)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        work.rename(final)
+        progress.status(step)
+        _unpack(tarball, tmp, need, step, src, final, pkg_version, progress)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# The unpacked files, and git's compressed copy of them (6.1: 1.36 GB of
+# files, 0.54 GB of .git).
+GIT_OVERHEAD = 0.5
+
+
+def space_needed(tarball: Path) -> int | None:
+    """Bytes the tree will take once unpacked and committed (None: unknown)."""
+    if tarball.suffix != ".xz":
+        return None
+    res = proc.run(["xz", "--robot", "--list", str(tarball)], check=False)
+    for line in res.stdout.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "totals" and len(fields) > 4 and fields[4].isdigit():
+            return int(int(fields[4]) * (1 + GIT_OVERHEAD))
+    return None
+
+
+def _unpack(tarball: Path, tmp: Path, need: int | None, step: str, src: DebianSource,
+            final: Path, pkg_version: str, progress: Progress) -> None:
+    """tar, then git; a full disk on the way is named as such."""
+    try:
+        _unpack_into(tarball, tmp, src, final, pkg_version, progress)
+    except CommandFailed as exc:
+        if space.is_exhausted(exc.stdout + exc.stderr):
+            raise space.exhausted(final.parent, need, step) from exc
+        raise
+    except OSError as exc:
+        if space.is_enospc(exc):
+            raise space.exhausted(final.parent, need, step) from exc
+        raise
+
+
+def _unpack_into(tarball: Path, tmp: Path, src: DebianSource, final: Path, pkg_version: str,
+                 progress: Progress) -> None:
+    proc.run(["tar", "-xf", str(tarball), "-C", str(tmp)])
+    roots = [p for p in tmp.iterdir() if p.is_dir()]
+    if len(roots) != 1:
+        raise InfraError(f"unexpected layout in {tarball}: {[p.name for p in roots]}")
+    work = roots[0]
+    read_version(work)
+    progress.status("creating git repository (one base commit)")
+    git = Git(work)
+    git.init(initial_branch=BASE_BRANCH)
+    git.run("config", "gc.auto", "0")
+    git.run("config", "core.autocrlf", "false")
+    # Force-add: the tarball is the source, whatever .gitignore says.
+    git.run("add", "-A", "--force")
+    date = f"@{int(tarball.stat().st_mtime)} +0000"
+    message = (
+        f"Linux {read_version(work)} from Debian {src.package} {pkg_version}\n\n"
+        f"Unpacked from {tarball.name} by patchgen.\n"
+    )
+    base = git.commit_all(message, author=TREE_AUTHOR, date=date)
+    stamp = {"base": base, "package": src.package, "package_version": pkg_version}
+    (work / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
+    git.run("update-index", "--assume-unchanged", "--", STAMP, check=False)
+    _exclude(work, STAMP)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work.rename(final)
 
 
 def _exclude(repo: Path, name: str) -> None:

@@ -56,3 +56,21 @@ def test_verbose_is_accepted_where_the_plan_mentions_it(argv: list[str]) -> None
 
 def test_verbose_stays_off_unless_asked() -> None:
     assert build_parser().parse_args(["generate", "--plan"]).verbose is False
+
+
+def test_a_full_disk_anywhere_is_an_infrastructure_failure_that_says_where(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from patchgen import cli
+
+    def full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "report.json"))
+
+    monkeypatch.setattr(cli, "cmd_tree", full)
+    rc = main(["--cache", str(tmp_path), "tree"])
+    assert rc == ExitCode.INFRA_FAILURE
+    err = capsys.readouterr().err
+    assert f"patchgen: error: no space left on device writing {tmp_path / 'report.json'}" in err
+    assert "free now" in err and "--cache" in err

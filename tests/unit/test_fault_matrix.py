@@ -16,12 +16,16 @@ The next fault found is a new row here and a new line in README's
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +37,8 @@ from patchgen.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
+BRANCH = "patchgen/nf-hook-bpf"
+COMMITTER = {"GIT_COMMITTER_NAME": "Ada Dev", "GIT_COMMITTER_EMAIL": "ada@kernel.org"}
 
 
 @dataclass
@@ -79,6 +85,8 @@ class Row:
     intact: Check = _nothing  # nothing lost, nothing left
     interrupt_when: Callable[[Env], bool] | None = None  # Ctrl-C once this is true
     timeout: float = 120
+    stream: str = "stderr"  # where the message is
+    tty: bool = False  # a terminal that nobody types into, as the controlling terminal
 
 
 @dataclass(frozen=True)
@@ -89,13 +97,30 @@ class Ran:
 
 
 def run_patchgen(env: Env, argv: list[str], *, timeout: float = 120,
-                 interrupt_when: Callable[[Env], bool] | None = None) -> Ran:
+                 interrupt_when: Callable[[Env], bool] | None = None, tty: bool = False) -> Ran:
     """The CLI in a session of its own, as from a terminal; afterwards the
     session must be empty (no child of the run outlives it)."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "patchgen", "--cache", str(env.cache), *argv], cwd=ROOT,
-        env=env.vars, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True)
+    with contextlib.ExitStack() as stack:
+        stdin: int = subprocess.DEVNULL
+        if tty:
+            master, slave = pty.openpty()
+            stack.callback(os.close, master)
+            stack.callback(os.close, slave)
+            stdin = slave
+        child = subprocess.Popen(
+            [sys.executable, "-m", "patchgen", "--cache", str(env.cache), *argv], cwd=ROOT,
+            env=env.vars, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True, preexec_fn=_claim_tty if tty else None)
+        return _wait(env, child, timeout, interrupt_when)
+
+
+def _claim_tty() -> None:
+    """In the child, after setsid: the pty on stdin becomes its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _wait(env: Env, child: subprocess.Popen[str], timeout: float,
+          interrupt_when: Callable[[Env], bool] | None) -> Ran:
     try:
         if interrupt_when is not None:
             _interrupt(env, child, interrupt_when, timeout)
@@ -160,6 +185,117 @@ def _a_file_as_tree(env: Env) -> list[str]:
     return ["tree", "--tree", str(f)]
 
 
+def _fake_tool(env: Env, name: str, script: str) -> None:
+    """``name`` on PATH before the real one."""
+    bin_dir = env.tmp / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(0o755)
+    env.vars["PATH"] = f"{bin_dir}:{env.vars['PATH']}"
+
+
+def _disk_full(env: Env) -> list[str]:
+    if not Path("/usr/src/linux-source-6.1.tar.xz").exists():
+        pytest.skip("needs Debian's linux-source-6.1 in /usr/src")
+    _fake_tool(env, "tar", "echo 'tar: linux-source-6.1/Makefile: Cannot write: No space left "
+               "on device' >&2\nexit 2\n")
+    return ["tree", "--version", "6.1"]
+
+
+def _no_tree_left(env: Env) -> None:
+    assert list((env.cache / "trees").iterdir()) == []
+
+
+def _dirty(env: Env) -> list[str]:
+    tree = env.tree()
+    (tree / "Makefile").write_text((tree / "Makefile").read_text() + "# mine\n")
+    env.notes["tree"] = str(tree)
+    return ["generate", "--plan", "--tree", str(tree)]
+
+
+def _dirty_kept(env: Env) -> None:
+    tree = Path(env.notes["tree"])
+    assert (tree / "Makefile").read_text().endswith("# mine\n")
+    assert env.git(tree, "branch", "--list", "patchgen/*") == ""
+
+
+def _series(env: Env, branches: tuple[str, ...] = (BRANCH,)) -> Path:
+    """fakenet with the series committed on ``branches``; a real committer identity."""
+    from patchgen.series import generate
+    from tests.series_helpers import plan_for
+
+    tree = env.tree()
+    for b in branches:
+        generate.commit(plan_for(tree, env.tmp / "plan-cache"), b, "2026-01-01T00:00:00+0000")
+    env.vars.update(COMMITTER)
+    env.notes["tree"] = str(tree)
+    return tree
+
+
+def _prep_without_identity(env: Env) -> list[str]:
+    tree = _series(env)
+    cfg = env.tmp / "no-identity.gitconfig"
+    cfg.write_text("[user]\n\tuseConfigOnly = true\n")
+    env.vars["GIT_CONFIG_GLOBAL"] = str(cfg)
+    for var in COMMITTER:
+        del env.vars[var]
+    return ["prep", "--tree", str(tree)]
+
+
+def _prep_with_placeholder(env: Env) -> list[str]:
+    tree = _series(env)
+    env.vars.update({"GIT_COMMITTER_NAME": "Seed 2bcad48c maintainers",
+                     "GIT_COMMITTER_EMAIL": "maintainers@users.noreply.r-seed-2bcad48c.example"})
+    return ["prep", "--tree", str(tree)]
+
+
+def _nothing_prepared(env: Env) -> None:
+    assert not (env.cache / "prep").exists()
+    assert env.git(Path(env.notes["tree"]), "tag", "--list") == ""
+
+
+def _prep_fails_for_another_branch(env: Env) -> list[str]:
+    tree = _series(env, (BRANCH, "topic/other"))
+    first = run_patchgen(env, ["prep", "--tree", str(tree)])
+    assert first.returncode == ExitCode.TEST_FAILURE  # no checkpatch here: a check fails
+    env.notes["good"] = repr(_snapshot(env.cache / "prep"))
+    # The next prep fails late: git send-email's validation hook refuses.
+    hook = tree / ".git" / "hooks" / "sendemail-validate"
+    hook.write_text("#!/bin/sh\necho 'refused by the list policy' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    return ["prep", "--tree", str(tree), "--branch", "topic/other"]
+
+
+def _last_good_prep_kept(env: Env) -> None:
+    after = _snapshot(env.cache / "prep")
+    assert repr({k: v for k, v in after.items() if not k.startswith(
+        next(iter(after)).split("/")[0] + "/topic/")}) == env.notes["good"]
+    assert not [k for k in after if "/." in k or k.startswith(".")], after
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _prep_twice(env: Env) -> list[str]:
+    tree = _series(env)
+    first = run_patchgen(env, ["prep", "--tree", str(tree)])
+    assert "v1 in " in first.stdout, first.stdout + first.stderr
+    return ["prep", "--tree", str(tree)]
+
+
+def _no_version_used(env: Env) -> None:
+    assert env.git(Path(env.notes["tree"]), "tag", "--list") == ""
+    (outdirs,) = [sorted(p.name for p in d.iterdir())
+                  for d in (env.cache / "prep").rglob("nf-hook-bpf")]
+    assert outdirs == ["v1"]
+
+
+def _prep_on_a_terminal(env: Env) -> list[str]:
+    return ["prep", "--tree", str(_series(env))]
+
+
 ROWS: list[Row] = [
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
@@ -169,6 +305,31 @@ ROWS: list[Row] = [
     Row("git-missing", "git is not on PATH", _no_git, ExitCode.INFRA_FAILURE,
         "patchgen: error: required tool not found: git\n"
         "patchgen: hint: install it with: apt-get install git"),
+    Row("disk-full", "the disk fills up while the Debian tree is unpacked", _disk_full,
+        ExitCode.INFRA_FAILURE, "patchgen: error: no space left on device: unpacking "
+        "linux-source-6.1.tar.xz needs about 2.0 GB in ", _no_tree_left),
+    Row("dirty-tree", "the tree has uncommitted changes", _dirty, ExitCode.USER_ERROR,
+        "tree has uncommitted changes (1 files: Makefile)", _dirty_kept),
+    Row("verbose-after-command", "'generate --plan --verbose' (the plan's own advice)",
+        lambda env: ["generate", "--plan", "--verbose", "--tree", str(env.tree())], ExitCode.OK,
+        "    7 notes\n      accept_all: net/netfilter/core.c:", stream="stdout"),
+    Row("prep-no-identity", "prep without a git identity", _prep_without_identity,
+        ExitCode.USER_ERROR, "patchgen: error: no git identity: no email was given and "
+        "auto-detection is disabled\npatchgen: hint: set your own with\n  git config --global "
+        'user.email "you@example.com"', _nothing_prepared),
+    Row("prep-placeholder-identity", "prep with a placeholder git identity (a CI seed's)",
+        _prep_with_placeholder, ExitCode.USER_ERROR,
+        "<maintainers@users.noreply.r-seed-2bcad48c.example> is a placeholder",
+        _nothing_prepared),
+    Row("prep-fails-late", "a prep of another branch fails late (send-email refuses)",
+        _prep_fails_for_another_branch, ExitCode.INFRA_FAILURE, "refused by the list policy",
+        _last_good_prep_kept),
+    Row("prep-dry-run-twice", "two dry runs of prep", _prep_twice, ExitCode.TEST_FAILURE,
+        "nothing sent (use --send to send); this is still v1 until it is sent",
+        _no_version_used, stream="stdout"),
+    Row("prep-on-a-terminal", "prep run from a terminal (git send-email asks on /dev/tty)",
+        _prep_on_a_terminal, ExitCode.TEST_FAILURE, "nothing sent", stream="stdout", tty=True,
+        timeout=60),
 ]
 
 
@@ -183,9 +344,10 @@ def env(tmp_path: Path) -> Env:
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_fault(row: Row, env: Env) -> None:
     argv = row.setup(env)
-    ran = run_patchgen(env, argv, timeout=row.timeout, interrupt_when=row.interrupt_when)
-    assert ran.returncode == row.code, ran.stderr
-    assert row.message in ran.stderr, ran.stderr
+    ran = run_patchgen(env, argv, timeout=row.timeout, interrupt_when=row.interrupt_when,
+                       tty=row.tty)
+    assert ran.returncode == row.code, ran.stdout + ran.stderr
+    assert row.message in getattr(ran, row.stream), ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr, ran.stderr
     left = [p.name for p in (env.tmp / "tmp").iterdir()]
     assert not left, f"left in TMPDIR: {left}"
