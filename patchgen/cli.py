@@ -405,5 +405,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.INFRA_FAILURE)
 
 
+def entry() -> None:
+    """The program: main(), then exit with its code.
+
+    Once main() has returned, the work is done or given up: a Ctrl-C from
+    then on changes nothing, and must not turn the exit code into a death
+    by SIGINT.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:  # landed between main()'s own handler and here
+        code = int(ExitCode.INTERRUPTED)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -87,6 +87,7 @@ class Row:
     timeout: float = 120
     stream: str = "stderr"  # where the message is
     tty: bool = False  # a terminal that nobody types into, as the controlling terminal
+    delays: tuple[float, ...] = (0.0,)  # interrupt rows: seconds after interrupt_when, each a run
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ class Ran:
 
 
 def run_patchgen(env: Env, argv: list[str], *, timeout: float = 120,
-                 interrupt_when: Callable[[Env], bool] | None = None, tty: bool = False) -> Ran:
+                 interrupt_when: Callable[[Env], bool] | None = None, tty: bool = False,
+                 delay: float = 0.0) -> Ran:
     """The CLI in a session of its own, as from a terminal; afterwards the
     session must be empty (no child of the run outlives it)."""
     with contextlib.ExitStack() as stack:
@@ -111,7 +113,7 @@ def run_patchgen(env: Env, argv: list[str], *, timeout: float = 120,
             [sys.executable, "-m", "patchgen", "--cache", str(env.cache), *argv], cwd=ROOT,
             env=env.vars, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True, preexec_fn=_claim_tty if tty else None)
-        return _wait(env, child, timeout, interrupt_when)
+        return _wait(env, child, timeout, interrupt_when, delay)
 
 
 def _claim_tty() -> None:
@@ -120,10 +122,10 @@ def _claim_tty() -> None:
 
 
 def _wait(env: Env, child: subprocess.Popen[str], timeout: float,
-          interrupt_when: Callable[[Env], bool] | None) -> Ran:
+          interrupt_when: Callable[[Env], bool] | None, delay: float) -> Ran:
     try:
         if interrupt_when is not None:
-            _interrupt(env, child, interrupt_when, timeout)
+            _interrupt(env, child, interrupt_when, timeout, delay)
         out, err = child.communicate(timeout=timeout)
     finally:
         if child.poll() is None:
@@ -134,14 +136,16 @@ def _wait(env: Env, child: subprocess.Popen[str], timeout: float,
 
 
 def _interrupt(env: Env, child: subprocess.Popen[str], when: Callable[[Env], bool],
-               timeout: float) -> None:
+               timeout: float, delay: float) -> None:
     """Ctrl-C: SIGINT to the whole foreground group, as a terminal sends it."""
     deadline = time.monotonic() + timeout
     while child.poll() is None and time.monotonic() < deadline:
         if when(env):
+            time.sleep(delay)
+            assert child.poll() is None, "the run ended before the interrupt"
             os.killpg(child.pid, signal.SIGINT)
             return
-        time.sleep(0.002)
+        time.sleep(0.001)
     raise AssertionError("the moment to interrupt never came")
 
 
@@ -296,6 +300,29 @@ def _prep_on_a_terminal(env: Env) -> list[str]:
     return ["prep", "--tree", str(_series(env))]
 
 
+def _generate(env: Env) -> list[str]:
+    tree = env.tree()
+    env.notes["tree"] = str(tree)
+    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
+            "--date", "2026-01-01T00:00:00+0000"]
+
+
+def _committing(env: Env) -> bool:
+    """generate's commit phase has begun: its temporary index exists."""
+    return any(p.name.startswith("patchgen-index-") for p in (env.tmp / "tmp").iterdir())
+
+
+def _no_half_series(env: Env) -> None:
+    """The branch is the whole series or nothing; no lock, no stray index."""
+    tree = Path(env.notes["tree"])
+    tip = subprocess.run(["git", "-C", str(tree), "rev-parse", "--verify", "--quiet", BRANCH],
+                         capture_output=True, text=True, env=env.vars).stdout.strip()
+    if tip:
+        assert env.git(tree, "rev-list", "--count", f"HEAD..{tip}").strip() == "9"
+    assert not list((tree / ".git").rglob("*.lock"))
+    assert env.git(tree, "status", "--porcelain") == ""
+
+
 ROWS: list[Row] = [
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
@@ -327,6 +354,10 @@ ROWS: list[Row] = [
     Row("prep-dry-run-twice", "two dry runs of prep", _prep_twice, ExitCode.TEST_FAILURE,
         "nothing sent (use --send to send); this is still v1 until it is sent",
         _no_version_used, stream="stdout"),
+    Row("interrupt-generate-commit", "Ctrl-C while generate commits (at varied moments)",
+        _generate, ExitCode.INTERRUPTED, "patchgen: interrupted; nothing half-made was kept",
+        _no_half_series, interrupt_when=_committing,
+        delays=(0.0, 0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.045, 0.06)),
     Row("prep-on-a-terminal", "prep run from a terminal (git send-email asks on /dev/tty)",
         _prep_on_a_terminal, ExitCode.TEST_FAILURE, "nothing sent", stream="stdout", tty=True,
         timeout=60),
@@ -341,11 +372,15 @@ def env(tmp_path: Path) -> Env:
     return Env(tmp_path, {**os.environ, "TMPDIR": str(tmpdir), "HOME": str(home)})
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_fault(row: Row, env: Env) -> None:
+RUNS = [(row, delay) for row in ROWS for delay in row.delays]
+
+
+@pytest.mark.parametrize(("row", "delay"), RUNS, ids=[
+    r.id + (f"-{d * 1000:.0f}ms" if len(r.delays) > 1 else "") for r, d in RUNS])
+def test_fault(row: Row, delay: float, env: Env) -> None:
     argv = row.setup(env)
     ran = run_patchgen(env, argv, timeout=row.timeout, interrupt_when=row.interrupt_when,
-                       tty=row.tty)
+                       tty=row.tty, delay=delay)
     assert ran.returncode == row.code, ran.stdout + ran.stderr
     assert row.message in getattr(ran, row.stream), ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr, ran.stderr
