@@ -145,6 +145,17 @@ class Git:
         out = self.out("worktree", "list", "--porcelain")
         return [Path(line[9:]) for line in out.splitlines() if line.startswith("worktree ")]
 
+    def worktree_locked(self, where: Path) -> bool:
+        """``where`` is a worktree of this repository that git marks locked."""
+        entry = None
+        for line in self.out("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                entry = Path(line[9:])
+            elif line.startswith("locked") and entry is not None \
+                    and entry.resolve() == where.resolve():
+                return True
+        return False
+
     # -- changes (never to the user's checkout) -------------------------------
     def init(self, *, initial_branch: str) -> None:
         proc.run(["git", "init", "-q", "-b", initial_branch, str(self.path)])
@@ -165,10 +176,25 @@ class Git:
         return self.head()
 
     def add_worktree(self, where: Path, rev: str) -> None:
-        self.run("worktree", "add", "--detach", "-f", str(where), rev)
+        """Check ``rev`` out at ``where``; all of it, or (on any error or Ctrl-C) nothing.
+
+        git marks a worktree "locked (initializing)" until its checkout is
+        complete; one killed on the way (SIGKILL, a machine that went down)
+        leaves it so, and 'prune' never removes a locked worktree: such a
+        leftover at ``where`` is removed first.
+        """
+        self.remove_worktree(where)
+        try:
+            self.run("worktree", "add", "--detach", "-f", str(where), rev)
+        except BaseException:
+            # Ctrl-C included; held meanwhile: a second one must not cut this short.
+            with proc.undivided(lambda: None, lambda _: self.remove_worktree(where)):
+                raise
 
     def remove_worktree(self, where: Path) -> None:
-        self.run("worktree", "remove", "--force", str(where), check=False)
+        """Remove the worktree at ``where`` and its files, if there is one, locked or not."""
+        # --force twice: a locked worktree too (git's own rule).
+        self.run("worktree", "remove", "--force", "--force", str(where), check=False)
         self.run("worktree", "prune")
 
     def checkout_detached(self, rev: str) -> None:

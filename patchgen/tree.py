@@ -334,9 +334,12 @@ def worktree(tree: Tree, settings: Settings) -> Path:
     """
     where = settings.worktrees / tree.id
     git = Git(tree.repo)
-    if where.exists() and Git.is_repo(where):
+    if where.exists() and Git.is_repo(where) and not git.worktree_locked(where):
         return where
-    shutil.rmtree(where, ignore_errors=True)
+    # Locked: a 'worktree add' that never finished its checkout (add_worktree
+    # removes it and starts again).
+    if not git.worktree_locked(where):
+        shutil.rmtree(where, ignore_errors=True)
     where.parent.mkdir(parents=True, exist_ok=True)
     git.run("worktree", "prune")
     git.add_worktree(where, tree.base)

@@ -88,6 +88,8 @@ class Row:
     stream: str = "stderr"  # where the message is
     tty: bool = False  # a terminal that nobody types into, as the controlling terminal
     delays: tuple[float, ...] = (0.0,)  # interrupt rows: seconds after interrupt_when, each a run
+    signal: int = signal.SIGINT  # interrupt rows: what is sent...
+    group: bool = True  # ...to the whole group (a terminal's Ctrl-C), or patchgen alone (kill)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class Ran:
 
 def run_patchgen(env: Env, argv: list[str], *, timeout: float = 120,
                  interrupt_when: Callable[[Env], bool] | None = None, tty: bool = False,
-                 delay: float = 0.0) -> Ran:
+                 delay: float = 0.0, how: tuple[int, bool] = (signal.SIGINT, True)) -> Ran:
     """The CLI in a session of its own, as from a terminal; afterwards the
     session must be empty (no child of the run outlives it)."""
     with contextlib.ExitStack() as stack:
@@ -113,7 +115,7 @@ def run_patchgen(env: Env, argv: list[str], *, timeout: float = 120,
             [sys.executable, "-m", "patchgen", "--cache", str(env.cache), *argv], cwd=ROOT,
             env=env.vars, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True, preexec_fn=_claim_tty if tty else None)
-        return _wait(env, child, timeout, interrupt_when, delay)
+        return _wait(env, child, timeout, interrupt_when, delay, how)
 
 
 def _claim_tty() -> None:
@@ -122,10 +124,11 @@ def _claim_tty() -> None:
 
 
 def _wait(env: Env, child: subprocess.Popen[str], timeout: float,
-          interrupt_when: Callable[[Env], bool] | None, delay: float) -> Ran:
+          interrupt_when: Callable[[Env], bool] | None, delay: float,
+          how: tuple[int, bool]) -> Ran:
     try:
         if interrupt_when is not None:
-            _interrupt(env, child, interrupt_when, timeout, delay)
+            _interrupt(env, child, interrupt_when, timeout, delay, how)
         out, err = child.communicate(timeout=timeout)
     finally:
         if child.poll() is None:
@@ -136,14 +139,16 @@ def _wait(env: Env, child: subprocess.Popen[str], timeout: float,
 
 
 def _interrupt(env: Env, child: subprocess.Popen[str], when: Callable[[Env], bool],
-               timeout: float, delay: float) -> None:
-    """Ctrl-C: SIGINT to the whole foreground group, as a terminal sends it."""
+               timeout: float, delay: float, how: tuple[int, bool]) -> None:
+    """Ctrl-C: SIGINT to the whole foreground group, as a terminal sends it;
+    or a signal to patchgen alone ('kill PID', a CI job's time limit)."""
+    sig, group = how
     deadline = time.monotonic() + timeout
     while child.poll() is None and time.monotonic() < deadline:
         if when(env):
             time.sleep(delay)
             assert child.poll() is None, "the run ended before the interrupt"
-            os.killpg(child.pid, signal.SIGINT)
+            (os.killpg if group else os.kill)(child.pid, sig)
             return
         time.sleep(0.001)
     raise AssertionError("the moment to interrupt never came")
@@ -323,6 +328,28 @@ def _no_half_series(env: Env) -> None:
     assert env.git(tree, "status", "--porcelain") == ""
 
 
+def _prep_slow_checkout(env: Env) -> list[str]:
+    """prep's 'git am' check adds a worktree; each file takes 50 ms to check out."""
+    tree = _series(env)
+    (tree / ".git" / "info").mkdir(exist_ok=True)
+    (tree / ".git" / "info" / "attributes").write_text("* filter=slow\n")
+    env.git(tree, "config", "filter.slow.smudge", "sleep 0.05; cat")
+    return ["prep", "--tree", str(tree)]
+
+
+def _adding_worktree(env: Env) -> bool:
+    return any((Path(env.notes["tree"]) / ".git" / "worktrees").glob("*/locked"))
+
+
+def _no_worktree_left(env: Env) -> None:
+    tree = Path(env.notes["tree"])
+    listing = env.git(tree, "worktree", "list", "--porcelain")
+    assert listing.count("worktree ") == 1 and "locked" not in listing, listing
+    assert not (tree / ".git" / "worktrees").exists() or not any(
+        (tree / ".git" / "worktrees").iterdir())
+    assert not (env.cache / "prep").exists() or not any((env.cache / "prep").rglob("*.patch"))
+
+
 ROWS: list[Row] = [
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
@@ -358,6 +385,15 @@ ROWS: list[Row] = [
         _generate, ExitCode.INTERRUPTED, "patchgen: interrupted; nothing half-made was kept",
         _no_half_series, interrupt_when=_committing,
         delays=(0.0, 0.001, 0.002, 0.004, 0.007, 0.01, 0.015, 0.02, 0.03, 0.045, 0.06)),
+    Row("interrupt-worktree-add", "Ctrl-C while git adds a worktree (prep's 'git am' check)",
+        _prep_slow_checkout, ExitCode.INTERRUPTED,
+        "patchgen: interrupted; nothing half-made was kept", _no_worktree_left,
+        interrupt_when=_adding_worktree, delays=(0.0, 0.02, 0.1, 0.3)),
+    Row("sigterm-worktree-add", "SIGTERM to patchgen alone while git adds a worktree",
+        _prep_slow_checkout, ExitCode.INTERRUPTED,
+        "patchgen: interrupted; nothing half-made was kept", _no_worktree_left,
+        interrupt_when=_adding_worktree, delays=(0.0, 0.1, 0.3), signal=signal.SIGTERM,
+        group=False),
     Row("prep-on-a-terminal", "prep run from a terminal (git send-email asks on /dev/tty)",
         _prep_on_a_terminal, ExitCode.TEST_FAILURE, "nothing sent", stream="stdout", tty=True,
         timeout=60),
@@ -380,7 +416,7 @@ RUNS = [(row, delay) for row in ROWS for delay in row.delays]
 def test_fault(row: Row, delay: float, env: Env) -> None:
     argv = row.setup(env)
     ran = run_patchgen(env, argv, timeout=row.timeout, interrupt_when=row.interrupt_when,
-                       tty=row.tty, delay=delay)
+                       tty=row.tty, delay=delay, how=(row.signal, row.group))
     assert ran.returncode == row.code, ran.stdout + ran.stderr
     assert row.message in getattr(ran, row.stream), ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr, ran.stderr

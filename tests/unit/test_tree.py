@@ -194,3 +194,22 @@ def test_tar_running_out_of_space_says_how_much_and_where(
                                          f"{tarball.name} needs about ")
     assert f" in {s.trees} (" in info.value.message
     assert list(s.trees.iterdir()) == []  # the half-unpacked tree is gone
+
+
+def test_a_worktree_left_half_made_is_made_again(fakelinux: Path, tmp_path: Path) -> None:
+    """A 'git worktree add' killed mid-checkout leaves a worktree that looks like a
+    repository ("locked (initializing)", files missing): it must not be built in."""
+    from tests.unit.test_git import killed_worktree_add
+
+    s = settings.load(tmp_path / "cache")
+    tree = prepare(TreeRequest(path=fakelinux), s, null_progress())
+    where = s.worktrees / tree.id
+    where.parent.mkdir(parents=True)
+    killed_worktree_add(fakelinux, where)
+    assert worktree(tree, s) == where
+    listing = subprocess.run(["git", "-C", str(fakelinux), "worktree", "list", "--porcelain"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "locked" not in listing
+    status = subprocess.run(["git", "-C", str(where), "status", "--porcelain"],
+                            capture_output=True, text=True, check=True).stdout
+    assert status == ""  # every file checked out
