@@ -70,19 +70,22 @@ def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen import pipeline
 
-    return _show(pipeline.run_tests(test_request(ns, ns.rev), settings, progress))
+    return _show(pipeline.run_tests(test_request(ns, ns.rev, settings), settings, progress))
 
 
-def test_request(ns: argparse.Namespace, rev: str | None) -> Any:
-    """The TestRequest the options of 'test' and 'run' describe."""
+def test_request(ns: argparse.Namespace, rev: str | None, settings: Settings) -> Any:
+    """The TestRequest the options of 'test' and 'run' describe, checked whole
+    before any work (a typo in --tests once cost a kernel build)."""
     from patchgen import pipeline
     from patchgen.tree import TreeRequest
 
-    return pipeline.TestRequest(
+    req = pipeline.TestRequest(
         tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
         churn=ns.churn)
+    pipeline.check_test_request(req, settings)
+    return req
 
 
 def _show(outcome: Any) -> int:
@@ -153,7 +156,7 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen import pipeline
 
-    req = pipeline.RunRequest(test_request(ns, None), branch=ns.branch, author=ns.author,
+    req = pipeline.RunRequest(test_request(ns, None, settings), branch=ns.branch, author=ns.author,
                               date=ns.date)
     return _show(pipeline.run_series(req, settings, progress))
 

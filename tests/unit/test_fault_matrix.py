@@ -90,6 +90,9 @@ class Row:
     delays: tuple[float, ...] = (0.0,)  # interrupt rows: seconds after interrupt_when, each a run
     signal: int = signal.SIGINT  # interrupt rows: what is sent...
     group: bool = True  # ...to the whole group (a terminal's Ctrl-C), or patchgen alone (kill)
+    # In this process, every stage that does work a tripwire: for 'test' and 'run',
+    # which must never build or boot here.
+    inproc: bool = False
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,17 @@ def _no_worktree_left(env: Env) -> None:
     assert not (env.cache / "prep").exists() or not any((env.cache / "prep").rglob("*.patch"))
 
 
+def _with_selftests(env: Env) -> Path:
+    """fakelinux with a netfilter selftests Makefile."""
+    tree = env.tree("fakelinux")
+    d = tree / "tools" / "testing" / "selftests" / "netfilter"
+    d.mkdir(parents=True)
+    (d / "Makefile").write_text("TEST_PROGS := nft_meta.sh nft_nat.sh conntrack_vrf.sh\n")
+    env.git(tree, "add", "-A")
+    env.git(tree, "commit", "-qm", "selftests")
+    return tree
+
+
 ROWS: list[Row] = [
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
@@ -359,6 +373,14 @@ ROWS: list[Row] = [
     Row("git-missing", "git is not on PATH", _no_git, ExitCode.INFRA_FAILURE,
         "patchgen: error: required tool not found: git\n"
         "patchgen: hint: install it with: apt-get install git"),
+    Row("tests-typo", "a typo in 'test --tests'",
+        lambda env: ["test", "--tree", str(_with_selftests(env)), "--tests", "nft_mata.sh"],
+        ExitCode.USER_ERROR, "patchgen: error: unknown test 'nft_mata.sh' in this tree\n"
+        "patchgen: hint: did you mean: nft_meta.sh", inproc=True),
+    Row("switch-bad", "'run --switch 2'",
+        lambda env: ["run", "--tree", str(_with_selftests(env)), "--switch", "2"],
+        ExitCode.USER_ERROR, "patchgen: error: --switch takes 0, 1 or both (1,0), got '2'",
+        inproc=True),
     Row("disk-full", "the disk fills up while the Debian tree is unpacked", _disk_full,
         ExitCode.INFRA_FAILURE, "patchgen: error: no space left on device: unpacking "
         "linux-source-6.1.tar.xz needs about 2.0 GB in ", _no_tree_left),
@@ -400,6 +422,32 @@ ROWS: list[Row] = [
 ]
 
 
+WORK = ("stage_tree", "stage_build", "stage_selftests_install", "run_tests", "run_series",
+        "new_run_dir", "boot_and_run", "run_bench")
+
+
+def run_inproc(argv: list[str], env: Env, monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]) -> Ran:
+    """cli.main() here, with a tripwire in place of every stage that does work."""
+    from patchgen import pipeline
+    from patchgen.cli import main
+
+    reached: list[str] = []
+
+    def tripwire(name: str) -> Callable[..., None]:
+        def stage(*args: object, **kwargs: object) -> None:
+            reached.append(name)
+            raise AssertionError(f"{name}: work started before the request was refused")
+        return stage
+
+    for name in WORK:
+        monkeypatch.setattr(pipeline, name, tripwire(name))
+    code = main(["--cache", str(env.cache), *argv])
+    assert reached == []
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
     tmpdir = tmp_path / "tmp"
@@ -413,10 +461,14 @@ RUNS = [(row, delay) for row in ROWS for delay in row.delays]
 
 @pytest.mark.parametrize(("row", "delay"), RUNS, ids=[
     r.id + (f"-{d * 1000:.0f}ms" if len(r.delays) > 1 else "") for r, d in RUNS])
-def test_fault(row: Row, delay: float, env: Env) -> None:
+def test_fault(row: Row, delay: float, env: Env, monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]) -> None:
     argv = row.setup(env)
-    ran = run_patchgen(env, argv, timeout=row.timeout, interrupt_when=row.interrupt_when,
-                       tty=row.tty, delay=delay, how=(row.signal, row.group))
+    if row.inproc:
+        ran = run_inproc(argv, env, monkeypatch, capsys)
+    else:
+        ran = run_patchgen(env, argv, timeout=row.timeout, interrupt_when=row.interrupt_when,
+                           tty=row.tty, delay=delay, how=(row.signal, row.group))
     assert ran.returncode == row.code, ran.stdout + ran.stderr
     assert row.message in getattr(ran, row.stream), ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr, ran.stderr
