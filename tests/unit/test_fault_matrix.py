@@ -364,7 +364,28 @@ def _with_selftests(env: Env) -> Path:
     return tree
 
 
+def _macro_hook(env: Env) -> list[str]:
+    """fakenet with a hook defined through a macro (issue 13's reproducer)."""
+    tree = env.tree()
+    core = tree / "net" / "netfilter" / "core.c"
+    core.write_text(core.read_text() + (
+        "\n#define DEFINE_HOOK(name) static unsigned int name(void *priv, struct sk_buff *skb, "
+        "const struct nf_hook_state *state)\n\nDEFINE_HOOK(my_hook)\n{\n\treturn NF_ACCEPT;\n}"
+        "\n\nstatic const struct nf_hook_ops my_ops = {\n\t.hook = my_hook,\n};\n"))
+    env.git(tree, "commit", "-qam", "a hook through a macro")
+    env.notes["tree"] = str(tree)
+    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>"]
+
+
+def _no_branch(env: Env) -> None:
+    assert env.git(Path(env.notes["tree"]), "branch", "--list", "patchgen/*") == ""
+
+
 ROWS: list[Row] = [
+    Row("hook-via-macro", "a hook defined through a macro (DEFINE_HOOK(fn) { ... })",
+        _macro_hook, ExitCode.USER_ERROR, "hook functions patchgen cannot convert:\n"
+        "  net/netfilter/core.c:153: my_hook() is defined through the macro DEFINE_HOOK() "
+        "(net/netfilter/core.c:151)", _no_branch),
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
         lambda env: _no_cache_work(env)),
