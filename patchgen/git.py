@@ -2,8 +2,10 @@
 
 Commands that change a repository go through ``patchgen.proc`` as
 ``git -C <dir> ...`` argv lists; reads that are easier with objects
-(identity, dirtiness, commit metadata) use GitPython.  Nothing here ever
-changes the current directory or the user's checked-out branch.
+(commit metadata) use GitPython, imported only once git is known to be on
+PATH.  The identity to commit, format and tag with is patchgen.identity's.
+Nothing here ever changes the current directory or the user's
+checked-out branch.
 """
 
 from __future__ import annotations
@@ -186,10 +188,10 @@ class Git:
         self.remove_worktree(where)
         try:
             self.run("worktree", "add", "--detach", "-f", str(where), rev)
-        except BaseException:
-            # Ctrl-C included; held meanwhile: a second one must not cut this short.
-            with proc.undivided(lambda: None, lambda _: self.remove_worktree(where)):
-                raise
+        except BaseException:  # Ctrl-C included
+            with proc.uninterrupted():  # a second Ctrl-C must not cut this short
+                self.remove_worktree(where)
+            raise
 
     def remove_worktree(self, where: Path) -> None:
         """Remove the worktree at ``where`` and its files, if there is one, locked or not."""

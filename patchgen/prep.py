@@ -83,9 +83,8 @@ class Prepared:
         def move(path: Path) -> Path:
             return outdir / path.relative_to(self.outdir)
 
-        moved = dataclasses.replace(self, outdir=outdir, files=[move(f) for f in self.files],
-                                    mbox=move(self.mbox))
-        return moved
+        return dataclasses.replace(self, outdir=outdir, files=[move(f) for f in self.files],
+                                   mbox=move(self.mbox))
 
     @property
     def ok(self) -> bool:
@@ -170,12 +169,12 @@ def staged(outdir: Path) -> Iterator[Path]:
     (the last good prep) is left exactly as it was.
     """
     outdir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent))
-    try:
+    with proc.undivided(
+            lambda: Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent)),
+            lambda work: shutil.rmtree(work, ignore_errors=True)) as work:
         yield work
-        _swap(work, outdir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with proc.uninterrupted():
+            _swap(work, outdir)
 
 
 def _swap(new: Path, outdir: Path) -> None:
@@ -184,7 +183,7 @@ def _swap(new: Path, outdir: Path) -> None:
         outdir.rename(old)
     try:
         new.rename(outdir)
-    except BaseException:
+    except OSError:
         if old.exists():
             old.rename(outdir)
         raise

@@ -2,8 +2,10 @@
 
 Every external command goes through here: argv lists only (never a shell),
 an explicit ``cwd`` (never ``os.chdir``), the command line logged, and a
-typed result or a typed error.  Long-running children are started in their
-own process group so that Ctrl-C or a timeout kills the whole tree.
+typed result or a typed error.  Children are started in their own session:
+they have no terminal to ask the user anything on, and Ctrl-C reaches them
+through us, so that no child outlives patchgen (a timeout kills the whole
+tree too).
 """
 
 from __future__ import annotations
@@ -152,9 +154,17 @@ def undivided(make: Callable[[], T], undo: Callable[[T], None]) -> Iterator[T]:
         _deliver(pending)
         yield thing
     finally:
-        with _signals_held() as pending:
+        with uninterrupted():
             undo(thing)
-        _deliver(pending)
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A short step that Ctrl-C (or SIGTERM) must not cut in half: the signal
+    is acted on right after it."""
+    with _signals_held() as pending:
+        yield
+    _deliver(pending)
 
 
 @contextlib.contextmanager
