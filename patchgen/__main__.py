@@ -1,5 +1,3 @@
-import sys
+from patchgen.cli import entry
 
-from patchgen.cli import main
-
-sys.exit(main())
+entry()

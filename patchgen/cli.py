@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from patchgen import settings as settings_mod
+from patchgen import space
 from patchgen.errors import ExitCode, PatchgenError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
@@ -69,19 +70,22 @@ def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen import pipeline
 
-    return _show(pipeline.run_tests(test_request(ns, ns.rev), settings, progress))
+    return _show(pipeline.run_tests(test_request(ns, ns.rev, settings), settings, progress))
 
 
-def test_request(ns: argparse.Namespace, rev: str | None) -> Any:
-    """The TestRequest the options of 'test' and 'run' describe."""
+def test_request(ns: argparse.Namespace, rev: str | None, settings: Settings) -> Any:
+    """The TestRequest the options of 'test' and 'run' describe, checked whole
+    before any work (a typo in --tests once cost a kernel build)."""
     from patchgen import pipeline
     from patchgen.tree import TreeRequest
 
-    return pipeline.TestRequest(
+    req = pipeline.TestRequest(
         tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
         churn=ns.churn)
+    pipeline.check_test_request(req, settings)
+    return req
 
 
 def _show(outcome: Any) -> int:
@@ -154,7 +158,7 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen import pipeline
 
-    req = pipeline.RunRequest(test_request(ns, None), branch=ns.branch, author=ns.author,
+    req = pipeline.RunRequest(test_request(ns, None, settings), branch=ns.branch, author=ns.author,
                               date=ns.date)
     return _show(pipeline.run_series(req, settings, progress))
 
@@ -209,8 +213,14 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
             tree_lock(settings, tree.id, progress):
         done = prep.prep(tree, req, settings, Renderer(settings.templates_dir))
     print(prep.format_prepared(done))
+    if ns.mark_sent:
+        tag = prep.mark_sent(tree, req.branch, done)
+        print(f"\nnothing sent; v{done.version} recorded as sent ({tag}): the next prep of "
+              "new commits is the next version")
+        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
     if not ns.send:
-        print("\nnothing sent (use --send to send)")
+        print(f"\nnothing sent (use --send to send); this is still v{done.version} until it "
+              "is sent")
         return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
     if not done.ok and not ns.force:
         print("patchgen: error: a check failed; not sending (override with --force)",
@@ -224,6 +234,7 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     git = Git(tree.repo)
     sender = str(git.commit_info(git.rev_parse(req.branch)).author)
     print(prep.send_email(git, done.files, sender, dry_run=False))
+    print(f"sent; tagged {prep.mark_sent(tree, req.branch, done)}")
     return ExitCode.OK
 
 
@@ -292,9 +303,13 @@ def _parser_prep(sub: Any) -> None:
     p.add_argument("--to", action="append", default=[], help="extra To: recipient")
     p.add_argument("--cc", action="append", default=[], help="extra Cc: recipient")
     p.add_argument("--output", type=Path, help="directory for the patches (no version tag)")
-    p.add_argument("--send", action="store_true", help="really send, with git send-email")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--send", action="store_true", help="really send, with git send-email")
     p.add_argument("--force", action="store_true", help="send even if a check failed")
     p.add_argument("--yes", action="store_true", help="do not ask before sending")
+    how.add_argument("--mark-sent", action="store_true",
+                   help="send nothing, but record this version as sent (tag it), e.g. after "
+                        "sending it yourself: the next prep of new commits is vN+1")
     p.set_defaults(func=cmd_prep)
 
 
@@ -357,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
                 _parser_boot, _parser_test, _parser_run, _parser_bench):
         add(sub)
+    for command in sub.choices.values():
+        # Also after the command ('generate --plan' says "--verbose shows them").
+        # SUPPRESS: a subcommand's default would overwrite 'patchgen -v CMD'.
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="log every command run; show the plan's notes")
     return parser
 
 
@@ -384,7 +404,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("patchgen: interrupted; nothing half-made was kept", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    except OSError as exc:
+        if not space.is_enospc(exc):
+            raise
+        # A step that knows its needs says so itself; this is any other write.
+        where = Path(exc.filename) if exc.filename else settings.cache
+        print(f"patchgen: error: no space left on device writing {where} "
+              f"({space.human(space.free_bytes(where))} free now)", file=sys.stderr)
+        print(f"patchgen: hint: {space.HINT}", file=sys.stderr)
+        return int(ExitCode.INFRA_FAILURE)
+
+
+def entry() -> None:
+    """The program: main(), then exit with its code.
+
+    Once main() has returned, the work is done or given up: a Ctrl-C from
+    then on changes nothing, and must not turn the exit code into a death
+    by SIGINT.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:  # landed between main()'s own handler and here
+        code = int(ExitCode.INTERRUPTED)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

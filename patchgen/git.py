@@ -2,8 +2,10 @@
 
 Commands that change a repository go through ``patchgen.proc`` as
 ``git -C <dir> ...`` argv lists; reads that are easier with objects
-(identity, dirtiness, commit metadata) use GitPython.  Nothing here ever
-changes the current directory or the user's checked-out branch.
+(commit metadata) use GitPython, imported only once git is known to be on
+PATH.  The identity to commit, format and tag with is patchgen.identity's.
+Nothing here ever changes the current directory or the user's
+checked-out branch.
 """
 
 from __future__ import annotations
@@ -11,11 +13,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import git as gitpython
+from types import ModuleType
+from typing import Any
 
 from patchgen import proc
 from patchgen.errors import CommandFailed, UserError
+
+
+def _gitpython() -> ModuleType:
+    """GitPython, imported once git itself is known to be there.
+
+    Importing it without git on PATH fails with a long traceback that
+    tells the user to export GIT_PYTHON_REFRESH; a missing git is a
+    missing tool like any other (exit 4, with the package to install).
+    """
+    proc.require("git")
+    import git as gitpython
+
+    return gitpython
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,8 @@ class Git:
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.strip()
 
-    def _repo(self) -> gitpython.Repo:
+    def _repo(self) -> Any:
+        gitpython = _gitpython()
         try:
             return gitpython.Repo(self.path)
         except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError) as exc:
@@ -65,6 +81,7 @@ class Git:
     # -- queries ------------------------------------------------------------
     @staticmethod
     def is_repo(path: Path) -> bool:
+        gitpython = _gitpython()
         try:
             gitpython.Repo(path)
         except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
@@ -93,8 +110,18 @@ class Git:
 
     def dirty_files(self) -> list[str]:
         """Tracked files with changes (staged or not); untracked files are ignored."""
-        out = self.out("status", "--porcelain", "--untracked-files=no")
-        return [line[3:] for line in out.splitlines() if line.strip()]
+        # Not out(): its strip() would eat the first status column of an
+        # unstaged change (" M path"), and with it a letter of the path.
+        out = self.run("status", "--porcelain", "-z", "--untracked-files=no").stdout
+        entries = iter(out.split("\0"))
+        files = []
+        for entry in entries:
+            if not entry:
+                continue
+            files.append(entry[3:])
+            if entry[0] in "RC":
+                next(entries, None)  # -z gives a rename's old path as its own entry
+        return files
 
     def identity(self) -> Identity | None:
         reader = self._repo().config_reader()
@@ -120,6 +147,17 @@ class Git:
         out = self.out("worktree", "list", "--porcelain")
         return [Path(line[9:]) for line in out.splitlines() if line.startswith("worktree ")]
 
+    def worktree_locked(self, where: Path) -> bool:
+        """``where`` is a worktree of this repository that git marks locked."""
+        entry = None
+        for line in self.out("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                entry = Path(line[9:])
+            elif line.startswith("locked") and entry is not None \
+                    and entry.resolve() == where.resolve():
+                return True
+        return False
+
     # -- changes (never to the user's checkout) -------------------------------
     def init(self, *, initial_branch: str) -> None:
         proc.run(["git", "init", "-q", "-b", initial_branch, str(self.path)])
@@ -140,10 +178,25 @@ class Git:
         return self.head()
 
     def add_worktree(self, where: Path, rev: str) -> None:
-        self.run("worktree", "add", "--detach", "-f", str(where), rev)
+        """Check ``rev`` out at ``where``; all of it, or (on any error or Ctrl-C) nothing.
+
+        git marks a worktree "locked (initializing)" until its checkout is
+        complete; one killed on the way (SIGKILL, a machine that went down)
+        leaves it so, and 'prune' never removes a locked worktree: such a
+        leftover at ``where`` is removed first.
+        """
+        self.remove_worktree(where)
+        try:
+            self.run("worktree", "add", "--detach", "-f", str(where), rev)
+        except BaseException:  # Ctrl-C included
+            with proc.uninterrupted():  # a second Ctrl-C must not cut this short
+                self.remove_worktree(where)
+            raise
 
     def remove_worktree(self, where: Path) -> None:
-        self.run("worktree", "remove", "--force", str(where), check=False)
+        """Remove the worktree at ``where`` and its files, if there is one, locked or not."""
+        # --force twice: a locked worktree too (git's own rule).
+        self.run("worktree", "remove", "--force", "--force", str(where), check=False)
         self.run("worktree", "prune")
 
     def checkout_detached(self, rev: str) -> None:

@@ -11,6 +11,8 @@ guest is rebooted for the next test.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import re
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -139,6 +141,49 @@ def select(catalogue: Catalogue, available: tuple[str, ...], selection: str) -> 
             raise UserError(f"no such test in this tree: {', '.join(unknown)}",
                             hint="available: " + ", ".join(available))
     return [catalogue.plan(n) for n in names]
+
+
+# -- checking a selection before any work -------------------------------------------------
+SELFTEST_DIRS = ("netfilter", "net/netfilter")  # under SELFTESTS_ROOT: up to 6.x, then
+BUILTIN_TIERS = ("all", "default")
+_MAKE_TESTS = re.compile(r"^(?:TEST_PROGS|TEST_GEN_PROGS|TEST_CUSTOM_PROGS)\s*[:+]?=(.*)$", re.M)
+
+
+def makefile_tests(text: str) -> list[str]:
+    """The tests a selftests Makefile lists (what kselftest-install will run)."""
+    joined = text.replace("\\\n", " ")
+    names: list[str] = []
+    for m in _MAKE_TESTS.finditer(joined):
+        names += [n for n in m.group(1).split() if n not in names and "$" not in n]
+    return names
+
+
+def tree_tests(src: Path) -> list[str] | None:
+    """The netfilter selftests of the tree checked out at ``src`` (None: none found)."""
+    for d in SELFTEST_DIRS:
+        makefile = src / SELFTESTS_ROOT / d / "Makefile"
+        if makefile.is_file():
+            return makefile_tests(makefile.read_text(errors="replace"))
+    return None
+
+
+def check_selection(catalogue: Catalogue, known: list[str] | None, selection: str) -> None:
+    """Refuse an empty selection, or a name ``known`` does not have (with close matches).
+
+    ``known`` is None when the tree's tests cannot be known yet: names are
+    then checked after the kselftest install, by select().
+    """
+    if not selection.strip(" ,"):
+        raise UserError("--tests is empty", hint="quick, default, all, or test names")
+    if selection in BUILTIN_TIERS or selection in catalogue.tiers or known is None:
+        return
+    choices = list(BUILTIN_TIERS) + list(catalogue.tiers) + known
+    for name in (n.strip() for n in selection.split(",")):
+        if name and name not in known:
+            close = difflib.get_close_matches(name, choices, n=3)
+            hint = (f"did you mean: {', '.join(close)}" if close
+                    else "known here: " + ", ".join(choices))
+            raise UserError(f"unknown test {name!r} in this tree", hint=hint)
 
 
 # -- running ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+import re
 import resource
 import shlex
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from patchgen import bench, equiv, kconfig, kselftest, proc, results
 from patchgen import build as kbuild
 from patchgen import tree as trees
-from patchgen.errors import ExitCode, PatchgenError
+from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
@@ -33,6 +34,48 @@ from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry, free_po
 
 if TYPE_CHECKING:
     from patchgen.series.generate import Committed, SeriesPlan
+
+
+ACCELS = ("auto", "kvm", "tcg")
+
+
+def switch_positions(switch: str) -> list[str]:
+    """--switch: "auto" (what the tree has: []), or positions of the switch, "1,0"."""
+    if switch == "auto":
+        return []
+    positions = [p.strip() for p in switch.split(",")]
+    if not switch or any(p not in ("0", "1") for p in positions) or \
+            len(set(positions)) != len(positions):
+        raise UserError(f"--switch takes 0, 1 or both (1,0), got {switch!r}")
+    return positions
+
+
+def check_test_request(req: TestRequest, settings: Settings) -> None:
+    """What needs more than the request: the profile exists, the test names are
+    the tree's.  Cheap, and done before any tree, build or guest work."""
+    kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    kselftest.check_selection(catalogue, known_tests(req.tree, settings, catalogue), req.tests)
+
+
+def known_tests(req: trees.TreeRequest, settings: Settings,
+                catalogue: kselftest.Catalogue) -> list[str] | None:
+    """The tree's selftests as far as they can be known without any work.
+
+    Your tree, or a Debian tree already in the cache: its selftests
+    Makefile.  A Debian tree not unpacked yet: the tests patchgen has
+    recorded for that series (selftests/expected, kselftests.toml).
+    """
+    if req.path is not None:
+        return kselftest.tree_tests(req.path.expanduser())
+    series = req.version if req.version is not None else trees.default_series()
+    cached = settings.trees / f"debian-{series}"
+    if (cached / trees.STAMP).exists():
+        return kselftest.tree_tests(cached)
+    expect = settings.selftests_dir / "expected" / f"{series}.toml"
+    recorded = list(results.load_expectations(expect, "tcg").outcomes) if expect.exists() else []
+    names = recorded + [n for n in catalogue.tests if n not in recorded]
+    return names or None
 
 
 @dataclass(frozen=True)
@@ -50,6 +93,21 @@ class TestRequest:
     command: str = "test"  # how the user asked: "test", or "run" (generate first)
     equiv: bool = True  # the equivalence cases (selftests/equiv)
     churn: int = 200  # hook register/unregister cycles in nf_hook_bpf.sh
+
+    def __post_init__(self) -> None:
+        """Every field that can be judged alone; check_test_request() does the rest."""
+        switch_positions(self.switch)
+        if not self.tests.strip(" ,"):
+            raise UserError("--tests is empty", hint="quick, default, all, or test names")
+        for name, value, least in (("--retries", self.retries, 0), ("--cpus", self.cpus, 1),
+                                   ("--churn", self.churn, 0)):
+            if value < least:
+                raise UserError(f"{name} must be {least} or more, got {value}")
+        if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", self.memory):
+            raise UserError(f"--memory must be a size like 2G or 512M, got {self.memory!r}")
+        if self.accel not in ACCELS:
+            raise UserError(f"--accel must be {', '.join(ACCELS[:-1])} or {ACCELS[-1]}, "
+                            f"got {self.accel!r}")
 
     def reproducer(self) -> str:
         argv = ["patchgen", self.command]
@@ -226,6 +284,7 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
 
 # -- the whole test pipeline ------------------------------------------------------
 def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outcome:
+    check_test_request(req, settings)
     run_dir = new_run_dir(settings, "test", req.output)
     report = Report(command=req.reproducer(),
                     started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -260,6 +319,7 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
                             "profile": profile.name})
     rev = trees_rev(tree, req.rev)
     report.metadata["rev"] = rev
+    variants = switch_variants(tree, rev, req.switch)  # before the build: it may refuse
     _save(report, run_dir)
     with tree_lock(settings, tree.id, progress):
         built = stage_build(tree, rev, profile, settings, progress, run_dir)
@@ -279,7 +339,6 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     report.guest = {"accel": decision.accel.value, "boots": boots,
                     "qemu_opts": qemu_opts(decision.accel)}
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
-    variants = switch_variants(tree, rev, req.switch)
     report.metadata["variants"] = [v.name for v in variants if v.name]
     scripts = guest_scripts(settings, variants, req.churn, run_dir)
     runs = len(plans) * len(variants)
@@ -305,7 +364,6 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.
     "auto": both (programs, then nf_hook_slow()) once the generator is in
     the tree, nothing to switch before that.
     """
-    from patchgen.errors import UserError
     from patchgen.git import Git
 
     has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{GENERATOR_FILE}",
@@ -313,9 +371,7 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.
     if switch == "auto":
         positions = ["1", "0"] if has_switch else []
     else:
-        positions = [p.strip() for p in switch.split(",") if p.strip()]
-        if any(p not in ("0", "1") for p in positions):
-            raise UserError(f"--switch takes 0, 1 or both (1,0), got {switch!r}")
+        positions = switch_positions(switch)
         if positions and not has_switch:
             raise UserError(f"{rev[:12]} has no {GENERATOR_FILE}: there is no switch to set")
     if not positions:

@@ -3,9 +3,15 @@
 * ``git format-patch`` with a cover letter rendered from
   ``templates/cover-letter.txt.j2``; the results it quotes come from the
   check and test reports of this exact tip, never typed by hand;
-* versions: each prep tags the tip (``patchgen/<branch>/vN``, the base in
-  the tag message); the next prep is vN+1 with a ``git range-diff``
-  against vN in the cover letter and a changelog;
+* versions: a version is used up only when it is sent (or marked sent with
+  ``--mark-sent``): then the tip is tagged ``<branch>/vN`` (under
+  ``patchgen/``; the base in the tag message) and the next prep is vN+1,
+  with a ``git range-diff`` against vN in the cover letter and a
+  changelog.  Dry runs can be repeated: they stay at the same version;
+* outputs: ``prep/<tree>/<branch>/vN``, written in a new directory and
+  swapped in only once complete: a failed prep keeps the last good one;
+* the committer identity (format-patch's Message-Ids, the tags) is
+  checked before anything is written (``patchgen.identity``);
 * To/Cc per patch from the tree's ``scripts/get_maintainer.pl``, their
   union on the cover letter, plus the series' extra recipients;
 * checks that must pass before anything is sent (checkpatch --strict,
@@ -16,12 +22,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
 import re
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +38,8 @@ from typing import Any
 from patchgen import check as checks
 from patchgen import proc
 from patchgen.errors import PatchgenError, UserError
-from patchgen.git import Git
+from patchgen.git import Git, Identity
+from patchgen.identity import committer_identity
 from patchgen.series.render import Renderer
 from patchgen.settings import Settings
 from patchgen.tree import Tree
@@ -63,8 +73,18 @@ class Prepared:
     to: list[str]
     cc: list[str]
     checks: list[Check] = field(default_factory=list)
-    previous: str | None = None  # tag of the previous version
+    previous: str | None = None  # tag of the previous (sent) version
     dry_run: str = ""
+    tip: str = ""
+    committer: Identity | None = None  # who formatted it, and tags it once sent
+
+    def moved_to(self, outdir: Path) -> Prepared:
+        """The same result, its files in ``outdir`` (after the swap)."""
+        def move(path: Path) -> Path:
+            return outdir / path.relative_to(self.outdir)
+
+        return dataclasses.replace(self, outdir=outdir, files=[move(f) for f in self.files],
+                                   mbox=move(self.mbox))
 
     @property
     def ok(self) -> bool:
@@ -77,8 +97,14 @@ def load_prep_defaults(templates_dir: Path) -> dict[str, Any]:
     return prep
 
 
+def tag_prefix(branch: str) -> str:
+    """Tags of sent versions live under patchgen/, once (not patchgen/patchgen/...)."""
+    return branch if branch.startswith("patchgen/") else f"patchgen/{branch}"
+
+
 def version_tags(git: Git, branch: str) -> list[tuple[int, str]]:
-    out = git.out("tag", "--list", f"patchgen/{branch}/v*")
+    """The versions of ``branch`` that were sent, oldest first."""
+    out = git.out("tag", "--list", f"{tag_prefix(branch)}/v*")
     tags = []
     for name in out.split():
         m = re.search(r"/v(\d+)$", name)
@@ -115,17 +141,58 @@ def format_patch_argv(outdir: Path, base: str, tip: str, version: int, prefix: s
 
 def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -> Prepared:
     git = Git(tree.repo)
+    # Before anything is written: format-patch needs it, and fails late without.
+    committer = committer_identity(git)
     tip = git.rev_parse(req.branch)
-    shas = git.log_shas(f"{tree.base}..{tip}")
     tags = version_tags(git, req.branch)
     previous = tags[-1][1] if tags else None
     version = (tags[-1][0] + 1) if tags else 1
     if previous and tagged_range(git, previous)[1] == tip:
-        version = tags[-1][0]  # nothing changed: prepare the same version again
+        version = tags[-1][0]  # the version that was sent, again
         previous = tags[-2][1] if len(tags) > 1 else None
-    outdir = req.output or settings.cache / "prep" / tree.id / f"v{version}"
-    shutil.rmtree(outdir, ignore_errors=True)
-    outdir.mkdir(parents=True)
+    outdir = req.output or output_dir(settings, tree, req.branch, version)
+    with staged(outdir) as work:
+        prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous)
+    return dataclasses.replace(prepared.moved_to(outdir), committer=committer)
+
+
+def output_dir(settings: Settings, tree: Tree, branch: str, version: int) -> Path:
+    """One directory per tree, branch and version: preps of branches never meet."""
+    return settings.cache / "prep" / tree.id / branch / f"v{version}"
+
+
+@contextlib.contextmanager
+def staged(outdir: Path) -> Iterator[Path]:
+    """A new directory next to ``outdir``, put in its place only when complete.
+
+    Whatever fails or is interrupted in between, the previous ``outdir``
+    (the last good prep) is left exactly as it was.
+    """
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    with proc.undivided(
+            lambda: Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent)),
+            lambda work: shutil.rmtree(work, ignore_errors=True)) as work:
+        yield work
+        with proc.uninterrupted():
+            _swap(work, outdir)
+
+
+def _swap(new: Path, outdir: Path) -> None:
+    old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
+    if outdir.exists():
+        outdir.rename(old)
+    try:
+        new.rename(outdir)
+    except OSError:
+        if old.exists():
+            old.rename(outdir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Settings,
+             renderer: Renderer, tip: str, version: int, previous: str | None) -> Prepared:
+    shas = git.log_shas(f"{tree.base}..{tip}")
     range_diff = None
     changes: list[str] = []
     if previous:
@@ -142,16 +209,28 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -
     mbox = outdir / f"{req.branch.replace('/', '-')}-v{version}.mbox"
     # For "git am": the patches, not the cover letter (it has no diff).
     mbox.write_text("".join(f.read_text() for f in files[1:]))
-    prepared = Prepared(version, outdir, files, mbox, to, cc, previous=previous)
+    prepared = Prepared(version, outdir, files, mbox, to, cc, previous=previous, tip=tip)
     prepared.checks = pre_send_checks(git, src, tree, tip, shas, files, mbox, settings)
     author = git.commit_info(tip).author
     prepared.dry_run = send_email(git, files, str(author), dry_run=True)
-    if not req.output and (not tags or tags[-1][0] != version):
-        # The series' author tags it: no git identity needs to be configured.
-        git.run("-c", f"user.name={author.name}", "-c", f"user.email={author.email}", "tag",
-                "-a", f"patchgen/{req.branch}/v{version}", tip, "-m",
-                f"{req.branch} v{version}\n\nbase {tree.base}\n")
     return prepared
+
+
+def mark_sent(tree: Tree, branch: str, prepared: Prepared) -> str:
+    """Record ``prepared`` as sent: tag its tip ``<branch>/vN``; the next prep is vN+1.
+
+    The tag is made by the committer identity prep checked; a version that
+    was already tagged (a resend of the same commits) is not tagged again.
+    """
+    git = Git(tree.repo)
+    tag = f"{tag_prefix(branch)}/v{prepared.version}"
+    if dict(version_tags(git, branch)).get(prepared.version) == tag:
+        return tag
+    committer = prepared.committer or committer_identity(git)
+    env = {"GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email}
+    git.run("tag", "-a", tag, prepared.tip, "-m", f"{branch} v{prepared.version}\n\n"
+            f"base {tree.base}\n", env=env)
+    return tag
 
 
 def changelog(git: Git, old_base: str, old_tip: str, base: str, tip: str,
@@ -385,9 +464,17 @@ def send_email_argv(files: list[Path], sender: str, dry_run: bool) -> list[str]:
     return argv + [str(f) for f in files]
 
 
+# git send-email asks its questions ("To whom should the emails be sent",
+# "Message-ID to be used as In-Reply-To") on /dev/tty, whatever its stdin.
+# With NOTTY it reads them from stdin, which is empty: every answer is the
+# default.  No prompt for credentials either: patchgen's own confirmation
+# is the only question the user sees.
+SEND_EMAIL_ENV = {"GIT_SEND_EMAIL_NOTTY": "1", "GIT_TERMINAL_PROMPT": "0"}
+
+
 def send_email(git: Git, files: list[Path], sender: str, *, dry_run: bool) -> str:
     res = git.run(*send_email_argv(files, sender, dry_run), check=False, timeout=600,
-                  input="")
+                  input="", env=SEND_EMAIL_ENV)
     if res.returncode != 0:
         raise PatchgenError(f"git send-email{' --dry-run' if dry_run else ''} failed: "
                             + (res.stderr or res.stdout).strip()[-500:])

@@ -2,8 +2,10 @@
 
 Every external command goes through here: argv lists only (never a shell),
 an explicit ``cwd`` (never ``os.chdir``), the command line logged, and a
-typed result or a typed error.  Long-running children are started in their
-own process group so that Ctrl-C or a timeout kills the whole tree.
+typed result or a typed error.  Children are started in their own session:
+they have no terminal to ask the user anything on, and Ctrl-C reaches them
+through us, so that no child outlives patchgen (a timeout kills the whole
+tree too).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from patchgen.errors import CommandFailed, CommandTimeout, MissingTool
 
@@ -81,30 +83,123 @@ def run(
     timeout: float | None = None,
     check: bool = True,
 ) -> Completed:
-    """Run a command to completion and capture its output."""
+    """Run a command to completion and capture its output.
+
+    The child has no terminal (its own session, stdin empty or ``input``),
+    so nothing can ask the user a question; and it never outlives the call:
+    on Ctrl-C it gets SIGINT to clean up after itself (git removes its lock
+    files and half-made worktrees), then is killed if it does not exit.
+    """
     args = [str(a) for a in argv]
     log.debug("run: %s%s", shlex.join(args), f"  (in {cwd})" if cwd else "")
     start = time.monotonic()
-    try:
-        cp = subprocess.run(
-            args,
-            cwd=cwd,
-            env=_merged_env(env),
-            input=input,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CommandTimeout(args, timeout or 0) from exc
-    result = Completed(args, cp.returncode, cp.stdout, cp.stderr, time.monotonic() - start)
-    if check and cp.returncode != 0:
-        raise CommandFailed(args, cp.returncode, cp.stdout, cp.stderr)
+    with _child(args, cwd, env, input is not None) as child:
+        try:
+            out, err = child.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise CommandTimeout(args, timeout or 0) from exc
+    result = Completed(args, child.returncode, out, err, time.monotonic() - start)
+    if check and child.returncode != 0:
+        raise CommandFailed(args, child.returncode, out, err)
     return result
+
+
+@contextlib.contextmanager
+def _child(args: list[str], cwd: Path | None, env: Mapping[str, str] | None,
+           has_input: bool) -> Iterator[subprocess.Popen[str]]:
+    """A started child that is stopped and reaped, whatever happens, on leaving.
+
+    Ctrl-C (or SIGTERM) arriving while the child is being started is held
+    until Popen() has returned: raised inside it, the pid is lost and the
+    child runs on unseen (generate's commit phase wrote a temporary index
+    into a directory that was being removed).
+    """
+    with _signals_held() as pending:
+        try:
+            child = subprocess.Popen(
+                args, cwd=cwd, env=_merged_env(env),
+                stdin=subprocess.PIPE if has_input else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                start_new_session=True)
+        except FileNotFoundError as exc:
+            raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
+    try:
+        _deliver(pending)
+        yield child
+    finally:
+        if child.poll() is None:
+            _stop(child)
+        child.wait()
+        for stream in (child.stdin, child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def undivided(make: Callable[[], T], undo: Callable[[T], None]) -> Iterator[T]:
+    """``make()`` something, ``undo(it)`` on leaving; Ctrl-C cuts neither in half.
+
+    A Ctrl-C (or SIGTERM) during either is acted on right after it: once
+    the thing exists it is always undone, so an interrupted run leaves
+    nothing behind (a temporary directory made by mkdtemp() but not yet
+    handed to the code that removes it, say).
+    """
+    with _signals_held() as pending:
+        thing = make()
+    try:
+        _deliver(pending)
+        yield thing
+    finally:
+        with uninterrupted():
+            undo(thing)
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """A short step that Ctrl-C (or SIGTERM) must not cut in half: the signal
+    is acted on right after it."""
+    with _signals_held() as pending:
+        yield
+    _deliver(pending)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Record SIGINT/SIGTERM instead of acting on them; the caller delivers them."""
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pending  # Python runs signal handlers in the main thread only
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    old = {sig: signal.signal(sig, hold) for sig in HELD_SIGNALS}
+    try:
+        yield pending
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _deliver(pending: list[int]) -> None:
+    """Act on held signals now, with the handlers that were held back."""
+    for sig in dict.fromkeys(pending):
+        signal.raise_signal(sig)
+
+
+def _stop(child: subprocess.Popen[str], grace: float = 5.0) -> None:
+    """SIGINT first (the child's own clean-up runs), then TERM and KILL."""
+    with _signals_held() as pending:  # a second Ctrl-C must not leave the child running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGINT)
+        if not _group_gone(child, grace):
+            kill_group(child)
+    _deliver(pending)
 
 
 def kill_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: float = 3.0) -> None:

@@ -25,8 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from patchgen import proc
-from patchgen.errors import InfraError, UserError
+from patchgen import proc, space
+from patchgen.errors import CommandFailed, InfraError, UserError
 from patchgen.git import Git, Identity
 from patchgen.probe import KernelVersion, TreeFacts, probe_tree, read_version
 from patchgen.progress import Progress
@@ -43,8 +43,19 @@ TREE_AUTHOR = Identity("patchgen", "patchgen@localhost")
 
 @dataclass(frozen=True)
 class TreeRequest:
+    """Which tree: a known Debian series, or the user's own tree.
+
+    Checked when it is made, before anything is downloaded or unpacked.
+    """
+
     version: str | None = None
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.version is not None:
+            _check_series(self.version)
+        if self.path is not None:
+            _check_directory(self.path)
 
 
 @dataclass(frozen=True)
@@ -92,10 +103,7 @@ def default_series() -> str:
     return str(data["default"])
 
 
-def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
-    if req.path is not None:
-        return _user_tree(req.path)
-    series = req.version or default_series()
+def _check_series(series: str) -> DebianSource:
     sources = known_sources()
     if series not in sources:
         known = ", ".join(sorted(sources))
@@ -103,14 +111,30 @@ def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
             f"unknown kernel version {series!r}; known: {known}",
             hint="or give your own kernel git tree with --tree PATH",
         )
-    return _debian_tree(sources[series], settings, progress)
+    return sources[series]
+
+
+def _check_directory(path: Path) -> None:
+    path = path.expanduser()
+    if not path.exists():
+        raise UserError(f"no such directory: {path.resolve()}")
+    if not path.is_dir():
+        raise UserError(f"not a directory: {path.resolve()}",
+                        hint="--tree takes the top directory of a kernel git tree")
+
+
+def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
+    if req.path is not None:
+        return _user_tree(req.path)
+    # "is None", not "or": --version '' is a (bad) version, not the default.
+    series = req.version if req.version is not None else default_series()
+    return _debian_tree(_check_series(series), settings, progress)
 
 
 # -- the user's tree ------------------------------------------------------------
 def _user_tree(path: Path) -> Tree:
+    _check_directory(path)
     path = path.expanduser().resolve()
-    if not path.is_dir():
-        raise UserError(f"no such directory: {path}")
     version = read_version(path)
     if not (path / "net" / "netfilter" / "core.c").exists():
         raise UserError(f"not a kernel tree (no net/netfilter/core.c): {path}")
@@ -167,36 +191,77 @@ def _unpack_and_commit(src: DebianSource, final: Path, settings: Settings,
         shutil.rmtree(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    step = f"unpacking {tarball.name}"
+    need = space_needed(tarball)
+    if need is not None:
+        space.require(final.parent, need, step)
     tmp.mkdir(parents=True)
     try:
-        progress.status(f"unpacking {tarball.name}")
-        proc.run(["tar", "-xf", str(tarball), "-C", str(tmp)])
-        roots = [p for p in tmp.iterdir() if p.is_dir()]
-        if len(roots) != 1:
-            raise InfraError(f"unexpected layout in {tarball}: {[p.name for p in roots]}")
-        work = roots[0]
-        read_version(work)
-        progress.status("creating git repository (one base commit)")
-        git = Git(work)
-        git.init(initial_branch=BASE_BRANCH)
-        git.run("config", "gc.auto", "0")
-        git.run("config", "core.autocrlf", "false")
-        # Force-add: the tarball is the source, whatever .gitignore says.
-        git.run("add", "-A", "--force")
-        date = f"@{int(tarball.stat().st_mtime)} +0000"
-        message = (
-            f"Linux {read_version(work)} from Debian {src.package} {pkg_version}\n\n"
-            f"Unpacked from {tarball.name} by patchgen.\n"
-        )
-        base = git.commit_all(message, author=TREE_AUTHOR, date=date)
-        stamp = {"base": base, "package": src.package, "package_version": pkg_version}
-        (work / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
-        git.run("update-index", "--assume-unchanged", "--", STAMP, check=False)
-        _exclude(work, STAMP)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        work.rename(final)
+        progress.status(step)
+        _unpack(tarball, tmp, need, step, src, final, pkg_version, progress)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# The unpacked files, and git's compressed copy of them (6.1: 1.36 GB of
+# files, 0.54 GB of .git).
+GIT_OVERHEAD = 0.5
+
+
+def space_needed(tarball: Path) -> int | None:
+    """Bytes the tree will take once unpacked and committed (None: unknown)."""
+    if tarball.suffix != ".xz":
+        return None
+    res = proc.run(["xz", "--robot", "--list", str(tarball)], check=False)
+    for line in res.stdout.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "totals" and len(fields) > 4 and fields[4].isdigit():
+            return int(int(fields[4]) * (1 + GIT_OVERHEAD))
+    return None
+
+
+def _unpack(tarball: Path, tmp: Path, need: int | None, step: str, src: DebianSource,
+            final: Path, pkg_version: str, progress: Progress) -> None:
+    """tar, then git; a full disk on the way is named as such."""
+    try:
+        _unpack_into(tarball, tmp, src, final, pkg_version, progress)
+    except CommandFailed as exc:
+        if space.is_exhausted(exc.stdout + exc.stderr):
+            raise space.exhausted(final.parent, need, step) from exc
+        raise
+    except OSError as exc:
+        if space.is_enospc(exc):
+            raise space.exhausted(final.parent, need, step) from exc
+        raise
+
+
+def _unpack_into(tarball: Path, tmp: Path, src: DebianSource, final: Path, pkg_version: str,
+                 progress: Progress) -> None:
+    proc.run(["tar", "-xf", str(tarball), "-C", str(tmp)])
+    roots = [p for p in tmp.iterdir() if p.is_dir()]
+    if len(roots) != 1:
+        raise InfraError(f"unexpected layout in {tarball}: {[p.name for p in roots]}")
+    work = roots[0]
+    read_version(work)
+    progress.status("creating git repository (one base commit)")
+    git = Git(work)
+    git.init(initial_branch=BASE_BRANCH)
+    git.run("config", "gc.auto", "0")
+    git.run("config", "core.autocrlf", "false")
+    # Force-add: the tarball is the source, whatever .gitignore says.
+    git.run("add", "-A", "--force")
+    date = f"@{int(tarball.stat().st_mtime)} +0000"
+    message = (
+        f"Linux {read_version(work)} from Debian {src.package} {pkg_version}\n\n"
+        f"Unpacked from {tarball.name} by patchgen.\n"
+    )
+    base = git.commit_all(message, author=TREE_AUTHOR, date=date)
+    stamp = {"base": base, "package": src.package, "package_version": pkg_version}
+    (work / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
+    git.run("update-index", "--assume-unchanged", "--", STAMP, check=False)
+    _exclude(work, STAMP)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work.rename(final)
 
 
 def _exclude(repo: Path, name: str) -> None:
@@ -269,9 +334,12 @@ def worktree(tree: Tree, settings: Settings) -> Path:
     """
     where = settings.worktrees / tree.id
     git = Git(tree.repo)
-    if where.exists() and Git.is_repo(where):
+    if where.exists() and Git.is_repo(where) and not git.worktree_locked(where):
         return where
-    shutil.rmtree(where, ignore_errors=True)
+    # Locked: a 'worktree add' that never finished its checkout (add_worktree
+    # removes it and starts again).
+    if not git.worktree_locked(where):
+        shutil.rmtree(where, ignore_errors=True)
     where.parent.mkdir(parents=True, exist_ok=True)
     git.run("worktree", "prune")
     git.add_worktree(where, tree.base)

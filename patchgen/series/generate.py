@@ -11,14 +11,16 @@ it is.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import os
+import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patchgen import proc
 from patchgen.csrc import CFile, CSyntaxError
 from patchgen.errors import UserError
 from patchgen.git import Git, Identity
@@ -220,8 +222,8 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
     }
     commits: list[str] = []
     parent = series.tree.base
-    with tempfile.TemporaryDirectory(prefix="patchgen-index-") as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+    with private_dir("patchgen-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(tmp / "index")}
         git.run("read-tree", parent, env=env)
         for patch in series.patches:
             for change in patch.changes:
@@ -244,6 +246,12 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
         return Committed(branch, series.tree.base, tuple(kept), True)
     git.update_ref(ref, commits[-1])
     return Committed(branch, series.tree.base, tuple(commits), False)
+
+
+def private_dir(prefix: str) -> contextlib.AbstractContextManager[Path]:
+    """A temporary directory that a Ctrl-C cannot leave behind (see proc.undivided)."""
+    return proc.undivided(lambda: Path(tempfile.mkdtemp(prefix=prefix)),
+                          lambda tmp: shutil.rmtree(tmp, ignore_errors=True))
 
 
 def _mode(git: Git, path: str, env: dict[str, str]) -> str:

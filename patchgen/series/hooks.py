@@ -12,7 +12,11 @@ A hook function is found by what the tree does with it, never by its name:
    until nothing changes.
 
 Candidates that end up in neither class are reported by name as
-unclassified, never skipped in silence.  Every call of a hook function is
+unclassified, never skipped in silence.  A hook patchgen cannot see, and
+so cannot convert, stops the series with its file:line (check_convertible):
+one defined through a macro that spells the hook signature
+(``DEFINE_HOOK(fn) { ... }``), or one registered in a ``struct nf_hook_ops``
+with no definition of that signature in sight.  Every call of a hook function is
 classified too: passing the caller's own (priv, skb, state) through, or
 passing a state the caller built itself; any other call is unsupported and
 named with file:line.
@@ -21,11 +25,12 @@ named with file:line.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from patchgen.csrc import Call, CFile, Function, Token
-from patchgen.series.view import TreeView
+from patchgen.series.view import RecipeError, TreeView
 
 HOOK_SIGNATURE = ("void *", "struct sk_buff *", "const struct nf_hook_state *")
 STATE_TYPE = "struct nf_hook_state"
@@ -85,11 +90,25 @@ class HookFunction:
 
 
 @dataclass(frozen=True)
+class Unconvertible:
+    """A hook function the generator cannot rewrite, and why."""
+
+    path: str
+    line: int
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.name}() {self.why}"
+
+
+@dataclass(frozen=True)
 class Inventory:
     hooks: tuple[HookFunction, ...]
     unclassified: tuple[Site, ...]
     calls: tuple[CallSite, ...]
     files: dict[str, CFile]
+    unconvertible: tuple[Unconvertible, ...] = ()
 
     def hook_names(self) -> set[str]:
         return {h.name for h in self.hooks}
@@ -145,8 +164,127 @@ def discover(view: TreeView) -> Inventory:
     calls = tuple(_call_sites(files, hooks, calls_by_callee))
     unclassified = tuple(site for name, (defs, _) in sorted(candidates.items())
                          if name not in hooks for site in defs)
+    macro_hooks = list(_macro_hooks(view, files))
+    hidden = _registered_unseen(view, files, set(candidates), {u.name for u in macro_hooks})
     return Inventory(tuple(sorted(hooks.values(), key=lambda h: h.name)), unclassified, calls,
-                     files.parsed)
+                     files.parsed, tuple(macro_hooks + hidden))
+
+
+def check_convertible(inv: Inventory) -> None:
+    """Stop with file:line for every hook the generator would leave unconverted
+    (the series would not build: -Werror=incompatible-pointer-types)."""
+    if inv.unconvertible:
+        listing = "\n  ".join(str(u) for u in inv.unconvertible)
+        raise RecipeError(f"hook functions patchgen cannot convert:\n  {listing}")
+
+
+# The hook parameter list as text, as a macro body spells it.
+_HOOK_PARAMS = re.compile(r"(\w+)\s*\(\s*void\s*\*\s*\w*\s*,\s*struct\s+sk_buff\s*\*\s*\w*\s*,"
+                          r"\s*const\s+struct\s+nf_hook_state\s*\*\s*\w*\s*\)")
+_DEFINE = re.compile(r"#\s*define\s+(\w+)\(([^)]*)\)(.*)", re.S)
+
+
+def _hook_macros(view: TreeView, files: _Files) -> dict[str, tuple[str, int, int]]:
+    """Function-like macros that define a hook: name -> (path, line, index of the
+    macro parameter that names the function)."""
+    found: dict[str, tuple[str, int, int]] = {}
+    for path in view.grep("nf_hook_state"):
+        cf = files.get(path)
+        for d in cf.directives:
+            m = _DEFINE.match(d.text.replace("\\\n", " "))
+            fn = _HOOK_PARAMS.search(m.group(3)) if m else None
+            if m is None or fn is None:
+                continue
+            params = [p.strip() for p in m.group(2).split(",")]
+            index = params.index(fn.group(1)) if fn.group(1) in params else 0
+            found[m.group(1)] = (path, _tree_line(view, cf, d.start), index)
+    return found
+
+
+def _macro_hooks(view: TreeView, files: _Files) -> Iterable[Unconvertible]:
+    """``DEFINE_HOOK(fn) { ... }`` at file scope: a hook csrc sees no function in."""
+    macros = _hook_macros(view, files)
+    for path in view.grep("(" + "|".join(macros) + ")", word=True) if macros else []:
+        cf = files.get(path)
+        for i, tok in enumerate(cf.tokens[:-1]):
+            if tok.text not in macros or cf.tokens[i + 1].text != "(" or \
+                    cf.enclosing(tok.start) is not None:
+                continue
+            close = cf.matching(i + 1)
+            after = cf.tokens[close + 1].text if close + 1 < len(cf.tokens) else ""
+            if after != "{":
+                continue  # a use in a declaration, or the macro's own use elsewhere
+            mpath, mline, index = macros[tok.text]
+            args = cf.text[cf.tokens[i + 1].end:cf.tokens[close].start].split(",")
+            name = args[index].strip() if index < len(args) else args[0].strip()
+            yield Unconvertible(path, _tree_line(view, cf, tok.start), name,
+                                f"is defined through the macro {tok.text}() ({mpath}:{mline})")
+
+
+def _registered_unseen(view: TreeView, files: _Files, candidates: set[str],
+                       reported: set[str]) -> list[Unconvertible]:
+    """``.hook = fn`` in a file-scope ``struct nf_hook_ops`` whose ``fn`` has no
+    definition or prototype with the hook signature anywhere."""
+    out = []
+    for path in view.grep(r"\.hook\s*="):
+        cf = files.get(path)
+        for i, tok in enumerate(cf.tokens):
+            if tok.text != "hook" or i == 0 or cf.tokens[i - 1].text != "." or \
+                    cf.enclosing(tok.start) is not None or not _in_hook_ops(cf, i):
+                continue
+            name = _assigned_name(cf, i)
+            if name is None or name in candidates or name in reported or name == "NULL":
+                continue
+            out.append(Unconvertible(path, _tree_line(view, cf, tok.start), name,
+                                     f"is registered (.hook = {name}) but patchgen found no "
+                                     "definition of it with the hook signature"))
+    return out
+
+
+def _tree_line(view: TreeView, cf: CFile, offset: int) -> int:
+    """The line of ``offset`` as the user's tree has it: the view holds the file
+    as the earlier patches left it, and they may have moved it."""
+    line = cf.line_of(offset)
+    try:
+        original = (view.root / cf.path).read_text().splitlines()
+    except OSError:
+        return line
+    lines = cf.text.splitlines()
+    nth = lines[:line - 1].count(lines[line - 1])
+    same = [i for i, text in enumerate(original, 1) if text == lines[line - 1]]
+    return same[nth] if nth < len(same) else line
+
+
+def _in_hook_ops(cf: CFile, i: int) -> bool:
+    """Token ``i`` is inside the initializer of a ``struct nf_hook_ops``."""
+    depth = 0
+    while i > 0:
+        i -= 1
+        t = cf.tokens[i].text
+        if t == "}":
+            depth += 1
+        elif t == "{":
+            if depth == 0 and cf.tokens[i - 1].text == "=":
+                before = [tk.text for tk in cf.tokens[max(0, i - 8):i]]
+                return "nf_hook_ops" in before
+            depth = max(depth - 1, 0)
+        elif t == ";" and depth == 0:
+            return False
+    return False
+
+
+def _assigned_name(cf: CFile, i: int) -> str | None:
+    """``.hook = fn`` or ``.hook = (nf_hookfn *)fn``: fn."""
+    toks = cf.tokens
+    j = i + 1
+    if j >= len(toks) or toks[j].text != "=":
+        return None
+    j += 1
+    if j < len(toks) and toks[j].text == "(":
+        j = cf.matching(j) + 1  # a cast
+    if j + 1 < len(toks) and toks[j].kind == "ident" and toks[j + 1].text in (",", "}"):
+        return toks[j].text
+    return None
 
 
 def _candidates(view: TreeView, files: _Files) -> dict[str, tuple[list[Site], list[Site]]]:

@@ -18,7 +18,7 @@ from typing import Any
 from patchgen.csrc import Call, CFile, Edit, Function
 from patchgen.probe import TreeFacts
 from patchgen.series import cedit
-from patchgen.series.hooks import Inventory, discover
+from patchgen.series.hooks import Inventory, check_convertible, discover
 from patchgen.series.render import Renderer
 from patchgen.series.view import RecipeError, TreeView
 
@@ -284,6 +284,7 @@ def one_argument(ctx: Context) -> dict[str, Any]:
     from patchgen.series import onearg
 
     inventory = discover(ctx.view)
+    check_convertible(inventory)
     ctx.inventory = inventory
     for site in inventory.unclassified:
         ctx.warnings.append(f"{site.path}:{site.line}: {site.function.name}() has the hook "

@@ -15,8 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def patchgen(*args: str, timeout: float = 3600,
-             check: bool = False) -> subprocess.CompletedProcess[str]:
+# prep refuses a missing or placeholder git identity, and this machine's
+# global one may be either: the real tier brings its own committer.
+COMMITTER = {"GIT_COMMITTER_NAME": "Patch Gen", "GIT_COMMITTER_EMAIL": "patchgen@patchgen.dev"}
+
+
+def patchgen(*args: str, timeout: float = 3600, check: bool = False,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "patchgen", *args], cwd=ROOT, text=True,
                           capture_output=True, timeout=timeout, check=check,
-                          env=dict(os.environ))
+                          env={**os.environ, **(env or {})})

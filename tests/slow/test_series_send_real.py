@@ -1,4 +1,5 @@
-"""Send-ready series on 6.1: v1, regenerate, v2 with changelog and range-diff."""
+"""Send-ready series on 6.1: v1 (dry runs use up no version), marked sent,
+regenerate, v2 with changelog and range-diff."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.slow.conftest import patchgen
+from tests.slow.conftest import COMMITTER, patchgen
 
 pytestmark = pytest.mark.slow
 TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
 BRANCH = "patchgen/nf-hook-bpf"
+V1_TAG = f"{BRANCH}/v1"
 
 
 def _git(*args: str) -> str:
@@ -20,10 +22,11 @@ def _git(*args: str) -> str:
 
 
 def test_prep_v1_then_v2(tmp_path: Path) -> None:
-    for tag in _git("tag", "--list", f"patchgen/{BRANCH}/v*").split():
+    # Tags of earlier runs, and of the old naming (patchgen/patchgen/...).
+    for tag in _git("tag", "--list", "patchgen/*/v*").split():
         _git("tag", "-d", tag)
     assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>").returncode == 0
-    v1 = patchgen("prep")
+    v1 = patchgen("prep", env=COMMITTER)
     assert "v1 in" in v1.stdout, v1.stdout + v1.stderr
     assert "nothing sent" in v1.stdout
     assert "[ok] git am onto the base: same tree as the branch" in v1.stdout
@@ -31,6 +34,14 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     assert "git send-email --dry-run: 11 of 11 mails would go out" in v1.stdout
     # test_series_real checked exactly these commits just before.
     assert "[ok] built by patchgen check" in v1.stdout
+
+    # A dry run uses up no version: the same again is still v1, untagged.
+    again = patchgen("prep", env=COMMITTER)
+    assert "v1 in" in again.stdout and "range-diff" not in again.stdout
+    assert _git("tag", "--list", "patchgen/*/v*").split() == []
+    marked = patchgen("prep", "--mark-sent", env=COMMITTER)
+    assert f"v1 recorded as sent ({V1_TAG})" in marked.stdout, marked.stdout + marked.stderr
+    assert _git("tag", "--list", "patchgen/*/v*").split() == [V1_TAG]
 
     # Regenerate (new commits, same patches) and prepare again: v2.
     v1_tip = _git("rev-parse", BRANCH).strip()
@@ -44,8 +55,8 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
 def _prep_v2_and_refuse_to_send() -> None:
     assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>", "--date",
                     "2027-01-02T03:04:05+0000").returncode == 0
-    v2 = patchgen("prep")
-    assert "v2 in" in v2.stdout and f"range-diff against patchgen/{BRANCH}/v1" in v2.stdout
+    v2 = patchgen("prep", env=COMMITTER)
+    assert "v2 in" in v2.stdout and f"range-diff against {V1_TAG}" in v2.stdout
     outdir = Path(v2.stdout.split("v2 in ", 1)[1].split()[0])
     cover = (outdir / "v2-0000-cover-letter.patch").read_text()
     assert ("Subject: [RFC PATCH nf-next v2 00/10] netfilter: bpf base hook program generator"
@@ -65,7 +76,7 @@ def _prep_v2_and_refuse_to_send() -> None:
     assert "bpf@vger.kernel.org" in text.split("\nCc: ", 1)[1].split("\nSubject:", 1)[0]
 
     # These commits were never checked: sending is refused without --force.
-    refused = patchgen("prep", "--send", "--yes")
+    refused = patchgen("prep", "--send", "--yes", env=COMMITTER)
     assert refused.returncode == 1
     assert "[FAIL] built by patchgen check" in refused.stdout
     assert "not sending (override with --force)" in refused.stderr

@@ -43,3 +43,34 @@ def test_version_and_tree_are_exclusive(capsys: pytest.CaptureFixture[str]) -> N
 def test_exit_codes_are_distinct() -> None:
     values = [int(c) for c in ExitCode]
     assert len(values) == len(set(values))
+
+
+@pytest.mark.parametrize("argv", [["generate", "--plan", "--verbose"],
+                                  ["generate", "--plan", "-v"],
+                                  ["-v", "generate", "--plan"]])
+def test_verbose_is_accepted_where_the_plan_mentions_it(argv: list[str]) -> None:
+    """format_plan says '(--verbose shows them)' after 'generate --plan'."""
+    ns = build_parser().parse_args(argv)
+    assert ns.verbose is True
+
+
+def test_verbose_stays_off_unless_asked() -> None:
+    assert build_parser().parse_args(["generate", "--plan"]).verbose is False
+
+
+def test_a_full_disk_anywhere_is_an_infrastructure_failure_that_says_where(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from patchgen import cli
+
+    def full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "report.json"))
+
+    monkeypatch.setattr(cli, "cmd_tree", full)
+    rc = main(["--cache", str(tmp_path), "tree"])
+    assert rc == ExitCode.INFRA_FAILURE
+    err = capsys.readouterr().err
+    assert f"patchgen: error: no space left on device writing {tmp_path / 'report.json'}" in err
+    assert "free now" in err and "--cache" in err

@@ -66,3 +66,80 @@ def test_background_log_survives_writers_that_reopen_stdout(tmp_path: Path) -> N
     assert text.startswith("$ sh -c ")
     for line in ("kernel line one", "script output", "kernel line two"):
         assert line + "\n" in text, text
+
+
+def test_ctrl_c_while_a_child_starts_stops_that_child(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interrupt lands after fork, before Popen() returns (generate's race).
+
+    subprocess.run() then never learns the child's pid: the child ran on and
+    wrote into a temporary directory that was being removed.
+    """
+    import os
+    import signal
+    import subprocess
+
+    late = tmp_path / "late"
+    real = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def started_then_ctrl_c(self: subprocess.Popen[str], *args: object, **kw: object) -> None:
+        real(self, *args, **kw)  # the child runs from here on
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", started_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        proc.run(["sh", "-c", f"sleep 0.5; touch {late}"])
+    monkeypatch.undo()
+    time.sleep(1.0)
+    assert not late.exists(), "the child outlived the interrupted run"
+
+
+def test_ctrl_c_gives_the_child_its_sigint_to_clean_up(tmp_path: Path) -> None:
+    """git removes its lock files and half-made worktrees on SIGINT, not on SIGKILL."""
+    import os
+    import signal
+    import threading
+
+    cleaned = tmp_path / "cleaned"
+    script = f"trap 'touch {cleaned}; exit 130' INT; while :; do sleep 0.05; done"
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        proc.run(["sh", "-c", script])
+    assert cleaned.exists()
+
+
+def test_children_get_no_terminal() -> None:
+    """No child can ask the user anything: it has no controlling terminal, even
+    when patchgen has one (here: a pty)."""
+    import contextlib
+    import os
+    import pty
+    import select
+    import signal
+    import sys
+
+    code = ("from patchgen import proc\n"
+            "r = proc.run(['sh', '-c', 'exec 3</dev/tty && echo opened-tty'], check=False)\n"
+            "print('rc', r.returncode, r.stdout.strip())\n"
+            "print('stdin', repr(proc.run(['sh', '-c', 'cat']).stdout))\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(Path(__file__).resolve().parents[2])
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    out = b""
+    deadline = time.monotonic() + 20
+    done = False
+    while not done and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            with contextlib.suppress(OSError):
+                out += os.read(fd, 4096)
+        done = os.waitpid(pid, os.WNOHANG)[0] != 0
+    if not done:
+        os.kill(pid, signal.SIGKILL)  # a child still reads the terminal
+        os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        out += os.read(fd, 4096)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    assert "opened-tty" not in text and "rc 0" not in text, text
+    assert "stdin ''" in text, text

@@ -263,3 +263,63 @@ def test_selftest_patch_adds_an_executable_script(fakenet: Path, tmp_path: Path)
     make = files["tools/testing/selftests/netfilter/Makefile"].new
     assert "TEST_PROGS += nf_hook_bpf.sh\n" in make
     assert "TEST_GEN_FILES += nf_hook_bpf_progs\n" in make
+
+
+MACRO_HOOK = """
+#define DEFINE_HOOK(name) static unsigned int name(void *priv, struct sk_buff *skb, \\
+\t\t\t\t\t\t   const struct nf_hook_state *state)
+
+DEFINE_HOOK(my_hook)
+{
+\treturn NF_ACCEPT;
+}
+
+static const struct nf_hook_ops my_ops = {
+\t.hook = my_hook,
+};
+"""
+
+HIDDEN_HOOK = """
+#define HOOK_ARGS void *priv, struct sk_buff *skb, const struct nf_hook_state *state
+#define HOOKFN(n) static unsigned int n(HOOK_ARGS)
+
+HOOKFN(hidden_hook)
+{
+\treturn NF_ACCEPT;
+}
+
+static const struct nf_hook_ops hidden_ops[] = {
+\t{
+\t\t.hook = (nf_hookfn *)hidden_hook,
+\t},
+};
+"""
+
+
+def _add_to_core(fakenet: Path, text: str) -> int:
+    core = fakenet / "net" / "netfilter" / "core.c"
+    before = core.read_text()
+    core.write_text(before + text)
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-qam", "macro hook"], check=True)
+    return before.count("\n") + 1  # line of the first added line
+
+
+def test_a_hook_defined_through_a_macro_stops_generate_naming_it(fakenet: Path,
+                                                                  tmp_path: Path) -> None:
+    """Left unconverted, patch 4 would not build (-Werror=incompatible-pointer-types)."""
+    first = _add_to_core(fakenet, MACRO_HOOK)
+    with pytest.raises(UserError) as info:
+        plan_for(fakenet, tmp_path / "cache", upto=4)
+    assert info.value.message.startswith("patch 4 (")
+    assert (f"net/netfilter/core.c:{first + 4}: my_hook() is defined through the macro "
+            f"DEFINE_HOOK() (net/netfilter/core.c:{first + 1})") in info.value.message
+
+
+def test_a_registered_hook_without_a_visible_definition_stops_generate(fakenet: Path,
+                                                                       tmp_path: Path) -> None:
+    first = _add_to_core(fakenet, HIDDEN_HOOK)
+    with pytest.raises(UserError) as info:
+        plan_for(fakenet, tmp_path / "cache", upto=4)
+    assert (f"net/netfilter/core.c:{first + 11}: hidden_hook() is registered (.hook = "
+            "hidden_hook) but patchgen found no definition of it with the hook "
+            "signature") in info.value.message

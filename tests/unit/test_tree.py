@@ -107,3 +107,109 @@ def test_known_sources_are_debian_packages() -> None:
     src = known_sources()
     assert src["6.1"].package == "linux-source-6.1"
     assert src["6.12"].suites == ("bookworm-backports",)
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_dirty_tree_message_names_each_file_whole(fakelinux: Path, tmp_path: Path,
+                                                  staged: bool) -> None:
+    """An unstaged change's status line starts with a space: that space is a column."""
+    (fakelinux / "Makefile").write_text((fakelinux / "Makefile").read_text() + "# mine\n")
+    core = fakelinux / "net" / "netfilter" / "core.c"
+    core.write_text(core.read_text() + "/* local change */\n")
+    if staged:
+        subprocess.run(["git", "-C", str(fakelinux), "add", "-A"], check=True)
+    with pytest.raises(UserError) as info:
+        _prepare(TreeRequest(path=fakelinux), tmp_path)
+    assert "(2 files: Makefile, net/netfilter/core.c)" in info.value.message
+
+
+def test_an_empty_version_is_refused_when_the_request_is_made() -> None:
+    """'--version ""' once meant the default (6.1) without a word."""
+    with pytest.raises(UserError, match=r"unknown kernel version ''; known: 6\.1, 6\.12"):
+        TreeRequest(version="")
+
+
+def test_a_file_is_not_a_directory(tmp_path: Path) -> None:
+    f = tmp_path / "passwd"
+    f.write_text("root:x:0:0::/root:/bin/sh\n")
+    with pytest.raises(UserError, match=r"^not a directory: .*passwd$"):
+        TreeRequest(path=f)
+
+
+def _fake_debian_tarball(tmp_path: Path) -> Path:
+    """A linux-source-6.1.tar.xz holding the fake kernel tree."""
+    import shutil
+    import tarfile
+
+    src = tmp_path / "pkg" / "linux-source-6.1"
+    shutil.copytree(Path(__file__).parent.parent / "fakelinux", src)
+    tarball = tmp_path / "pkg" / "linux-source-6.1.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(src, arcname="linux-source-6.1")
+    shutil.rmtree(src)
+    return tarball
+
+
+def _debian_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from patchgen import tree as trees
+
+    tarball = _fake_debian_tarball(tmp_path)
+    monkeypatch.setattr(trees, "_find_tarball", lambda src, s, p: (tarball, "6.1.99-1"))
+    return settings.load(tmp_path / "cache"), tarball
+
+
+def test_unpacking_without_the_space_it_needs_says_how_much_and_where(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchgen import space
+    from patchgen.errors import InfraError
+
+    s, tarball = _debian_request(tmp_path, monkeypatch)
+    monkeypatch.setattr(space, "free_bytes", lambda where: 4096)
+    with pytest.raises(InfraError) as info:
+        prepare(TreeRequest(version="6.1"), s, null_progress())
+    assert f"unpacking {tarball.name} needs about " in info.value.message
+    assert f" in {s.trees}; 4.1 kB free" in info.value.message
+    assert info.value.hint is not None and "--cache" in info.value.hint
+    assert not s.trees.exists() or list(s.trees.iterdir()) == []
+
+
+def test_tar_running_out_of_space_says_how_much_and_where(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk fills up while tar runs (the check before it cannot see other writers)."""
+    import os
+
+    from patchgen.errors import InfraError
+
+    s, tarball = _debian_request(tmp_path, monkeypatch)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tar = bin_dir / "tar"
+    tar.write_text("#!/bin/sh\necho 'tar: linux-source-6.1/Makefile: Cannot write: "
+                   "No space left on device' >&2\nexit 2\n")
+    tar.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with pytest.raises(InfraError) as info:
+        prepare(TreeRequest(version="6.1"), s, null_progress())
+    assert info.value.message.startswith("no space left on device: unpacking "
+                                         f"{tarball.name} needs about ")
+    assert f" in {s.trees} (" in info.value.message
+    assert list(s.trees.iterdir()) == []  # the half-unpacked tree is gone
+
+
+def test_a_worktree_left_half_made_is_made_again(fakelinux: Path, tmp_path: Path) -> None:
+    """A 'git worktree add' killed mid-checkout leaves a worktree that looks like a
+    repository ("locked (initializing)", files missing): it must not be built in."""
+    from tests.unit.test_git import killed_worktree_add
+
+    s = settings.load(tmp_path / "cache")
+    tree = prepare(TreeRequest(path=fakelinux), s, null_progress())
+    where = s.worktrees / tree.id
+    where.parent.mkdir(parents=True)
+    killed_worktree_add(fakelinux, where)
+    assert worktree(tree, s) == where
+    listing = subprocess.run(["git", "-C", str(fakelinux), "worktree", "list", "--porcelain"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "locked" not in listing
+    status = subprocess.run(["git", "-C", str(where), "status", "--porcelain"],
+                            capture_output=True, text=True, check=True).stdout
+    assert status == ""  # every file checked out
