@@ -119,7 +119,8 @@ def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress)
     from patchgen.tree import TreeRequest
 
     tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault)
+    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault,
+                                  local_ok=ns.plan)
     print(generate.format_plan(series, verbose=ns.verbose))
     if ns.plan:
         return ExitCode.OK

@@ -446,16 +446,22 @@ class RunRequest:
 
 
 def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progress: Progress,
-                upto: int | None = None, fault: str | None = None) -> SeriesPlan:
-    """Compute the series from the tree (nothing is written)."""
+                upto: int | None = None, fault: str | None = None, *,
+                local_ok: bool = False) -> SeriesPlan:
+    """Compute the series from the tree (nothing is written).
+
+    ``local_ok``: without a usable git identity, sign off as
+    generate.LOCAL_RUN (a test run, or a plan) instead of failing.
+    """
     from patchgen.series import generate
     from patchgen.series.render import Renderer
 
     spec = generate.load_spec(settings.templates_dir)
-    identity = generate.identity_for(tree, author)
-    if identity == generate.PLACEHOLDER:
-        progress.warn(f"no git identity: signing off as {identity}; set git config "
-                      "user.name/user.email or pass --author before you prep the series")
+    identity = generate.identity_for(tree, author, local_ok=local_ok)
+    if identity == generate.LOCAL_RUN:
+        progress.warn(f"no usable git identity: this run signs the series off as {identity}; "
+                      "'patchgen generate' and 'prep' need yours (git config --global "
+                      "user.email/user.name, or --author)")
     with progress.stage(f"generate: compute {upto or len(spec.patches)} patches from the tree"):
         series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto,
                                fault)
@@ -484,7 +490,7 @@ def commit_series(series: SeriesPlan, branch: str | None, date: str | None,
 
 def run_series(req: RunRequest, settings: Settings, progress: Progress) -> Outcome:
     tree = stage_tree(req.test.tree, settings, progress)
-    series = plan_series(tree, req.author, settings, progress)
+    series = plan_series(tree, req.author, settings, progress, local_ok=True)
     branch = commit_series(series, req.branch, req.date, settings, progress).branch
     test = dataclasses.replace(req.test, rev=branch, command="run")
     return run_tests(test, settings, progress)

@@ -152,7 +152,8 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -
         previous = tags[-2][1] if len(tags) > 1 else None
     outdir = req.output or output_dir(settings, tree, req.branch, version)
     with staged(outdir) as work:
-        prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous)
+        prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous,
+                            committer)
     return dataclasses.replace(prepared.moved_to(outdir), committer=committer)
 
 
@@ -191,7 +192,8 @@ def _swap(new: Path, outdir: Path) -> None:
 
 
 def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Settings,
-             renderer: Renderer, tip: str, version: int, previous: str | None) -> Prepared:
+             renderer: Renderer, tip: str, version: int, previous: str | None,
+             sender: Identity) -> Prepared:
     shas = git.log_shas(f"{tree.base}..{tip}")
     range_diff = None
     changes: list[str] = []
@@ -210,9 +212,9 @@ def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Set
     # For "git am": the patches, not the cover letter (it has no diff).
     mbox.write_text("".join(f.read_text() for f in files[1:]))
     prepared = Prepared(version, outdir, files, mbox, to, cc, previous=previous, tip=tip)
-    prepared.checks = pre_send_checks(git, src, tree, tip, shas, files, mbox, settings)
-    author = git.commit_info(tip).author
-    prepared.dry_run = send_email(git, files, str(author), dry_run=True)
+    prepared.checks = pre_send_checks(git, src, tree, tip, shas, files, mbox, settings, sender)
+    # The user sends, whoever wrote the patches (From: lines keep the authors).
+    prepared.dry_run = send_email(git, files, str(sender), dry_run=True)
     return prepared
 
 
@@ -385,12 +387,13 @@ def add_headers(patch: Path, to: list[str], cc: list[str]) -> None:
 
 # -- checks before sending ----------------------------------------------------------------
 def pre_send_checks(git: Git, src: Path, tree: Tree, tip: str, shas: Sequence[str],
-                    files: list[Path], mbox: Path, settings: Settings) -> list[Check]:
+                    files: list[Path], mbox: Path, settings: Settings,
+                    sender: Identity) -> list[Check]:
     out = [Check("at most 15 patches", len(shas) <= MAX_PATCHES, f"{len(shas)} patches"),
            Check("cover letter", files[0].name.startswith(("0000-", "v")) and
                  "*** SUBJECT HERE ***" not in files[0].read_text(), files[0].name)]
     out.append(_checkpatch(src, files[1:]))
-    out.append(_signoffs(git, shas))
+    out.append(_signoffs(git, shas, sender))
     out.append(_built(settings, shas))
     out.append(_git_am(git, tree.base, tip, mbox))
     return out
@@ -409,19 +412,24 @@ def _checkpatch(src: Path, patches: list[Path]) -> Check:
     return Check("checkpatch --strict", not bad, "; ".join(bad) or f"{len(patches)} clean")
 
 
-def _signoffs(git: Git, shas: Sequence[str]) -> Check:
-    from patchgen.series.generate import PLACEHOLDER
+def _signoffs(git: Git, shas: Sequence[str], sender: Identity) -> Check:
+    """Each patch is signed off by its author, and last by the sender: the
+    chain a maintainer expects when the sender carries someone's patch."""
+    from patchgen.series.generate import LOCAL_RUN
 
     bad = []
     for sha in shas:
         info = git.commit_info(sha)
-        if f"Signed-off-by: {info.author}" not in info.body:
-            bad.append(f"{sha[:12]} {info.subject}")
-        elif info.author == PLACEHOLDER:
-            bad.append(f"{sha[:12]} is signed off by the placeholder {PLACEHOLDER}; "
-                       "regenerate with --author or a git identity")
-    return Check("Signed-off-by matches the author", not bad,
-                 "; ".join(bad) or "every patch")
+        offs = [line for line in info.body.splitlines() if line.startswith("Signed-off-by: ")]
+        if f"Signed-off-by: {info.author}" not in offs:
+            bad.append(f"{sha[:12]} {info.subject}: no Signed-off-by of its author {info.author}")
+        elif str(LOCAL_RUN) in info.body:
+            bad.append(f"{sha[:12]} is signed off by {LOCAL_RUN} (a test run without a git "
+                       "identity); regenerate with 'patchgen generate'")
+        elif not offs or offs[-1] != f"Signed-off-by: {sender}":
+            bad.append(f"{sha[:12]} {info.subject}: the last Signed-off-by is not yours "
+                       f"({sender}); regenerate with 'patchgen generate'")
+    return Check("Signed-off-by: author, then you", not bad, "; ".join(bad) or "every patch")
 
 
 def _built(settings: Settings, shas: Sequence[str]) -> Check:

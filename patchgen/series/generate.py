@@ -297,19 +297,28 @@ def parse_identity(text: str) -> Identity:
     return Identity(m.group(1), m.group(2))
 
 
-PLACEHOLDER = Identity("patchgen", "patchgen@localhost")
+# Who signs a local test run off when the machine has no usable identity
+# (README command 1 on a fresh machine): never accepted by prep.
+LOCAL_RUN = Identity("patchgen test run", "test-run@patchgen.invalid")
 
 
-def identity_for(tree: Tree, explicit: str | None) -> Identity:
-    """--author, else the git identity; on a machine with neither, a placeholder.
+def identity_for(tree: Tree, explicit: str | None, *, local_ok: bool = False) -> Identity:
+    """--author, else git's committer identity: the user who signs off.
 
-    The placeholder lets the main job run on a fresh machine; prep refuses
-    to send a series signed off by it.
+    A missing or placeholder identity is an error before anything is
+    written; with ``local_ok`` (a test run that sends nothing) it is
+    LOCAL_RUN instead, which the caller says and prep refuses.
     """
+    from patchgen.identity import GIT_HINT, committer_identity, is_placeholder_email
+
     if explicit:
-        return parse_identity(explicit)
-    git = Git(tree.repo)
-    name, email = git.config_get("user.name"), git.config_get("user.email")
-    if not name or not email:
-        return PLACEHOLDER
-    return Identity(name, email)
+        ident = parse_identity(explicit)
+        if is_placeholder_email(ident.email):
+            raise UserError(f"--author {ident} is a placeholder address", hint=GIT_HINT)
+        return ident
+    try:
+        return committer_identity(Git(tree.repo))
+    except UserError:
+        if local_ok:
+            return LOCAL_RUN
+        raise

@@ -377,6 +377,21 @@ def _macro_hook(env: Env) -> list[str]:
     return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>"]
 
 
+def _generate_with_placeholder(env: Env) -> list[str]:
+    """generate with the machine's placeholder identity (a CI seed's) and no --author."""
+    tree = env.tree()
+    env.notes["tree"] = str(tree)
+    env.vars.update({"GIT_COMMITTER_NAME": "Seed 2bcad48c maintainers",
+                     "GIT_COMMITTER_EMAIL": "maintainers@users.noreply.r-seed-2bcad48c.example"})
+    return ["generate", "--tree", str(tree)]
+
+
+def _generate_author_placeholder(env: Env) -> list[str]:
+    tree = env.tree()
+    env.notes["tree"] = str(tree)
+    return ["generate", "--tree", str(tree), "--author", "You <you@example.com>"]
+
+
 def _no_branch(env: Env) -> None:
     assert env.git(Path(env.notes["tree"]), "branch", "--list", "patchgen/*") == ""
 
@@ -386,6 +401,12 @@ ROWS: list[Row] = [
         _macro_hook, ExitCode.USER_ERROR, "hook functions patchgen cannot convert:\n"
         "  net/netfilter/core.c:153: my_hook() is defined through the macro DEFINE_HOOK() "
         "(net/netfilter/core.c:151)", _no_branch),
+    Row("generate-placeholder-identity", "generate with a placeholder git identity, no --author",
+        _generate_with_placeholder, ExitCode.USER_ERROR,
+        "<maintainers@users.noreply.r-seed-2bcad48c.example> is a placeholder", _no_branch),
+    Row("generate-author-placeholder", "generate --author with a placeholder address",
+        _generate_author_placeholder, ExitCode.USER_ERROR,
+        "patchgen: error: --author You <you@example.com> is a placeholder address", _no_branch),
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
         lambda env: _no_cache_work(env)),

@@ -64,3 +64,44 @@ def test_result_lines_come_from_reports() -> None:
         "b.sh)",
         "netfilter selftests with nf_hook_bpf=0: 1 fail; regressions: a.sh",
     ]
+
+
+def _commit(repo: Path, author: str, body: str) -> str:
+    import subprocess
+
+    name, email = author[:-1].split(" <")
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+           "GIT_COMMITTER_NAME": "U Ser", "GIT_COMMITTER_EMAIL": "u@ser.dev",
+           "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", body],
+                   check=True, env=env)
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_signoff_chain_is_author_then_sender(tmp_path: Path) -> None:
+    import subprocess
+
+    from patchgen.git import Git, Identity
+    from patchgen.prep import _signoffs
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    fw, me = "Florian Westphal <fw@strlen.de>", "U Ser <u@ser.dev>"
+    good = _commit(tmp_path, fw, f"x: a\n\nbody\n\nSigned-off-by: {fw}\nSigned-off-by: {me}\n")
+    mine = _commit(tmp_path, me, f"x: b\n\nbody\n\nSigned-off-by: {me}\n")
+    sender = Identity("U Ser", "u@ser.dev")
+    assert _signoffs(Git(tmp_path), [good, mine], sender).ok
+    # Florian's patch without the sender's sign-off: not carried properly.
+    only_fw = _commit(tmp_path, fw, f"x: c\n\nbody\n\nSigned-off-by: {fw}\n")
+    check = _signoffs(Git(tmp_path), [good, only_fw], sender)
+    assert not check.ok and "the last Signed-off-by is not yours" in check.detail
+    # A local test run's sign-off never goes out.
+    local = _commit(tmp_path, "patchgen test run <test-run@patchgen.invalid>",
+                    "x: d\n\nbody\n\nSigned-off-by: patchgen test run "
+                    "<test-run@patchgen.invalid>\n")
+    check = _signoffs(Git(tmp_path), [local], sender)
+    assert not check.ok and "a test run without a git identity" in check.detail
+    # No sign-off of the author at all.
+    none = _commit(tmp_path, fw, f"x: e\n\nbody\n\nSigned-off-by: {me}\n")
+    check = _signoffs(Git(tmp_path), [none], sender)
+    assert not check.ok and "no Signed-off-by of its author" in check.detail

@@ -323,3 +323,22 @@ def test_a_registered_hook_without_a_visible_definition_stops_generate(fakenet: 
     assert (f"net/netfilter/core.c:{first + 11}: hidden_hook() is registered (.hook = "
             "hidden_hook) but patchgen found no definition of it with the hook "
             "signature") in info.value.message
+
+
+def test_a_test_run_without_identity_signs_off_as_a_local_run(
+        fakenet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """generate refuses a placeholder identity; run (README command 1 on a fresh
+    machine) goes on as LOCAL_RUN, which prep refuses to send."""
+    from patchgen import settings
+    from patchgen.progress import null_progress
+    from patchgen.series import generate
+    from patchgen.tree import TreeRequest, prepare
+
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Seed maintainers")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "maintainers@users.noreply.r-seed.example")
+    tree = prepare(TreeRequest(path=fakenet), settings.load(tmp_path / "c"), null_progress())
+    with pytest.raises(UserError, match="is a placeholder"):
+        generate.identity_for(tree, None)
+    assert generate.identity_for(tree, None, local_ok=True) == generate.LOCAL_RUN
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@kernel.org")
+    assert str(generate.identity_for(tree, None)) == "Seed maintainers <ada@kernel.org>"
