@@ -83,7 +83,8 @@ class PatchCheck:
     @property
     def clean(self) -> bool:
         cp = self.checkpatch
-        return self.builds_ok and not self.warnings_added and cp is not None and cp.errors == 0
+        return self.builds_ok and not self.warnings_added and cp is not None and \
+            cp.errors == cp.warnings == cp.checks == 0
 
 
 @dataclass

@@ -40,3 +40,16 @@ def test_first_failure_is_found_in_a_partial_check() -> None:
     report = CheckReport("t", "b" * 40, "br", [_patch(5, ["default"]),
                                               _patch(6, ["nf_hook_bpf=y"], ok=False)], 6)
     assert "first patch that does not build: 6 netfilter: patch 6" in format_report(report)
+
+
+def test_checkpatch_warnings_and_checks_make_a_patch_unclean() -> None:
+    """'checkpatch --strict clean' means no errors, no warnings and no checks:
+    check exited 0 with two NETWORKING_BLOCK_COMMENT_STYLE warnings once."""
+    p = _patch(6, ["selftests"])
+    assert p.clean
+    p.checkpatch = CheckpatchResult(0, 2, 0, ["WARNING:NETWORKING_BLOCK_COMMENT_STYLE: x"])
+    assert not p.clean
+    p.checkpatch = CheckpatchResult(0, 0, 1, ["CHECK:PARENTHESIS_ALIGNMENT: x"])
+    assert not p.clean
+    report = CheckReport("t", "b" * 40, "br", [p], configs=["selftests"])
+    assert report.exit_code != 0
