@@ -194,11 +194,22 @@ fi
 perf_bin=$(command -v perf)
 "$perf_bin" --version >/dev/null 2>&1 || perf_bin=$(ls /usr/bin/perf_* 2>/dev/null | sort -V | tail -1)
 if [ -n "$perf_bin" ]; then
-	# The churn check may have removed the namespaces (kmemleak scan).
-	ip netns list | grep -q "^c-$sfx" || setup_pair
+	# A chain that takes a while per packet (200 rules), so that samples
+	# land in hook functions called by the program, with it in the chain.
+	mkns "pc-$sfx"; mkns "pr-$sfx"
+	ip -net "pc-$sfx" link add veth0 type veth peer name veth0 netns "pr-$sfx"
+	ip -net "pc-$sfx" addr add 10.98.0.2/24 dev veth0
+	ip -net "pr-$sfx" addr add 10.98.0.1/24 dev veth0
+	ip -net "pc-$sfx" link set veth0 up
+	ip -net "pr-$sfx" link set veth0 up
+	{
+		echo "add table inet p"
+		echo "add chain inet p in { type filter hook input priority 0; }"
+		for i in $(seq 1 200); do echo "add rule inet p in ip saddr 10.97.$((i / 250)).$((i % 250)) counter"; done
+	} | ip netns exec "pr-$sfx" nft -f -
 	pdata=/tmp/perf.$sfx
 	"$perf_bin" record -q -e cpu-clock -F 4999 -a -g -o "$pdata" -- \
-		ip netns exec "c-$sfx" ping -q -c 300 -i 0.002 -s 1000 10.99.0.1 >/dev/null 2>&1
+		ip netns exec "pc-$sfx" ping -q -f -c 2000 10.98.0.1 >/dev/null 2>&1
 	named=$("$perf_bin" script -i "$pdata" -F ip,sym 2>/dev/null |
 		grep -o 'bpf_prog_[0-9a-f]*_nf_hook_[0-9]*' | sort | uniq -c | sort -rn)
 	diag "perf callchain frames in generated programs:"
