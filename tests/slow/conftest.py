@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # prep refuses a missing or placeholder git identity, and this machine's
 # global one may be either: the real tier brings its own committer.
 COMMITTER = {"GIT_COMMITTER_NAME": "Patch Gen", "GIT_COMMITTER_EMAIL": "patchgen@patchgen.dev"}
+# ...and generate its own sign-off (the same person).
+USER = "Patch Gen <patchgen@patchgen.dev>"
 
 
 def patchgen(*args: str, timeout: float = 3600, check: bool = False,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.slow.conftest import patchgen
+from tests.slow.conftest import USER, patchgen
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
@@ -23,7 +23,7 @@ def test_61_default_selftests_match_expectations_at_the_tip(tmp_path: Path) -> N
 
 
 def test_612_series_generates_builds_and_passes_quick_selftests(tmp_path: Path) -> None:
-    gen = patchgen("generate", "--version", "6.12", timeout=3600)
+    gen = patchgen("generate", "--version", "6.12", "--author", USER, timeout=3600)
     assert gen.returncode == 0, gen.stderr
     check = patchgen("check", "--version", "6.12", "--output", str(tmp_path / "check"),
                      timeout=4 * 3600)
@@ -35,7 +35,8 @@ def test_612_series_generates_builds_and_passes_quick_selftests(tmp_path: Path) 
 
 def test_a_broken_patch_is_named_with_the_build_failure_exit_code(tmp_path: Path) -> None:
     branch = "patchgen/broken-build"
-    assert patchgen("generate", "--branch", branch, "--inject-fault", "build").returncode == 0
+    assert patchgen("generate", "--branch", branch, "--author", USER, "--inject-fault",
+                    "build").returncode == 0
     res = patchgen("check", "--branch", branch, "--no-w1", "--patches", "5-6", "--output",
                    str(tmp_path), timeout=3600)
     assert res.returncode == 3, res.stdout[-2000:]
@@ -47,7 +48,8 @@ def test_a_broken_patch_is_named_with_the_build_failure_exit_code(tmp_path: Path
 @pytest.mark.parametrize("fault", ["skip-hook", "verdict"])
 def test_a_wrong_generator_fails_the_equivalence_suite(tmp_path: Path, fault: str) -> None:
     branch = f"patchgen/broken-{fault}"
-    assert patchgen("generate", "--branch", branch, "--inject-fault", fault).returncode == 0
+    assert patchgen("generate", "--branch", branch, "--author", USER, "--inject-fault",
+                    fault).returncode == 0
     res = patchgen("test", "--rev", branch, "--tests", "nft_meta.sh", "--switch", "1,0",
                    "--output", str(tmp_path), timeout=3 * 3600)
     assert res.returncode == 1, res.stdout[-3000:]

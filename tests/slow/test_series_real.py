@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.slow.conftest import patchgen
+from tests.slow.conftest import USER, patchgen
 
 pytestmark = pytest.mark.slow
 BRANCH = "patchgen/nf-hook-bpf"
 TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
-USER = "Patch Gen <patchgen@patchgen.dev>"
 FLORIAN = "Florian Westphal <fw@strlen.de>"
 
 

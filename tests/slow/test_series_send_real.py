@@ -25,7 +25,7 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     # Tags of earlier runs, and of the old naming (patchgen/patchgen/...).
     for tag in _git("tag", "--list", "patchgen/*/v*").split():
         _git("tag", "-d", tag)
-    assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>").returncode == 0
+    assert patchgen("generate", "--author", "Patch Gen <patchgen@patchgen.dev>").returncode == 0
     v1 = patchgen("prep", env=COMMITTER)
     assert "v1 in" in v1.stdout, v1.stdout + v1.stderr
     assert "nothing sent" in v1.stdout
@@ -53,7 +53,7 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
 
 
 def _prep_v2_and_refuse_to_send() -> None:
-    assert patchgen("generate", "--author", "Patch Gen <patchgen@example.org>", "--date",
+    assert patchgen("generate", "--author", "Patch Gen <patchgen@patchgen.dev>", "--date",
                     "2027-01-02T03:04:05+0000").returncode == 0
     v2 = patchgen("prep", env=COMMITTER)
     assert "v2 in" in v2.stdout and f"range-diff against {V1_TAG}" in v2.stdout
