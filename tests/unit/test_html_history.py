@@ -51,7 +51,8 @@ def test_html_shows_patches_tests_failures_and_escapes_output(tmp_path: Path) ->
 def _bench() -> dict[str, object]:
     from patchgen.bench import BenchResult, compare
 
-    res = BenchResult("tcg", [compare("fwd_pps", "retpoline", "ct", [110.0] * 3, [100.0] * 3)],
+    # 8 rounds: enough for an interval (fewer get none, and say so)
+    res = BenchResult("tcg", [compare("fwd_pps", "retpoline", "ct", [110.0] * 8, [100.0] * 8)],
                       missing=[("ns_per_call", "off", "20 hooks")])
     data: dict[str, object] = json.loads(json.dumps(res.as_dict()))
     return data
