@@ -63,8 +63,10 @@ setup() {
 	echo rem_device_all > $PG/kpktgend_0
 	echo "add_device veth0" > $PG/kpktgend_0
 	if [ "$PIN" = 1 ]; then
-		chrt -f -p 99 "$(pgrep -x kpktgend_0)" ||
-			{ echo "cannot pin kpktgend_0" >&2; exit 5; }
+		# Every namespace has its own pktgen threads; pin them all.
+		for pid in $(pgrep -x kpktgend_0); do
+			chrt -f -p 99 "$pid" || { echo "cannot pin kpktgend_0 ($pid)" >&2; exit 5; }
+		done
 	fi
 	pg() { echo "$1" > $PG/veth0; }
 	pg "count $COUNT"; pg "pkt_size 64"; pg "delay 0"; pg "clone_skb 0"
