@@ -620,14 +620,14 @@ def _plot_packets(ax: Any, rows: list[Comparison], kind: str) -> None:
 
 # -- running in the guest ---------------------------------------------------------------
 def build_module(src: Path, outdir: Path, settings: Settings, progress: Progress,
-                 run_dir: Path) -> Path:
+                 run_dir: Path, name: str = "bench-module") -> Path:
     """Build selftests/bench/nf_hook_bench.ko against the kernel just built."""
-    moddir = run_dir / "bench-module"
+    moddir = run_dir / name
     shutil.rmtree(moddir, ignore_errors=True)
     shutil.copytree(settings.selftests_dir / "bench", moddir,
                     ignore=shutil.ignore_patterns("*.sh"))
     progress.status("building the nf_hook() benchmark module")
-    log = run_dir / "bench-module.log"
+    log = run_dir / f"{name}.log"
     try:
         proc.stream(kbuild.make_argv(src, outdir, ["modules_prepare"], jobs=settings.jobs),
                     log_path=log, env=kbuild.build_env(settings))
@@ -677,32 +677,42 @@ def module_run(guest: Guest, module: Path, switch: str, params: Sequence[str]) -
     return run
 
 
-def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int
-            ) -> list[dict[str, Any]]:
-    """Register and unregister one hook at a location holding k hooks, in both
-    positions of the switch (programs are generated in both)."""
+def ctl_positions(has_switch: bool) -> tuple[str | None, ...]:
+    """Switch positions of the control-plane rounds: both at the tip (programs
+    are generated in both), none on a kernel without the series."""
+    return ("1", "0") if has_switch else (None,)
+
+
+def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int,
+            kernel: str = "tip", has_switch: bool = True) -> list[dict[str, Any]]:
+    """Register and unregister one hook at a location holding k hooks."""
     out = []
     for hooks in hook_counts:
-        for switch in ("1", "0"):
-            guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"], timeout=60)
+        for switch in ctl_positions(has_switch):
+            if switch is not None:
+                guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"],
+                          timeout=60)
             guest.run(["insmod", str(module), f"hooks={hooks}", f"ctl={rounds}"], timeout=3600)
             got = parse_ctl(guest.run(["dmesg"], timeout=60).stdout.splitlines())
             guest.run(["dmesg", "-C"], timeout=60)
             if got is None or got.hooks != hooks:
                 raise GuestFailure(f"the control-plane measurement at {hooks} hooks printed "
                                    "no result")
-            out.append({"what": "register", "switch": int(switch), **asdict(got)})
-    guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
+            out.append({"what": "register", "kernel": kernel,
+                        "switch": "-" if switch is None else switch, **asdict(got)})
+    if has_switch:
+        guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
     return out
 
 
-def run_ctl_script(guest: Guest, script: Path, netns: int, chains: int) -> list[dict[str, Any]]:
+def run_ctl_script(guest: Guest, script: Path, netns: int, chains: int,
+                   kernel: str = "tip") -> list[dict[str, Any]]:
     res = guest.run(["bash", str(script)], timeout=7200,
                     env={"NETNS": str(netns), "CHAINS": str(chains)})
     if res.returncode != 0:
         raise GuestFailure(f"control-plane script failed ({res.returncode}): "
                            f"{(res.stderr or res.stdout)[-500:]}")
-    return parse_ctl_script(res.stdout)
+    return [{"kernel": kernel, **row} for row in parse_ctl_script(res.stdout)]
 
 
 def run_fwd(guest: Guest, script: Path, reps: int, count: int, configs: Sequence[str],

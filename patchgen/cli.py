@@ -169,7 +169,8 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
         mitigations=tuple(m.strip() for m in ns.retpolines.split(",")),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
         hook_counts=_ints(ns.hooks), overflow=_ints(ns.overflow),
-        control=not ns.no_control, ctl_hooks=_ints(ns.ctl_hooks), ctl_rounds=ns.ctl_rounds,
+        control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
+        ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
     result, run_dir = pipeline.run_bench(req, settings, progress)
     print(bench.format_table(result))
@@ -364,6 +365,9 @@ def _parser_bench(sub: Any) -> None:
                         "dispatcher holds ('' for none)")
     p.add_argument("--no-control", action="store_true",
                    help="skip the control-plane boot (register/unregister, namespaces, nft)")
+    p.add_argument("--ctl-base", action="store_true",
+                   help="also measure the control plane of the unpatched base kernel "
+                        "(builds it in the same build directory)")
     p.add_argument("--ctl-hooks", default="1,10,64",
                    help="hooks already at the location when one more is registered")
     p.add_argument("--ctl-rounds", type=int, default=10, help="register/unregister rounds")

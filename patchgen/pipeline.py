@@ -455,6 +455,7 @@ class BenchRequest:
     # Hook counts measured again with more programs than the dispatcher holds.
     overflow: tuple[int, ...] = (5,)
     control: bool = True  # the control-plane boot
+    ctl_base: bool = False  # the control plane of the unpatched base kernel too (a build)
     ctl_hooks: tuple[int, ...] = (1, 10, 64)
     ctl_rounds: int = 10
     netns: int = 100
@@ -518,9 +519,21 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                                req.hook_counts, icount, overflow)
             result.comparisons += found
             result.missing += missing
+        # What is measured so far survives a later boot that fails.
+        bench.write(result, run_dir)
     if req.control:
         _bench_control(result, req, built, decision, settings, module, icount, run_dir,
                        progress)
+        bench.write(result, run_dir)
+    if req.control and req.ctl_base:
+        with tree_lock(settings, tree.id, progress):
+            base = stage_build(tree, tree.base, profile, settings, progress, run_dir)
+            with progress.stage("bench: module for the base kernel"):
+                base_module = bench.build_module(trees.worktree(tree, settings), base.outdir,
+                                                 settings, progress, run_dir,
+                                                 "bench-module-base")
+        _bench_control(result, req, base, decision, settings, base_module, icount, run_dir,
+                       progress, kernel="base")
     bench.write(result, run_dir)
     if req.against is not None:
         earlier = req.against / "bench.json" if req.against.is_dir() else req.against
@@ -543,17 +556,20 @@ def _bench_guest(stack: contextlib.ExitStack[bool | None], built: kbuild.BuildRe
 
 def _bench_control(result: bench.BenchResult, req: BenchRequest, built: kbuild.BuildResult,
                    decision: vmaccel.AccelDecision, settings: Settings, module: Path,
-                   icount: bool, run_dir: Path, progress: Progress) -> None:
+                   icount: bool, run_dir: Path, progress: Progress,
+                   kernel: str = "tip") -> None:
     """Register/unregister at k hooks, namespaces, nft base chains: one boot
     with the requested vCPUs (on one vCPU synchronize_rcu() returns at once,
     which would hide the grace periods a registration waits for)."""
-    with progress.stage(f"bench: control plane ({req.cpus} vCPUs)"), \
+    with progress.stage(f"bench: control plane, {kernel} ({req.cpus} vCPUs)"), \
             contextlib.ExitStack() as stack:
         guest = _bench_guest(stack, built, decision, settings, req, req.cpus, (), icount,
-                             run_dir / "boot-control", progress)
+                             run_dir / f"boot-control-{kernel}", progress)
         progress.status("register/unregister one hook")
-        result.control += bench.run_ctl(guest, module, req.ctl_hooks, req.ctl_rounds)
+        result.control += bench.run_ctl(guest, module, req.ctl_hooks, req.ctl_rounds, kernel,
+                                        has_switch=kernel != "base")
         progress.status(f"{req.netns} namespaces, {req.chains} nft base chains")
         result.control += bench.run_ctl_script(
-            guest, settings.selftests_dir / "bench" / "ctl_bench.sh", req.netns, req.chains)
+            guest, settings.selftests_dir / "bench" / "ctl_bench.sh", req.netns, req.chains,
+            kernel)
     result.metadata["control_cpus"] = req.cpus

@@ -192,3 +192,10 @@ def test_icount_data_path_boots_have_one_vcpu() -> None:
 
     assert bench_cpus("icount", 2) == 1
     assert bench_cpus("wall", 2) == 2
+
+
+def test_the_base_kernel_has_no_switch_to_set() -> None:
+    from patchgen.bench import ctl_positions
+
+    assert ctl_positions(has_switch=True) == ("1", "0")
+    assert ctl_positions(has_switch=False) == (None,)
