@@ -32,6 +32,7 @@ R=bench-r
 S=bench-s
 
 cleanup() {
+	[ "$PIN" = 1 ] && sysctl -qw kernel.sched_rt_runtime_us=950000
 	echo rem_device_all > $PG/kpktgend_0 2>/dev/null
 	ip link del veth0 2>/dev/null
 	ip netns del $R 2>/dev/null
@@ -63,6 +64,9 @@ setup() {
 	echo rem_device_all > $PG/kpktgend_0
 	echo "add_device veth0" > $PG/kpktgend_0
 	if [ "$PIN" = 1 ]; then
+		# A real-time task may use 95 % of a second by default; then the
+		# scheduler lets other tasks run in its window ("RT throttling").
+		sysctl -qw kernel.sched_rt_runtime_us=-1
 		# Every namespace has its own pktgen threads; pin them all.
 		for pid in $(pgrep -x kpktgend_0); do
 			chrt -f -p 99 "$pid" || { echo "cannot pin kpktgend_0 ($pid)" >&2; exit 5; }
