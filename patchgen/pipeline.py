@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from patchgen import bench, equiv, kconfig, kselftest, proc, results
 from patchgen import build as kbuild
 from patchgen import tree as trees
-from patchgen.errors import ExitCode, PatchgenError
+from patchgen.errors import ExitCode, GuestFailure, PatchgenError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
@@ -509,7 +509,14 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                                  req.overflow, icount, bench.OVERFLOW_FILL)
                 thunks += more
             progress.status("forwarding benchmark")
-            fwd, raw = bench.run_fwd(guest, script, req.reps, req.count, req.configs, icount)
+            try:
+                fwd, raw = bench.run_fwd(guest, script, req.reps, req.count, req.configs,
+                                         icount)
+            except GuestFailure as exc:
+                # The nf_hook() figures stand on their own: keep them, and let
+                # the forwarding points show up as missing.
+                progress.warn(f"forwarding benchmark: {exc.message}")
+                fwd, raw = {}, exc.message
             result.raw[mitigation] = {"fwd_output": raw, "micro": micro, "overflow": overflow,
                                       "thunks": thunks, "spectre_v2": bench.spectre_v2(raw)}
             cost = bench.thunk_cost(thunks)

@@ -199,3 +199,16 @@ def test_the_base_kernel_has_no_switch_to_set() -> None:
 
     assert ctl_positions(has_switch=True) == ("1", "0")
     assert ctl_positions(has_switch=False) == (None,)
+
+
+def test_run_diff_names_the_largest_difference_and_the_verdict() -> None:
+    from patchgen.bench import RunDiff, format_run_diff
+
+    rows = [RunDiff("insns_per_call", "off", "5 hooks", "bpf", 200.0, 200.0),
+            RunDiff("insns_per_packet", "retpoline", "ct", "slow", 10000.0, 10150.0)]
+    text = format_run_diff(rows, "run1/bench.json")
+    assert text.splitlines()[0] == (
+        "run-to-run against run1/bench.json: largest difference +1.500% "
+        "(retpoline ct, slow); NOT all within 1%")
+    assert "all within 1%" in format_run_diff(rows[:1], "x")
+    assert format_run_diff([], "x") == "run-to-run: nothing in common with x"
