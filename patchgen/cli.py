@@ -166,7 +166,7 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = pipeline.BenchRequest(
         tree=TreeRequest(ns.kversion, ns.tree), rev=ns.rev, profile=ns.profile,
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
-        mitigations=tuple(m.strip() for m in ns.retpolines.split(",")),
+        mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
         hook_counts=_ints(ns.hooks), overflow=_ints(ns.overflow),
         control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
@@ -352,7 +352,8 @@ def _parser_bench(sub: Any) -> None:
     p.add_argument("--count", type=int, default=50000, help="packets per forwarding round")
     p.add_argument("--iters", type=int, default=100000, help="nf_hook() calls per module run")
     p.add_argument("--retpolines", default="retpoline,off",
-                   help="boots to measure: retpoline (default mitigations), off (spectre_v2=off)")
+                   help="boots to measure: retpoline (default mitigations), off (spectre_v2=off); "
+                        "'' for none (the control plane only)")
     p.add_argument("--output", type=Path, help="directory for results")
     p.add_argument("--timing", choices=["auto", *bench_modes()], default="auto",
                    help="icount: count instructions (TCG with QEMU's -icount; deterministic); "

@@ -568,15 +568,18 @@ def _bench_control(result: bench.BenchResult, req: BenchRequest, built: kbuild.B
     """Register/unregister at k hooks, namespaces, nft base chains: one boot
     with the requested vCPUs (on one vCPU synchronize_rcu() returns at once,
     which would hide the grace periods a registration waits for)."""
-    with progress.stage(f"bench: control plane, {kernel} ({req.cpus} vCPUs)"), \
+    clock = bench.control_clock("icount" if icount else "wall", req.cpus)
+    with progress.stage(f"bench: control plane, {kernel} ({req.cpus} vCPUs, {clock})"), \
             contextlib.ExitStack() as stack:
-        guest = _bench_guest(stack, built, decision, settings, req, req.cpus, (), icount,
-                             run_dir / f"boot-control-{kernel}", progress)
+        guest = _bench_guest(stack, built, decision, settings, req, req.cpus, (),
+                             clock == "icount", run_dir / f"boot-control-{kernel}", progress)
         progress.status("register/unregister one hook")
-        result.control += bench.run_ctl(guest, module, req.ctl_hooks, req.ctl_rounds, kernel,
-                                        has_switch=kernel != "base")
+        rows = bench.run_ctl(guest, module, req.ctl_hooks, req.ctl_rounds, kernel,
+                             has_switch=kernel != "base")
         progress.status(f"{req.netns} namespaces, {req.chains} nft base chains")
-        result.control += bench.run_ctl_script(
+        rows += bench.run_ctl_script(
             guest, settings.selftests_dir / "bench" / "ctl_bench.sh", req.netns, req.chains,
             kernel)
+        where = f"{decision.accel.value} {clock}"
+        result.control += [{"clock": where, **row} for row in rows]
     result.metadata["control_cpus"] = req.cpus
