@@ -340,8 +340,9 @@ def indirect_calls(result: BenchResult) -> list[IndirectCalls]:
             continue
         for path in ("slow", "bpf"):
             delta = getattr(c, path).median - getattr(other, path).median
+            # + 0.0: no "-0.00" in the table
             out.append(IndirectCalls(c.kind, c.point, path, round(delta, 3), thunk,
-                                     round(delta / thunk, 2)))
+                                     round(delta / thunk, 2) + 0.0))
     return out
 
 
@@ -523,13 +524,19 @@ def _indirect_lines(result: BenchResult) -> list[str]:
         return []
     out = ["", "  indirect calls per operation (retpolines on minus off, over the thunk's "
            f"{rows[0].thunk:g}):",
-           f"  {'':<34} {'nf_hook_slow':>14} {'programs':>14}"]
+           f"  {'':<40} {'nf_hook_slow':>14} {'programs':>14} {'saved':>8}"]
     by_point: dict[tuple[str, str], dict[str, IndirectCalls]] = {}
     for r in rows:
         by_point.setdefault((r.kind, r.point), {})[r.path] = r
     for (kind, point), paths in by_point.items():
         label = f"{KINDS[kind][0]} {point}"
-        out.append(f"  {label:<34} {paths['slow'].calls:>14.2f} {paths['bpf'].calls:>14.2f}")
+        slow, bpf = paths["slow"].calls, paths["bpf"].calls
+        out.append(f"  {label:<40} {slow:>14.2f} {bpf:>14.2f} {slow - bpf:>8.2f}")
+    if any(r.kind == "insns_per_packet" for r in rows):
+        out.append("  (forwarding rows: the on/off difference there also holds other mitigation "
+                   "code, RSB filling at context switches for one, so they are estimates; "
+                   "'saved', a difference within each boot, is the firmer figure; the "
+                   "nf_hook() rows come from loops with interrupts off)")
     return out
 
 
@@ -594,10 +601,17 @@ def _plot_calls(ax: Any, rows: list[Comparison], kind: str) -> None:
     for (path, mitigation), (color, line) in styles.items():
         pts = sorted((int(c.point.split()[0]), getattr(c, path).median) for c in rows
                      if c.mitigation == mitigation and c.point.endswith(" hooks"))
+        name = "programs" if path == "bpf" else "nf_hook_slow"
+        state = "on" if mitigation == "retpoline" else mitigation
         if pts:
-            name = "programs" if path == "bpf" else "nf_hook_slow"
             ax.plot([x for x, _ in pts], [y for _, y in pts], line, color=color, marker="o",
-                    markersize=3, label=f"{name}, retpolines {mitigation}")
+                    markersize=3, label=f"{name}, retpolines {state}")
+        more = [(int(c.point.split()[0]), getattr(c, path).median) for c in rows
+                if c.mitigation == mitigation and "more programs" in c.point]
+        if more and path == "bpf":
+            ax.plot([x for x, _ in more], [y for _, y in more], "x", color="tab:red",
+                    label=f"programs beyond the dispatcher ({OVERFLOW_FILL} more), "
+                          f"retpolines {state}")
     ax.set_xlabel("hooks at the location")
     ax.set_ylabel(KINDS[kind][1].replace("insns", "instructions") + " (nf_hook())")
     ax.legend(fontsize=8)

@@ -169,6 +169,7 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
         mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
         hook_counts=_ints(ns.hooks), overflow=_ints(ns.overflow),
+        configs=tuple(c.strip() for c in ns.configs.split(",") if c.strip()),
         control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
         ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
@@ -361,9 +362,13 @@ def _parser_bench(sub: Any) -> None:
                         "TCG, wall under KVM")
     p.add_argument("--hooks", default=",".join(map(str, bench_hook_counts())),
                    help="hook counts at which nf_hook() is measured")
-    p.add_argument("--overflow", default="5",
+    p.add_argument("--overflow", default="4,5",
                    help="hook counts measured again with more programs than the BPF "
-                        "dispatcher holds ('' for none)")
+                        "dispatcher holds ('' for none); whether a location's program gets "
+                        "a dispatcher slot then depends on the order of registrations, so "
+                        "two neighbouring counts show both cases")
+    p.add_argument("--configs", default=",".join(bench_configs()),
+                   help="forwarding rulesets ('' for none)")
     p.add_argument("--no-control", action="store_true",
                    help="skip the control-plane boot (register/unregister, namespaces, nft)")
     p.add_argument("--ctl-base", action="store_true",
@@ -389,6 +394,12 @@ def bench_modes() -> tuple[str, ...]:
     from patchgen.bench import MODES
 
     return MODES
+
+
+def bench_configs() -> tuple[str, ...]:
+    from patchgen.bench import CONFIGS
+
+    return CONFIGS
 
 
 def bench_hook_counts() -> tuple[int, ...]:

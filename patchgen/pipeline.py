@@ -453,7 +453,7 @@ class BenchRequest:
     cpus: int = 2
     timing: str = "auto"  # "icount", "wall", or auto (icount under TCG)
     # Hook counts measured again with more programs than the dispatcher holds.
-    overflow: tuple[int, ...] = (5,)
+    overflow: tuple[int, ...] = (4, 5)
     control: bool = True  # the control-plane boot
     ctl_base: bool = False  # the control plane of the unpatched base kernel too (a build)
     ctl_hooks: tuple[int, ...] = (1, 10, 64)
@@ -509,9 +509,12 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                                  req.overflow, icount, bench.OVERFLOW_FILL)
                 thunks += more
             progress.status("forwarding benchmark")
+            fwd: dict[tuple[str, str], list[float]] = {}
+            raw = ""
             try:
-                fwd, raw = bench.run_fwd(guest, script, req.reps, req.count, req.configs,
-                                         icount)
+                if req.configs:
+                    fwd, raw = bench.run_fwd(guest, script, req.reps, req.count,
+                                             req.configs, icount)
             except GuestFailure as exc:
                 # The nf_hook() figures stand on their own: keep them, and let
                 # the forwarding points show up as missing.

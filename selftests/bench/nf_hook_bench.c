@@ -31,6 +31,7 @@
  */
 #include <linux/etherdevice.h>
 #include <linux/kernel_stat.h>
+#include <linux/delay.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
@@ -47,6 +48,11 @@ static unsigned int fill;
 module_param(fill, uint, 0444);
 static unsigned int ctl;
 module_param(ctl, uint, 0444);
+/* Seconds to wait with every hook registered, before measuring: time to
+ * look at the programs from user space (bpftool prog show).
+ */
+static unsigned int hold;
+module_param(hold, uint, 0444);
 
 #define MAX_BENCH_HOOKS	64
 /* Fill sequences: FILL_LEN hooks, each one of two functions: 2^6 programs. */
@@ -279,6 +285,9 @@ static int __init nf_hook_bench_init(void)
 	err = nf_register_net_hooks(&init_net, ops, hooks);
 	if (err)
 		goto out_fill;
+
+	if (hold)
+		msleep(hold * 1000);
 
 	if (ctl) {
 		err = time_register();
