@@ -520,8 +520,12 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                 # the forwarding points show up as missing.
                 progress.warn(f"forwarding benchmark: {exc.message}")
                 fwd, raw = {}, exc.message
+            # The guest's own word on the mitigation, read whatever ran.
+            facts = boot_facts(guest)
             result.raw[mitigation] = {"fwd_output": raw, "micro": micro, "overflow": overflow,
-                                      "thunks": thunks, "spectre_v2": bench.spectre_v2(raw)}
+                                      "thunks": thunks, **facts,
+                                      "spectre_v2": facts.get("spectre_v2",
+                                                              bench.spectre_v2(raw))}
             cost = bench.thunk_cost(thunks)
             if cost is not None:
                 result.calibration[mitigation] = cost

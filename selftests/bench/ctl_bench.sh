@@ -33,7 +33,7 @@ programs() {
 	bpftool -j prog show 2>/dev/null | python3 -c '
 import json, sys
 progs = [p for p in json.load(sys.stdin) if p.get("name", "").startswith("nf_hook_")]
-print(f"programs={len(progs)} prog_bytes={sum(p.get(\"bytes_memlock\", 0) for p in progs)}")'
+print("programs=%d prog_bytes=%d" % (len(progs), sum(p.get("bytes_memlock", 0) for p in progs)))'
 }
 
 cleanup() {

@@ -59,20 +59,29 @@ module_param(hold, uint, 0444);
 #define FILL_LEN	6
 #define MAX_FILL	(1 << FILL_LEN)
 
-static unsigned int bench_accept(const struct nf_hook_state *state)
-{
-	return NF_ACCEPT;
-}
+/*
+ * The series gives hook functions one argument (the state); the base
+ * kernel passes three.  The module builds against both, so that the
+ * control plane of the unpatched kernel can be measured too.
+ */
+#define HOOK_ONE_ARG \
+	__builtin_types_compatible_p(nf_hookfn, unsigned int (const struct nf_hook_state *))
 
-static unsigned int fill_a(const struct nf_hook_state *state)
-{
-	return NF_ACCEPT;
+#define DEFINE_ACCEPT(name)							\
+static unsigned int name##_1(const struct nf_hook_state *state)		\
+{										\
+	return NF_ACCEPT;							\
+}										\
+static unsigned int name##_3(void *priv, struct sk_buff *skb,			\
+			     const struct nf_hook_state *state)		\
+{										\
+	return NF_ACCEPT;							\
 }
+#define ACCEPT_FN(name)	__builtin_choose_expr(HOOK_ONE_ARG, name##_1, name##_3)
 
-static unsigned int fill_b(const struct nf_hook_state *state)
-{
-	return NF_ACCEPT;
-}
+DEFINE_ACCEPT(bench_accept)
+DEFINE_ACCEPT(fill_a)
+DEFINE_ACCEPT(fill_b)
 
 static int bench_okfn(struct net *net, struct sock *sk, struct sk_buff *skb)
 {
@@ -166,7 +175,7 @@ static int fill_setup_all(unsigned int n)
 			goto fail;
 		}
 		for (j = 0; j < FILL_LEN; j++) {
-			fill_ops[i][j].hook = (i >> j) & 1 ? fill_b : fill_a;
+			fill_ops[i][j].hook = (i >> j) & 1 ? ACCEPT_FN(fill_b) : ACCEPT_FN(fill_a);
 			fill_ops[i][j].pf = NFPROTO_NETDEV;
 			fill_ops[i][j].hooknum = NF_NETDEV_INGRESS;
 			fill_ops[i][j].priority = j;
@@ -222,7 +231,7 @@ static int time_nf_hook(void)
 /* -- the control plane: one more hook, registered and unregistered ------ */
 static void init_op(struct nf_hook_ops *op, int priority)
 {
-	op->hook = bench_accept;
+	op->hook = ACCEPT_FN(bench_accept);
 	op->pf = NFPROTO_IPV4;
 	op->hooknum = NF_INET_FORWARD;
 	op->priority = priority;
