@@ -499,6 +499,9 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                 contextlib.ExitStack() as stack:
             guest = _bench_guest(stack, built, decision, settings, req, cpus, extra, icount,
                                  run_dir / f"boot-{mitigation}", progress)
+            # The guest's own word on the mitigation and the switch's default,
+            # read before any round sets the switch.
+            facts = boot_facts(guest)
             progress.status("nf_hook() microbenchmark")
             micro, thunks = bench.run_micro(guest, module, req.reps, req.iters,
                                             req.hook_counts, icount)
@@ -520,8 +523,6 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                 # the forwarding points show up as missing.
                 progress.warn(f"forwarding benchmark: {exc.message}")
                 fwd, raw = {}, exc.message
-            # The guest's own word on the mitigation, read whatever ran.
-            facts = boot_facts(guest)
             result.raw[mitigation] = {"fwd_output": raw, "micro": micro, "overflow": overflow,
                                       "thunks": thunks, **facts,
                                       "spectre_v2": facts.get("spectre_v2",
