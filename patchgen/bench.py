@@ -130,7 +130,7 @@ class BenchResult:
                 "indirect_calls": [asdict(r) for r in indirect_calls(self)],
                 "cost_model": {"cpi": model.cpi, "penalty": model.penalty,
                                "rows": [asdict(r) for r in model_rows(self, model)]},
-                "control": self.control, "raw": self.raw}
+                "control": self.control, "table": format_table(self, model), "raw": self.raw}
 
 
 def bootstrap_median(values: Sequence[float], rounds: int = 2000, seed: int = 1) -> Stat:
