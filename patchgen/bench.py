@@ -30,31 +30,67 @@ from typing import Any
 
 from patchgen import build as kbuild
 from patchgen import proc
-from patchgen.errors import BuildFailure, GuestFailure
+from patchgen.errors import BuildFailure, GuestFailure, UserError
 from patchgen.progress import Progress
 from patchgen.settings import Settings
+from patchgen.vm.accel import Accel
 from patchgen.vm.guest import Guest
 
 CONFIGS = ("none", "filter", "ct", "flowtable")
-HOOK_COUNTS = (1, 3, 5, 10, 20)
+HOOK_COUNTS = (1, 3, 5, 10, 20, 32, 64)
 MITIGATIONS = {"retpoline": (), "off": ("spectre_v2=off",)}
-_FWD = re.compile(r"^BENCH config=(\w+) switch=([01]) rep=(\d+) packets=(\d+) pps=(\d+)$", re.M)
-_MICRO = re.compile(r"nf_hook_bench: hooks=(\d+) iters=(\d+) passed=(\d+) total_ns=(\d+)")
+# How a bench measures: "icount" (TCG with QEMU's instruction counter: the
+# guest's clock counts executed instructions, so figures are instruction
+# counts that two runs reproduce) or "wall" (real time under KVM; under TCG
+# without icount, emulation time, which says little about hardware).
+MODES = ("icount", "wall")
+# The nf_hook_base dispatcher turns the call into at most this many
+# programs into direct calls (BPF_DISPATCHER_MAX); the module's @fill makes
+# more programs than that exist to show what happens beyond.
+DISPATCHER_MAX = 48
+OVERFLOW_FILL = 64
+# Fewer paired rounds than this give a bootstrap interval that is little
+# more than the range of the data: it is not printed.
+MIN_CI_ROUNDS = 6
+_FWD = re.compile(r"^BENCH config=(\w+) switch=([01]) rep=(\d+) packets=(\d+) pps=(\d+)"
+                  r"(?: ns=(\d+))?$", re.M)
+_MICRO = re.compile(r"nf_hook_bench: hooks=(\d+) iters=(\d+) passed=(\d+) total_ns=(\d+)"
+                    r"(?: fill=(\d+))?")
+_CALIB = re.compile(r"nf_hook_bench: calib iters=(\d+) loop_ns=(\d+) direct_ns=(\d+) "
+                    r"indirect_ns=(\d+)")
+_CTL = re.compile(r"nf_hook_bench: ctl hooks=(\d+) rounds=(\d+) reg_ns=(\d+) unreg_ns=(\d+) "
+                  r"gp=(\d+)(?: idle_ns=(\d+) cpus=(\d+))?")
+_CTL_SCRIPT = re.compile(r"^CTL ((?:\w+=\S+ ?)+)$", re.M)
+
+# kind: (title, unit, higher is better)
+KINDS = {
+    "fwd_pps": ("forwarding", "pps", True),
+    "insns_per_packet": ("forwarding", "insns/packet", False),
+    "ns_per_call": ("nf_hook() call", "ns/call", False),
+    "insns_per_call": ("nf_hook() call", "insns/call", False),
+}
 
 
 @dataclass(frozen=True)
 class Stat:
     median: float
-    lo: float
-    hi: float
+    lo: float | None
+    hi: float | None
     n: int
+    interval: str = "95% CI, bootstrap"
+
+    def text(self, digits: int = 1) -> str:
+        if self.lo is None or self.hi is None:
+            return f"{self.median:,.{digits}f} (no interval: {self.n} rounds are too few)"
+        return (f"{self.median:,.{digits}f} [{self.lo:,.{digits}f}, "
+                f"{self.hi:,.{digits}f}]")
 
 
 @dataclass(frozen=True)
 class Comparison:
     """One measurement point: the generated programs (bpf) against nf_hook_slow() (slow)."""
 
-    kind: str  # "fwd_pps" (higher is better) or "ns_per_call" (lower is better)
+    kind: str  # a key of KINDS
     mitigation: str
     point: str  # ruleset name or hook count
     bpf: Stat
@@ -65,7 +101,7 @@ class Comparison:
     def gain_percent(self) -> float:
         """Positive when the programs are better, in the measure's own direction."""
         r = self.ratio.median
-        return (r - 1) * 100 if self.kind == "fwd_pps" else (1 / r - 1) * 100
+        return (r - 1) * 100 if KINDS[self.kind][2] else (1 / r - 1) * 100
 
 
 @dataclass
@@ -76,12 +112,25 @@ class BenchResult:
     # Points asked for that gave no usable measurement (kind, mitigation, point).
     missing: list[tuple[str, str, str]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    mode: str = "wall"
+    # Per mitigation: what one call through a pointer costs over a direct
+    # call, measured in the same boot (instructions, or ns in wall mode).
+    calibration: dict[str, float] = field(default_factory=dict)
+    # Control plane: one dict per measurement (see parse_ctl, parse_ctl_script).
+    control: list[dict[str, Any]] = field(default_factory=list)
+    model: CostModel | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accel": self.accel, "metadata": self.metadata, "comparisons": [
-            {**asdict(c), "gain_percent": round(c.gain_percent, 2)} for c in self.comparisons],
-            "missing": [list(m) for m in self.missing], "rfc": rfc_verdict(self),
-            "raw": self.raw}
+        model = self.model or CostModel()
+        return {"accel": self.accel, "mode": self.mode, "metadata": self.metadata,
+                "comparisons": [{**asdict(c), "gain_percent": round(c.gain_percent, 2),
+                                 "ratio_text": c.ratio.text(3)} for c in self.comparisons],
+                "missing": [list(m) for m in self.missing], "rfc": rfc_verdict(self),
+                "calibration": self.calibration,
+                "indirect_calls": [asdict(r) for r in indirect_calls(self)],
+                "cost_model": {"cpi": model.cpi, "penalty": model.penalty,
+                               "rows": [asdict(r) for r in model_rows(self, model)]},
+                "control": self.control, "table": format_table(self, model), "raw": self.raw}
 
 
 def bootstrap_median(values: Sequence[float], rounds: int = 2000, seed: int = 1) -> Stat:
@@ -100,17 +149,65 @@ def bootstrap_ratio(a: Sequence[float], b: Sequence[float], rounds: int = 2000,
                 ratios[int(0.975 * rounds)], min(len(a), len(b)))
 
 
+def paired(bpf: Sequence[float], slow: Sequence[float], icount: bool, rounds: int = 2000,
+           seed: int = 3) -> tuple[Stat, Stat, Stat]:
+    """Statistics of rounds that were measured in pairs (switch 1, then 0).
+
+    icount: the spread (min-max) of the rounds, since the figures are
+    counts that repeat; the ratio's spread is that of the per-round ratios.
+    Otherwise a bootstrap that resamples whole rounds, so that what drifted
+    between rounds moves both sides alike, as it did when measured; with
+    fewer than MIN_CI_ROUNDS rounds no interval at all.
+    """
+    n = min(len(bpf), len(slow))
+    b, s = list(bpf[:n]), list(slow[:n])
+    ratio = statistics.median(b) / statistics.median(s)
+    if icount:
+        per_round = [x / y for x, y in zip(b, s, strict=True)]
+        spread = "spread (min-max)"
+        return (Stat(statistics.median(b), min(b), max(b), n, spread),
+                Stat(statistics.median(s), min(s), max(s), n, spread),
+                Stat(ratio, min(per_round), max(per_round), n, spread))
+    if n < MIN_CI_ROUNDS:
+        none = f"none: {n} rounds are too few for an interval ({MIN_CI_ROUNDS} needed)"
+        return (Stat(statistics.median(b), None, None, n, none),
+                Stat(statistics.median(s), None, None, n, none), Stat(ratio, None, None, n, none))
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(rounds):
+        idx = rng.choices(range(n), k=n)
+        mb = statistics.median(b[i] for i in idx)
+        ms = statistics.median(s[i] for i in idx)
+        samples.append((mb, ms, mb / ms))
+    lo, hi = int(0.025 * rounds), int(0.975 * rounds)
+    ci = "95% CI, paired bootstrap by round"
+    cols = [sorted(col) for col in zip(*samples, strict=True)]
+    return tuple(Stat(med, col[lo], col[hi], n, ci)  # type: ignore[return-value]
+                 for med, col in zip((statistics.median(b), statistics.median(s), ratio),
+                                     cols, strict=True))
+
+
 def compare(kind: str, mitigation: str, point: str, bpf: Sequence[float],
-            slow: Sequence[float]) -> Comparison:
-    return Comparison(kind, mitigation, point, bootstrap_median(bpf), bootstrap_median(slow),
-                      bootstrap_ratio(bpf, slow))
+            slow: Sequence[float], icount: bool = False) -> Comparison:
+    b, s, r = paired(bpf, slow, icount)
+    return Comparison(kind, mitigation, point, b, s, r)
 
 
 def parse_fwd(text: str) -> dict[tuple[str, str], list[float]]:
     out: dict[tuple[str, str], list[float]] = {}
-    for config, switch, _, packets, pps in _FWD.findall(text):
+    for config, switch, _, packets, pps, _ns in _FWD.findall(text):
         if int(packets) > 0:
             out.setdefault((config, switch), []).append(float(pps))
+    return out
+
+
+def parse_fwd_insns(text: str) -> dict[tuple[str, str], list[float]]:
+    """Instructions per forwarded packet: pktgen's own elapsed time (which,
+    under icount, counts instructions) over the packets forwarded."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for config, switch, _, packets, _pps, ns in _FWD.findall(text):
+        if int(packets) > 0 and ns and int(ns) > 0:
+            out.setdefault((config, switch), []).append(int(ns) / int(packets))
     return out
 
 
@@ -135,6 +232,201 @@ def parse_micro(lines: Sequence[str]) -> list[tuple[int, float]]:
     return out
 
 
+@dataclass(frozen=True)
+class ModuleRun:
+    """One insmod of nf_hook_bench: the calibration and the measurement."""
+
+    hooks: int
+    iters: int
+    total_ns: int
+    fill: int
+    loop_ns: int
+    direct_ns: int
+    indirect_ns: int
+
+    def per_call(self, icount: bool) -> float:
+        """Per nf_hook() call; counted instructions less the empty loop around it."""
+        total = self.total_ns - self.loop_ns if icount else self.total_ns
+        return total / self.iters
+
+    @property
+    def thunk(self) -> float:
+        """An indirect call's cost over a direct one, per call."""
+        return (self.indirect_ns - self.direct_ns) / self.iters
+
+
+def parse_module_run(lines: Sequence[str]) -> ModuleRun | None:
+    """The last run in a kernel log, if all its calls passed and it was calibrated."""
+    calib = micro = None
+    for line in lines:
+        calib = _CALIB.search(line) or calib
+        micro = _MICRO.search(line) or micro
+    if micro is None or calib is None or micro.group(2) != micro.group(3):
+        return None
+    return ModuleRun(int(micro.group(1)), int(micro.group(2)), int(micro.group(4)),
+                     int(micro.group(5) or 0), int(calib.group(2)), int(calib.group(3)),
+                     int(calib.group(4)))
+
+
+def thunk_cost(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+@dataclass(frozen=True)
+class CtlRun:
+    hooks: int
+    rounds: int
+    register_ns: float  # per registration
+    unregister_ns: float
+    grace_periods: float  # RCU grace periods (expedited too) per register + unregister
+    # Share of the CPUs' time spent idle meanwhile (tick-sampled): waiting,
+    # not working.  Under icount idle time is skipped, not counted.
+    idle_share: float | None = None
+
+
+def parse_ctl(lines: Sequence[str]) -> CtlRun | None:
+    found = None
+    for line in lines:
+        found = _CTL.search(line) or found
+    if found is None or int(found.group(2)) == 0:
+        return None
+    hooks, rounds, reg, unreg, gp = (int(g) for g in found.groups()[:5])
+    idle = None
+    if found.group(6) is not None and reg + unreg > 0:
+        idle = int(found.group(6)) / ((reg + unreg) * int(found.group(7)))
+    return CtlRun(hooks, rounds, reg / rounds, unreg / rounds, gp / rounds, idle)
+
+
+def parse_ctl_script(text: str) -> list[dict[str, Any]]:
+    """ctl_bench.sh's "CTL key=value ..." lines (numbers as int)."""
+    rows = []
+    for m in _CTL_SCRIPT.finditer(text):
+        row: dict[str, Any] = {}
+        for pair in m.group(1).split():
+            key, value = pair.split("=", 1)
+            row[key] = int(value) if value.isdigit() else value
+        rows.append(row)
+    return rows
+
+
+# -- what the counts mean ----------------------------------------------------------
+@dataclass(frozen=True)
+class IndirectCalls:
+    kind: str
+    point: str
+    path: str  # "bpf" or "slow"
+    delta: float  # per operation: retpolines on minus off
+    thunk: float  # per indirect call: on minus off
+    calls: float
+
+
+def indirect_calls(result: BenchResult) -> list[IndirectCalls]:
+    """Indirect calls per operation, from the retpoline on/off difference.
+
+    With retpolines each indirect call or jump goes through a thunk; without,
+    it is a plain "call *%reg".  So the difference in a path's cost between
+    the two boots, over the difference in the calibrated cost of one
+    indirect call, counts that path's indirect calls.
+    """
+    on, off = result.calibration.get("retpoline"), result.calibration.get("off")
+    if on is None or off is None or on - off <= 0:
+        return []
+    thunk = on - off
+    by_key = {(c.kind, c.mitigation, c.point): c for c in result.comparisons}
+    out = []
+    for c in result.comparisons:
+        other = by_key.get((c.kind, "off", c.point))
+        if c.mitigation != "retpoline" or other is None or KINDS[c.kind][2]:
+            continue
+        for path in ("slow", "bpf"):
+            delta = getattr(c, path).median - getattr(other, path).median
+            # + 0.0: no "-0.00" in the table
+            out.append(IndirectCalls(c.kind, c.point, path, round(delta, 3), thunk,
+                                     round(delta / thunk, 2) + 0.0))
+    return out
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Estimated cycles = instructions x CPI + indirect calls x penalty.
+
+    Defaults (README, "cost model"): CPI 1.0, and 20 cycles per indirect
+    call under retpolines, the misprediction a retpoline forces by design.
+    """
+
+    cpi: float = 1.0
+    penalty: float = 20.0
+
+    def cycles(self, insns: float, indirect: float) -> float:
+        return insns * self.cpi + indirect * self.penalty
+
+
+def modeled_gain(model: CostModel, slow: tuple[float, float], bpf: tuple[float, float]) -> float:
+    """Throughput gain of the programs: (instructions, indirect calls) of each path."""
+    return model.cycles(*slow) / model.cycles(*bpf) - 1
+
+
+def needed_penalty(model: CostModel, slow: tuple[float, float], bpf: tuple[float, float],
+                   gain: float) -> float | None:
+    """The penalty per indirect call at which the programs gain ``gain``
+    (None: no penalty does, the programs save no indirect call)."""
+    saved = slow[1] - (1 + gain) * bpf[1]
+    if saved <= 0:
+        return None
+    return model.cpi * ((1 + gain) * bpf[0] - slow[0]) / saved
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    kind: str
+    point: str
+    slow_cycles: float
+    bpf_cycles: float
+    gain_percent: float
+    penalty_for_rfc: float | None  # cycles per indirect call for the RFC's lower bound
+
+
+def model_rows(result: BenchResult, model: CostModel) -> list[ModelRow]:
+    """The cost model applied to the instruction counts with retpolines."""
+    calls = {(r.kind, r.point, r.path): r.calls for r in indirect_calls(result)}
+    rows = []
+    for c in result.comparisons:
+        if c.mitigation != "retpoline" or not c.kind.startswith("insns"):
+            continue
+        if (c.kind, c.point, "slow") not in calls:
+            continue
+        slow = (c.slow.median, max(calls[(c.kind, c.point, "slow")], 0.0))
+        bpf = (c.bpf.median, max(calls[(c.kind, c.point, "bpf")], 0.0))
+        rows.append(ModelRow(c.kind, c.point, model.cycles(*slow), model.cycles(*bpf),
+                             round(modeled_gain(model, slow, bpf) * 100, 2),
+                             needed_penalty(model, slow, bpf, RFC_GAIN["retpoline"][0] / 100)))
+    return rows
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    kind: str
+    mitigation: str
+    point: str
+    path: str
+    a: float
+    b: float
+
+    @property
+    def rel(self) -> float:
+        return (self.b - self.a) / self.a
+
+
+def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[RunDiff]:
+    """Every median two bench.json files share, side by side."""
+    def medians(data: dict[str, Any]) -> dict[tuple[str, str, str, str], float]:
+        return {(c["kind"], c["mitigation"], c["point"], path): float(c[path]["median"])
+                for c in data["comparisons"] for path in ("bpf", "slow")}
+
+    ma, mb = medians(a), medians(b)
+    return [RunDiff(*key, ma[key], mb[key]) for key in ma if key in mb]
+
+
 # The RFC's own forwarding figures (cover letter; brief section 5.2): packets per
 # second gained by the generated programs.
 RFC_GAIN = {"retpoline": (5.0, 13.0), "off": (0.0, 0.0)}
@@ -144,10 +436,15 @@ def rfc_verdict(result: BenchResult) -> list[str]:
     """Where each forwarding measurement stands against the RFC's figures."""
     out = []
     for c in result.comparisons:
-        if c.kind != "fwd_pps" or c.mitigation not in RFC_GAIN:
+        if KINDS[c.kind][0] != "forwarding" or c.mitigation not in RFC_GAIN:
             continue
         lo, hi = RFC_GAIN[c.mitigation]
-        ci = ((c.ratio.lo - 1) * 100, (c.ratio.hi - 1) * 100)
+        gain = c.gain_percent
+        if c.ratio.lo is None or c.ratio.hi is None:
+            ci, shown = (gain, gain), "no interval"
+        else:
+            ends = sorted(_gain(c.kind, r) for r in (c.ratio.lo, c.ratio.hi))
+            ci, shown = (ends[0], ends[1]), f"[{ends[0]:+.1f}%, {ends[1]:+.1f}%]"
         rfc = f"+{lo:.0f}% to +{hi:.0f}%" if hi else "about 0%"
         if ci[1] < lo - 2:
             where = "below"
@@ -155,29 +452,43 @@ def rfc_verdict(result: BenchResult) -> list[str]:
             where = "above"
         else:
             where = "consistent with"
-        out.append(f"{c.mitigation} {c.point}: {c.gain_percent:+.1f}% "
-                   f"[{ci[0]:+.1f}%, {ci[1]:+.1f}%], {where} the RFC's {rfc}")
+        out.append(f"{c.mitigation} {c.point}: {gain:+.1f}% {shown}, {where} the RFC's {rfc}")
     return out
 
 
-def format_table(result: BenchResult) -> str:
-    lines = [f"benchmark ({result.accel.upper()}"
-             + ("; emulation figures, not hardware ones" if result.accel == "tcg" else "") + ")"]
-    for kind, unit, title in (("fwd_pps", "pps", "forwarding"),
-                              ("ns_per_call", "ns/call", "nf_hook() call")):
+def _gain(kind: str, ratio: float) -> float:
+    return (ratio - 1) * 100 if KINDS[kind][2] else (1 / ratio - 1) * 100
+
+
+def mode_line(result: BenchResult) -> str:
+    if result.mode == "icount":
+        return (f"benchmark ({result.accel.upper()}, icount: the guest clock counts executed "
+                "instructions; figures are instruction counts, the spread is that of the rounds)")
+    note = {"tcg": "; wall clock of an emulator: emulation figures, not hardware ones",
+            "kvm": "; real time"}.get(result.accel, "")
+    return f"benchmark ({result.accel.upper()}{note})"
+
+
+def format_table(result: BenchResult, model: CostModel | None = None) -> str:
+    model = model or result.model or CostModel()
+    digits = 0 if result.mode == "icount" else 1
+    lines = [mode_line(result)]
+    for kind, (title, unit, _) in KINDS.items():
         rows = [c for c in result.comparisons if c.kind == kind]
         if not rows:
             continue
-        lines.append("")
-        lines.append(f"  {title:<22} {'bpf median [95% CI]':>28} {'slow median [95% CI]':>28}"
-                     f"  {'bpf/slow [95% CI]':>22}  gain")
+        lines += ["", f"  {title} ({unit}; {rows[0].ratio.interval})",
+                  f"  {'':<34} {'programs (switch 1)':>26} {'nf_hook_slow (switch 0)':>26}"
+                  f"  {'bpf/slow':>24}  gain"]
         for c in rows:
-            lines.append(f"  {c.mitigation + ' ' + c.point:<22} {_fmt(c.bpf, unit):>28} "
-                         f"{_fmt(c.slow, unit):>28}  {c.ratio.median:6.3f} "
-                         f"[{c.ratio.lo:.3f},{c.ratio.hi:.3f}]  {c.gain_percent:+5.1f}%")
+            lines.append(f"  {c.mitigation + ' ' + c.point:<34} {c.bpf.text(digits):>26} "
+                         f"{c.slow.text(digits):>26}  {c.ratio.text(3):>24}  "
+                         f"{c.gain_percent:+5.1f}%")
+    lines += _calibration_lines(result) + _indirect_lines(result) + _model_lines(result, model)
+    lines += _control_lines(result)
     verdict = rfc_verdict(result)
     if verdict:
-        lines += ["", "  against the RFC (forwarding pps gain, 95% CI):"]
+        lines += ["", "  against the RFC (forwarding gain):"]
         lines += [f"    {v}" for v in verdict]
         if result.accel == "tcg":
             lines.append("    (TCG: QEMU emulates every instruction, so these are not the "
@@ -185,6 +496,8 @@ def format_table(result: BenchResult) -> str:
     for kind, mitigation, point in result.missing:
         lines.append(f"  MISSING: {kind} {mitigation} {point}: no usable measurement")
     for mitigation, raw in result.raw.items():
+        if not isinstance(raw, dict):
+            continue
         said = str(raw.get("spectre_v2", "unknown"))
         if mitigation == "retpoline" and "Retpoline" not in said:
             lines += ["", f"  WARNING: retpolines were asked for but the guest kernel says "
@@ -197,50 +510,138 @@ def format_table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def _fmt(s: Stat, unit: str) -> str:
-    return f"{s.median:,.1f} [{s.lo:,.1f},{s.hi:,.1f}] {unit}"
+def _calibration_lines(result: BenchResult) -> list[str]:
+    if not result.calibration:
+        return []
+    unit = "instructions" if result.mode == "icount" else "ns"
+    return ["", f"  one indirect call over a direct one ({unit}, same boot): " + ", ".join(
+        f"retpolines {m}: {v:g}" for m, v in result.calibration.items())]
+
+
+def _indirect_lines(result: BenchResult) -> list[str]:
+    rows = indirect_calls(result)
+    if not rows:
+        return []
+    out = ["", "  indirect calls per operation (retpolines on minus off, over the thunk's "
+           f"{rows[0].thunk:g}):",
+           f"  {'':<40} {'nf_hook_slow':>14} {'programs':>14} {'saved':>8}"]
+    by_point: dict[tuple[str, str], dict[str, IndirectCalls]] = {}
+    for r in rows:
+        by_point.setdefault((r.kind, r.point), {})[r.path] = r
+    for (kind, point), paths in by_point.items():
+        label = f"{KINDS[kind][0]} {point}"
+        slow, bpf = paths["slow"].calls, paths["bpf"].calls
+        out.append(f"  {label:<40} {slow:>14.2f} {bpf:>14.2f} {slow - bpf:>8.2f}")
+    if any(r.kind == "insns_per_packet" for r in rows):
+        out.append("  (forwarding rows: the on/off difference there also holds other mitigation "
+                   "code, RSB filling at context switches for one, so they are estimates; "
+                   "'saved', a difference within each boot, is the firmer figure; the "
+                   "nf_hook() rows come from loops with interrupts off)")
+    return out
+
+
+def _model_lines(result: BenchResult, model: CostModel) -> list[str]:
+    rows = model_rows(result, model)
+    if not rows:
+        return []
+    lo = RFC_GAIN["retpoline"][0]
+    out = ["", f"  cost model, retpolines on: cycles = instructions x CPI {model.cpi:.1f} + "
+           f"indirect calls x penalty {model.penalty:g}",
+           f"  {'':<34} {'nf_hook_slow':>12} {'programs':>12} {'gain':>8}  "
+           f"penalty for +{lo:.0f}%"]
+    for r in rows:
+        need = ("none would do" if r.penalty_for_rfc is None else
+                "any (fewer instructions already)" if r.penalty_for_rfc <= 0 else
+                f"{r.penalty_for_rfc:.1f}")
+        label = f"{KINDS[r.kind][0]} {r.point}"
+        out.append(f"  {label:<34} {r.slow_cycles:>12,.0f} {r.bpf_cycles:>12,.0f} "
+                   f"{r.gain_percent:>+7.1f}%  {need}")
+    return out
+
+
+def _control_lines(result: BenchResult) -> list[str]:
+    if not result.control:
+        return []
+    out = ["", "  control plane (ns of the guest clock named in each row: 'tcg wall' is "
+           "emulation time, 'tcg icount' instructions plus idle time skipped)"]
+    for row in result.control:
+        out.append("    " + " ".join(f"{k}={_num(v)}" for k, v in row.items()))
+    return out
+
+
+def _num(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
 
 
 def plot(result: BenchResult, path: Path) -> Path:
+    """Per call against the hook count (lines), per packet per ruleset (bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, kind, ylabel in ((axes[0], "fwd_pps", "forwarded packets/s"),
-                             (axes[1], "ns_per_call", "ns per nf_hook() call")):
-        rows = [c for c in result.comparisons if c.kind == kind]
-        # "retpoline" + "10 hooks" is wider than a bar pair: one word per line.
-        labels = ["\n".join([c.mitigation, *c.point.split()]) for c in rows]
-        xs = range(len(rows))
-        for off, name, color in ((-0.2, "bpf", "tab:blue"), (0.2, "slow", "tab:gray")):
-            stats = [getattr(c, name) for c in rows]
-            ax.bar([x + off for x in xs], [s.median for s in stats], width=0.4, color=color,
-                   label="programs (switch 1)" if name == "bpf" else "nf_hook_slow (switch 0)",
-                   yerr=[[s.median - s.lo for s in stats], [s.hi - s.median for s in stats]],
-                   capsize=3)
-        ax.set_xticks(list(xs), labels, fontsize=7)
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"patchgen bench ({result.accel.upper()}"
-                 + (": emulation figures" if result.accel == "tcg" else "") + ")")
+    call_kind = "insns_per_call" if result.mode == "icount" else "ns_per_call"
+    fwd_kind = "insns_per_packet" if result.mode == "icount" else "fwd_pps"
+    _plot_calls(axes[0], [c for c in result.comparisons if c.kind == call_kind], call_kind)
+    _plot_packets(axes[1], [c for c in result.comparisons if c.kind == fwd_kind], fwd_kind)
+    fig.suptitle(mode_line(result).replace("; ", "\n", 1) if len(mode_line(result)) > 90
+                 else mode_line(result), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
+def _plot_calls(ax: Any, rows: list[Comparison], kind: str) -> None:
+    styles = {("bpf", "retpoline"): ("tab:blue", "-"), ("bpf", "off"): ("tab:blue", "--"),
+              ("slow", "retpoline"): ("tab:gray", "-"), ("slow", "off"): ("tab:gray", "--")}
+    for (path, mitigation), (color, line) in styles.items():
+        pts = sorted((int(c.point.split()[0]), getattr(c, path).median) for c in rows
+                     if c.mitigation == mitigation and c.point.endswith(" hooks"))
+        name = "programs" if path == "bpf" else "nf_hook_slow"
+        state = "on" if mitigation == "retpoline" else mitigation
+        if pts:
+            ax.plot([x for x, _ in pts], [y for _, y in pts], line, color=color, marker="o",
+                    markersize=3, label=f"{name}, retpolines {state}")
+        more = [(int(c.point.split()[0]), getattr(c, path).median) for c in rows
+                if c.mitigation == mitigation and "more programs" in c.point]
+        if more and path == "bpf":
+            ax.plot([x for x, _ in more], [y for _, y in more], "x", color="tab:red",
+                    label=f"programs beyond the dispatcher ({OVERFLOW_FILL} more), "
+                          f"retpolines {state}")
+    ax.set_xlabel("hooks at the location")
+    ax.set_ylabel(KINDS[kind][1].replace("insns", "instructions") + " (nf_hook())")
+    ax.legend(fontsize=8)
+
+
+def _plot_packets(ax: Any, rows: list[Comparison], kind: str) -> None:
+    labels = [f"{c.mitigation}\n{c.point}" for c in rows]
+    xs = range(len(rows))
+    for off, name, color in ((-0.2, "bpf", "tab:blue"), (0.2, "slow", "tab:gray")):
+        stats = [getattr(c, name) for c in rows]
+        err = [[s.median - (s.lo if s.lo is not None else s.median) for s in stats],
+               [(s.hi if s.hi is not None else s.median) - s.median for s in stats]]
+        ax.bar([x + off for x in xs], [s.median for s in stats], width=0.4, color=color,
+               label="programs (switch 1)" if name == "bpf" else "nf_hook_slow (switch 0)",
+               yerr=err, capsize=3)
+    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set_ylabel(KINDS[kind][1].replace("insns", "instructions") + " (forwarding)")
+    ax.legend(fontsize=8)
+
+
 # -- running in the guest ---------------------------------------------------------------
 def build_module(src: Path, outdir: Path, settings: Settings, progress: Progress,
-                 run_dir: Path) -> Path:
+                 run_dir: Path, name: str = "bench-module") -> Path:
     """Build selftests/bench/nf_hook_bench.ko against the kernel just built."""
-    moddir = run_dir / "bench-module"
+    moddir = run_dir / name
     shutil.rmtree(moddir, ignore_errors=True)
     shutil.copytree(settings.selftests_dir / "bench", moddir,
                     ignore=shutil.ignore_patterns("*.sh"))
     progress.status("building the nf_hook() benchmark module")
-    log = run_dir / "bench-module.log"
+    log = run_dir / f"{name}.log"
     try:
         proc.stream(kbuild.make_argv(src, outdir, ["modules_prepare"], jobs=settings.jobs),
                     log_path=log, env=kbuild.build_env(settings))
@@ -256,56 +657,116 @@ def build_module(src: Path, outdir: Path, settings: Settings, progress: Progress
     return moddir / "nf_hook_bench.ko"
 
 
-def run_micro(guest: Guest, module: Path, reps: int, iters: int,
-              hook_counts: Sequence[int]) -> dict[str, dict[int, list[float]]]:
+def run_micro(guest: Guest, module: Path, reps: int, iters: int, hook_counts: Sequence[int],
+              icount: bool = False, fill: int = 0
+              ) -> tuple[dict[str, dict[int, list[float]]], list[float]]:
+    """Per-call cost for each hook count, rounds interleaved (1, 0, 1, 0 ...),
+    and the calibrated cost of an indirect call of every run."""
     out: dict[str, dict[int, list[float]]] = {"1": {}, "0": {}}
+    thunks: list[float] = []
     for hooks in hook_counts:
         for _ in range(reps):
             for switch in ("1", "0"):
-                guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"], timeout=60)
-                # The module measures in its init and then refuses to stay
-                # loaded (-EAGAIN), so insmod "fails" on success.
-                ins = guest.run(["insmod", str(module), f"hooks={hooks}", f"iters={iters}"],
-                                timeout=600)
-                log = guest.run(["dmesg"], timeout=60).stdout.splitlines()
-                got = parse_micro(log)
-                if not got:
-                    tail = "; ".join(line for line in log[-3:])
-                    raise GuestFailure("the benchmark module printed no result: "
-                                       f"{(ins.stderr or ins.stdout).strip()} ({tail})")
-                out[switch].setdefault(hooks, []).append(got[-1][1])
+                run = module_run(guest, module, switch,
+                                 [f"hooks={hooks}", f"iters={iters}", f"fill={fill}"])
+                out[switch].setdefault(hooks, []).append(run.per_call(icount))
+                thunks.append(run.thunk)
     guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
+    return out, thunks
+
+
+def module_run(guest: Guest, module: Path, switch: str, params: Sequence[str]) -> ModuleRun:
+    """One insmod with the switch set explicitly (its default depends on retpolines)."""
+    guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"], timeout=60)
+    # The module measures in its init and then refuses to stay loaded
+    # (-EAGAIN), so insmod "fails" on success.
+    ins = guest.run(["insmod", str(module), *params], timeout=1800)
+    log = guest.run(["dmesg"], timeout=60).stdout.splitlines()
+    run = parse_module_run(log)
+    if run is None or f"hooks={run.hooks}" not in params:
+        tail = "; ".join(line for line in log[-3:])
+        raise GuestFailure("the benchmark module printed no result: "
+                           f"{(ins.stderr or ins.stdout).strip()} ({tail})")
+    guest.run(["dmesg", "-C"], timeout=60)
+    return run
+
+
+def ctl_positions(has_switch: bool) -> tuple[str | None, ...]:
+    """Switch positions of the control-plane rounds: both at the tip (programs
+    are generated in both), none on a kernel without the series."""
+    return ("1", "0") if has_switch else (None,)
+
+
+def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int,
+            kernel: str = "tip", has_switch: bool = True) -> list[dict[str, Any]]:
+    """Register and unregister one hook at a location holding k hooks."""
+    out = []
+    for hooks in hook_counts:
+        for switch in ctl_positions(has_switch):
+            if switch is not None:
+                guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"],
+                          timeout=60)
+            guest.run(["insmod", str(module), f"hooks={hooks}", f"ctl={rounds}"], timeout=3600)
+            got = parse_ctl(guest.run(["dmesg"], timeout=60).stdout.splitlines())
+            guest.run(["dmesg", "-C"], timeout=60)
+            if got is None or got.hooks != hooks:
+                raise GuestFailure(f"the control-plane measurement at {hooks} hooks printed "
+                                   "no result")
+            out.append({"what": "register", "kernel": kernel,
+                        "switch": "-" if switch is None else switch, **asdict(got)})
+    if has_switch:
+        guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
     return out
 
 
-def run_fwd(guest: Guest, script: Path, reps: int, count: int,
-            configs: Sequence[str]) -> tuple[dict[tuple[str, str], list[float]], str]:
-    res = guest.run(["bash", str(script), *configs], timeout=3600,
-                    env={"REPS": str(reps), "COUNT": str(count)})
+def run_ctl_script(guest: Guest, script: Path, netns: int, chains: int,
+                   kernel: str = "tip") -> list[dict[str, Any]]:
+    res = guest.run(["bash", str(script)], timeout=7200,
+                    env={"NETNS": str(netns), "CHAINS": str(chains)})
+    if res.returncode != 0:
+        raise GuestFailure(f"control-plane script failed ({res.returncode}): "
+                           f"{(res.stderr or res.stdout)[-500:]}")
+    return [{"kernel": kernel, **row} for row in parse_ctl_script(res.stdout)]
+
+
+def run_fwd(guest: Guest, script: Path, reps: int, count: int, configs: Sequence[str],
+            icount: bool = False) -> tuple[dict[tuple[str, str], list[float]], str]:
+    """Forwarding rounds: packets per second, or under icount instructions per packet."""
+    env = {"REPS": str(reps), "COUNT": str(count)}
+    if icount:
+        env["PIN"] = "1"
+    res = guest.run(["bash", str(script), *configs], timeout=3600, env=env)
     if res.returncode != 0:
         raise GuestFailure(f"forwarding benchmark failed ({res.returncode}): "
                            f"{(res.stderr or res.stdout)[-500:]}")
-    return parse_fwd(res.stdout), res.stdout
+    return (parse_fwd_insns(res.stdout) if icount else parse_fwd(res.stdout)), res.stdout
 
 
 def comparisons(mitigation: str, fwd: dict[tuple[str, str], list[float]],
                 micro: dict[str, dict[int, list[float]]],
-                configs: Sequence[str] = CONFIGS, hook_counts: Sequence[int] = HOOK_COUNTS
+                configs: Sequence[str] = CONFIGS, hook_counts: Sequence[int] = HOOK_COUNTS,
+                icount: bool = False, overflow: dict[str, dict[int, list[float]]] | None = None
                 ) -> tuple[list[Comparison], list[tuple[str, str, str]]]:
     """Comparisons for every requested point, and the points that have no data."""
+    fwd_kind, call_kind = ("insns_per_packet", "insns_per_call") if icount else \
+        ("fwd_pps", "ns_per_call")
     out, missing = [], []
     for config in configs:
         a, b = fwd.get((config, "1")), fwd.get((config, "0"))
         if a and b:
-            out.append(compare("fwd_pps", mitigation, config, a, b))
+            out.append(compare(fwd_kind, mitigation, config, a, b, icount))
         else:
-            missing.append(("fwd_pps", mitigation, config))
-    for hooks in hook_counts:
-        a, b = micro.get("1", {}).get(hooks), micro.get("0", {}).get(hooks)
+            missing.append((fwd_kind, mitigation, config))
+    Data = dict[str, dict[int, list[float]]] | None
+    points: list[tuple[str, int, Data]] = [(f"{h} hooks", h, micro) for h in hook_counts]
+    points += [(f"{h} hooks, {OVERFLOW_FILL} more programs", h, overflow)
+               for h in sorted((overflow or {}).get("1", {}))]
+    for label, hooks, data in points:
+        a, b = (data or {}).get("1", {}).get(hooks), (data or {}).get("0", {}).get(hooks)
         if a and b:
-            out.append(compare("ns_per_call", mitigation, f"{hooks} hooks", a, b))
+            out.append(compare(call_kind, mitigation, label, a, b, icount))
         else:
-            missing.append(("ns_per_call", mitigation, f"{hooks} hooks"))
+            missing.append((call_kind, mitigation, label))
     return out, missing
 
 
@@ -316,7 +777,7 @@ def junit_tree(result: BenchResult) -> ET.ElementTree:
         "name": "nf-hook-bench", "tests": str(len(result.comparisons) + len(result.missing)),
         "failures": str(len(result.missing)), "errors": "0", "skipped": "0"})
     props = ET.SubElement(ts, "properties")
-    for key, value in {"accel": result.accel, **result.metadata}.items():
+    for key, value in {"accel": result.accel, "mode": result.mode, **result.metadata}.items():
         ET.SubElement(props, "property", {"name": key, "value": str(value)})
     for c in result.comparisons:
         case = ET.SubElement(ts, "testcase", {"classname": f"nf-hook-bench.{c.kind}",
@@ -325,11 +786,11 @@ def junit_tree(result: BenchResult) -> ET.ElementTree:
         for name, value in (("bpf_median", c.bpf.median), ("slow_median", c.slow.median),
                             ("ratio", c.ratio.median), ("ratio_lo", c.ratio.lo),
                             ("ratio_hi", c.ratio.hi), ("gain_percent", c.gain_percent)):
-            ET.SubElement(cprops, "property", {"name": name, "value": f"{value:.4f}"})
+            if value is not None:
+                ET.SubElement(cprops, "property", {"name": name, "value": f"{value:.4f}"})
         ET.SubElement(case, "system-out").text = (
-            f"bpf {c.bpf.median:.1f} [{c.bpf.lo:.1f},{c.bpf.hi:.1f}] slow {c.slow.median:.1f} "
-            f"[{c.slow.lo:.1f},{c.slow.hi:.1f}] ratio {c.ratio.median:.3f} "
-            f"[{c.ratio.lo:.3f},{c.ratio.hi:.3f}] n={c.ratio.n}")
+            f"bpf {c.bpf.text()} slow {c.slow.text()} ratio {c.ratio.text(3)} "
+            f"n={c.ratio.n} ({c.ratio.interval})")
     for kind, mitigation, point in result.missing:
         case = ET.SubElement(ts, "testcase", {"classname": f"nf-hook-bench.{kind}",
                                               "name": f"{mitigation} {point}"})
@@ -339,8 +800,50 @@ def junit_tree(result: BenchResult) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
+def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) -> str:
+    """This run against an earlier one: every shared median, and the worst."""
+    if not rows:
+        return f"run-to-run: nothing in common with {other}"
+    worst = max(rows, key=lambda r: abs(r.rel))
+    ok = abs(worst.rel) <= limit
+    lines = [f"run-to-run against {other}: largest difference {worst.rel:+.3%} "
+             f"({worst.mitigation} {worst.point}, {worst.path}); "
+             + ("all within" if ok else "NOT all within") + f" {limit:.0%}"]
+    for r in rows:
+        lines.append(f"  {r.kind:<16} {r.mitigation:<9} {r.point:<30} {r.path:<4} "
+                     f"{r.a:>12,.1f} {r.b:>12,.1f} {r.rel:>+8.3%}")
+    return "\n".join(lines)
+
+
 def write(result: BenchResult, run_dir: Path) -> tuple[Path, Path]:
     (run_dir / "bench.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     (run_dir / "bench.txt").write_text(format_table(result) + "\n")
     junit_tree(result).write(run_dir / "junit.xml", encoding="unicode", xml_declaration=True)
     return run_dir / "bench.json", plot(result, run_dir / "bench.png")
+
+
+def resolve_mode(timing: str, accel: Accel) -> str:
+    """--timing auto: instruction counts under TCG, real time under KVM."""
+    if timing == "auto":
+        return "icount" if accel is Accel.TCG else "wall"
+    if timing == "icount" and accel is not Accel.TCG:
+        raise UserError("--timing icount needs TCG (QEMU's instruction counter)",
+                        hint="use --accel tcg, or --timing wall for real time under KVM")
+    if timing not in MODES:
+        raise UserError(f"--timing takes auto, {', '.join(MODES)}; got {timing!r}")
+    return timing
+
+
+def bench_cpus(mode: str, requested: int) -> int:
+    """vCPUs of the data-path boots: one under icount, where the clock counts
+    the instructions of every vCPU, so another's work would land in the window."""
+    return 1 if mode == "icount" else requested
+
+
+def control_clock(mode: str, cpus: int) -> str:
+    """The clock of the control-plane boot.  It needs more than one vCPU
+    (on one, synchronize_rcu() returns at once and hides the grace periods a
+    registration waits for), and QEMU 7.2 here could not boot a 2-vCPU guest
+    under -icount (its clock stopped at "Booting SMP configuration"): so
+    icount only on one vCPU, else the wall clock, named in every row."""
+    return "icount" if mode == "icount" and cpus == 1 else "wall"

@@ -171,12 +171,24 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = pipeline.BenchRequest(
         tree=TreeRequest(ns.kversion, ns.tree), rev=ns.rev, profile=ns.profile,
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
-        mitigations=tuple(m.strip() for m in ns.retpolines.split(",")),
-        output=ns.output, memory=ns.memory, cpus=ns.cpus)
+        mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
+        output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
+        hook_counts=_ints(ns.hooks), overflow=_ints(ns.overflow),
+        configs=tuple(c.strip() for c in ns.configs.split(",") if c.strip()),
+        control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
+        ctl_rounds=ns.ctl_rounds,
+        netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
     result, run_dir = pipeline.run_bench(req, settings, progress)
     print(bench.format_table(result))
+    spread = run_dir / "bench-spread.txt"
+    if spread.exists():
+        print("\n" + spread.read_text().rstrip())
     print(f"\nreports: {run_dir}/bench.json, bench.txt, junit.xml, bench.png")
     return ExitCode.TEST_FAILURE if result.missing else ExitCode.OK
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
 
 
 def add_test_opts(p: argparse.ArgumentParser) -> None:
@@ -357,9 +369,59 @@ def _parser_bench(sub: Any) -> None:
     p.add_argument("--count", type=int, default=50000, help="packets per forwarding round")
     p.add_argument("--iters", type=int, default=100000, help="nf_hook() calls per module run")
     p.add_argument("--retpolines", default="retpoline,off",
-                   help="boots to measure: retpoline (default mitigations), off (spectre_v2=off)")
+                   help="boots to measure: retpoline (default mitigations), off (spectre_v2=off); "
+                        "'' for none (the control plane only)")
     p.add_argument("--output", type=Path, help="directory for results")
+    p.add_argument("--timing", choices=["auto", *bench_modes()], default="auto",
+                   help="icount: count instructions (TCG with QEMU's -icount; deterministic); "
+                        "wall: real time (KVM) or emulation time (TCG); auto: icount under "
+                        "TCG, wall under KVM")
+    p.add_argument("--hooks", default=",".join(map(str, bench_hook_counts())),
+                   help="hook counts at which nf_hook() is measured")
+    p.add_argument("--overflow", default="4,5",
+                   help="hook counts measured again with more programs than the BPF "
+                        "dispatcher holds ('' for none); whether a location's program gets "
+                        "a dispatcher slot then depends on the order of registrations, so "
+                        "two neighbouring counts show both cases")
+    p.add_argument("--configs", default=",".join(bench_configs()),
+                   help="forwarding rulesets ('' for none)")
+    p.add_argument("--no-control", action="store_true",
+                   help="skip the control-plane boot (register/unregister, namespaces, nft)")
+    p.add_argument("--ctl-base", action="store_true",
+                   help="also measure the control plane of the unpatched base kernel "
+                        "(builds it in the same build directory)")
+    p.add_argument("--ctl-hooks", default="1,10,64",
+                   help="hooks already at the location when one more is registered")
+    p.add_argument("--ctl-rounds", type=int, default=10, help="register/unregister rounds")
+    p.add_argument("--netns", type=int, default=100,
+                   help="namespaces with an iptables filter table and conntrack")
+    p.add_argument("--chains", type=int, default=50, help="nft base chains in one ruleset")
+    p.add_argument("--cpi", type=float, default=1.0,
+                   help="cost model: cycles per instruction (README, 'cost model')")
+    p.add_argument("--penalty", type=float, default=20.0,
+                   help="cost model: cycles per indirect call with retpolines")
+    p.add_argument("--against", type=Path,
+                   help="an earlier bench run (directory or bench.json): print the "
+                        "run-to-run difference of every median")
     p.set_defaults(func=cmd_bench)
+
+
+def bench_modes() -> tuple[str, ...]:
+    from patchgen.bench import MODES
+
+    return MODES
+
+
+def bench_configs() -> tuple[str, ...]:
+    from patchgen.bench import CONFIGS
+
+    return CONFIGS
+
+
+def bench_hook_counts() -> tuple[int, ...]:
+    from patchgen.bench import HOOK_COUNTS
+
+    return HOOK_COUNTS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from patchgen import bench, equiv, kconfig, kselftest, proc, results
 from patchgen import build as kbuild
 from patchgen import tree as trees
-from patchgen.errors import ExitCode, PatchgenError, UserError
+from patchgen.errors import ExitCode, GuestFailure, PatchgenError, UserError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
@@ -191,11 +191,12 @@ def stage_accel(requested: str, built: kbuild.BuildResult, settings: Settings,
 
 
 def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, settings: Settings,
-               memory: str, cpus: int, append: tuple[str, ...] = ()) -> GuestSpec:
+               memory: str, cpus: int, append: tuple[str, ...] = (),
+               icount: bool = False) -> GuestSpec:
     """The guest every stage boots: this build's kernel, patchgen's guest init, a free port."""
     return GuestSpec(built.image, decision.accel, free_port(),
                      settings.selftests_dir / "guest" / "patchgen-guest-init.sh",
-                     memory, cpus, append, build_dir=built.outdir)
+                     memory, cpus, append, build_dir=built.outdir, icount=icount)
 
 
 def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
@@ -508,10 +509,22 @@ class BenchRequest:
     iters: int = 100000  # nf_hook() calls per module run
     mitigations: tuple[str, ...] = ("retpoline", "off")
     configs: tuple[str, ...] = ("none", "filter", "ct", "flowtable")
-    hook_counts: tuple[int, ...] = (1, 3, 5, 10, 20)
+    hook_counts: tuple[int, ...] = bench.HOOK_COUNTS
     output: Path | None = None
     memory: str = "2G"
     cpus: int = 2
+    timing: str = "auto"  # "icount", "wall", or auto (icount under TCG)
+    # Hook counts measured again with more programs than the dispatcher holds.
+    overflow: tuple[int, ...] = (4, 5)
+    control: bool = True  # the control-plane boot
+    ctl_base: bool = False  # the control plane of the unpatched base kernel too (a build)
+    ctl_hooks: tuple[int, ...] = (1, 10, 64)
+    ctl_rounds: int = 10
+    netns: int = 100
+    chains: int = 50
+    cpi: float = bench.CostModel.cpi
+    penalty: float = bench.CostModel.penalty
+    against: Path | None = None  # an earlier bench.json (or its run directory)
 
 
 def run_bench(req: BenchRequest, settings: Settings, progress: Progress
@@ -532,30 +545,111 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
             module = bench.build_module(trees.worktree(tree, settings), built.outdir,
                                         settings, progress, run_dir)
     decision = stage_accel(req.accel, built, settings, progress)
-    result = bench.BenchResult(decision.accel.value, metadata={
+    mode = bench.resolve_mode(req.timing, decision.accel)
+    icount = mode == "icount"
+    cpus = bench.bench_cpus(mode, req.cpus)
+    result = bench.BenchResult(decision.accel.value, mode=mode, metadata={
         "tree": tree.id, "version": str(tree.facts.version), "rev": rev,
         "profile": profile.name, "reps": req.reps, "packets_per_round": req.count,
-        "calls_per_run": req.iters, "cpus": req.cpus, "memory": req.memory})
+        "calls_per_run": req.iters, "cpus": cpus, "memory": req.memory,
+        "qemu_opts": qemu_opts(decision.accel, icount)},
+        model=bench.CostModel(req.cpi, req.penalty))
     script = settings.selftests_dir / "bench" / "fwd_bench.sh"
     for mitigation in req.mitigations:
         extra = bench.MITIGATIONS[mitigation]
-
-        def guest_for(attempt: int, extra: tuple[str, ...] = extra,
-                      mitigation: str = mitigation) -> Guest:
-            spec = guest_spec(built, decision, settings, req.memory, req.cpus, extra)
-            return Guest(spec, run_dir / f"boot-{mitigation}" / f"attempt-{attempt}", progress)
-
-        with progress.stage(f"bench: retpolines {mitigation}"), contextlib.ExitStack() as stack:
-            guest = boot_with_one_retry(stack, guest_for, progress)
+        with progress.stage(f"bench: retpolines {mitigation} ({mode})"), \
+                contextlib.ExitStack() as stack:
+            guest = _bench_guest(stack, built, decision, settings, req, cpus, extra, icount,
+                                 run_dir / f"boot-{mitigation}", progress)
+            # The guest's own word on the mitigation and the switch's default,
+            # read before any round sets the switch.
+            facts = boot_facts(guest)
             progress.status("nf_hook() microbenchmark")
-            micro = bench.run_micro(guest, module, req.reps, req.iters, req.hook_counts)
+            micro, thunks = bench.run_micro(guest, module, req.reps, req.iters,
+                                            req.hook_counts, icount)
+            overflow: dict[str, dict[int, list[float]]] = {}
+            if req.overflow:
+                progress.status(f"nf_hook() with {bench.OVERFLOW_FILL} more programs")
+                overflow, more = bench.run_micro(guest, module, req.reps, req.iters,
+                                                 req.overflow, icount, bench.OVERFLOW_FILL)
+                thunks += more
             progress.status("forwarding benchmark")
-            fwd, raw = bench.run_fwd(guest, script, req.reps, req.count, req.configs)
-            result.raw[mitigation] = {"fwd_output": raw, "micro": micro,
-                                      "spectre_v2": bench.spectre_v2(raw)}
+            fwd: dict[tuple[str, str], list[float]] = {}
+            raw = ""
+            try:
+                if req.configs:
+                    fwd, raw = bench.run_fwd(guest, script, req.reps, req.count,
+                                             req.configs, icount)
+            except GuestFailure as exc:
+                # The nf_hook() figures stand on their own: keep them, and let
+                # the forwarding points show up as missing.
+                progress.warn(f"forwarding benchmark: {exc.message}")
+                fwd, raw = {}, exc.message
+            result.raw[mitigation] = {"fwd_output": raw, "micro": micro, "overflow": overflow,
+                                      "thunks": thunks, **facts,
+                                      "spectre_v2": facts.get("spectre_v2",
+                                                              bench.spectre_v2(raw))}
+            cost = bench.thunk_cost(thunks)
+            if cost is not None:
+                result.calibration[mitigation] = cost
             found, missing = bench.comparisons(mitigation, fwd, micro, req.configs,
-                                               req.hook_counts)
+                                               req.hook_counts, icount, overflow)
             result.comparisons += found
             result.missing += missing
+        # What is measured so far survives a later boot that fails.
+        bench.write(result, run_dir)
+    if req.control:
+        _bench_control(result, req, built, decision, settings, module, icount, run_dir,
+                       progress)
+        bench.write(result, run_dir)
+    if req.control and req.ctl_base:
+        with tree_lock(settings, tree.id, progress):
+            base = stage_build(tree, tree.base, profile, settings, progress, run_dir)
+            with progress.stage("bench: module for the base kernel"):
+                base_module = bench.build_module(trees.worktree(tree, settings), base.outdir,
+                                                 settings, progress, run_dir,
+                                                 "bench-module-base")
+        _bench_control(result, req, base, decision, settings, base_module, icount, run_dir,
+                       progress, kernel="base")
     bench.write(result, run_dir)
+    if req.against is not None:
+        earlier = req.against / "bench.json" if req.against.is_dir() else req.against
+        rows = bench.compare_runs(json.loads(earlier.read_text()), result.as_dict())
+        (run_dir / "bench-spread.txt").write_text(
+            bench.format_run_diff(rows, str(earlier)) + "\n")
     return result, run_dir
+
+
+def _bench_guest(stack: contextlib.ExitStack[bool | None], built: kbuild.BuildResult,
+                 decision: vmaccel.AccelDecision, settings: Settings, req: BenchRequest,
+                 cpus: int, extra: tuple[str, ...], icount: bool, where: Path,
+                 progress: Progress) -> Guest:
+    def guest_for(attempt: int) -> Guest:
+        spec = guest_spec(built, decision, settings, req.memory, cpus, extra, icount)
+        return Guest(spec, where / f"attempt-{attempt}", progress)
+
+    return boot_with_one_retry(stack, guest_for, progress)
+
+
+def _bench_control(result: bench.BenchResult, req: BenchRequest, built: kbuild.BuildResult,
+                   decision: vmaccel.AccelDecision, settings: Settings, module: Path,
+                   icount: bool, run_dir: Path, progress: Progress,
+                   kernel: str = "tip") -> None:
+    """Register/unregister at k hooks, namespaces, nft base chains: one boot
+    with the requested vCPUs (on one vCPU synchronize_rcu() returns at once,
+    which would hide the grace periods a registration waits for)."""
+    clock = bench.control_clock("icount" if icount else "wall", req.cpus)
+    with progress.stage(f"bench: control plane, {kernel} ({req.cpus} vCPUs, {clock})"), \
+            contextlib.ExitStack() as stack:
+        guest = _bench_guest(stack, built, decision, settings, req, req.cpus, (),
+                             clock == "icount", run_dir / f"boot-control-{kernel}", progress)
+        progress.status("register/unregister one hook")
+        rows = bench.run_ctl(guest, module, req.ctl_hooks, req.ctl_rounds, kernel,
+                             has_switch=kernel != "base")
+        progress.status(f"{req.netns} namespaces, {req.chains} nft base chains")
+        rows += bench.run_ctl_script(
+            guest, settings.selftests_dir / "bench" / "ctl_bench.sh", req.netns, req.chains,
+            kernel)
+        where = f"{decision.accel.value} {clock}"
+        result.control += [{"clock": where, **row} for row in rows]
+    result.metadata["control_cpus"] = req.cpus

@@ -13,7 +13,7 @@ from patchgen.pipeline import guest_spec
 from patchgen.settings import PROJECT_ROOT, Settings
 from patchgen.tree import apt_argv, apt_sources_line
 from patchgen.vm.accel import Accel, AccelDecision, kvm_probe_argv
-from patchgen.vm.argv import MAX_APPEND, GuestSpec, kernel_cmdline, vng_argv
+from patchgen.vm.argv import MAX_APPEND, GuestSpec, kernel_cmdline, qemu_opts, vng_argv
 
 
 def test_make_argv() -> None:
@@ -121,3 +121,18 @@ def test_every_stage_boots_the_build_with_patchgen_s_guest_init(tmp_path: Path) 
     assert (spec.kernel, spec.build_dir, spec.accel) == (built.image, built.outdir, Accel.TCG)
     assert (spec.memory, spec.cpus, spec.append) == ("3G", 1, ("mitigations=off",))
     assert 0 < spec.ssh_port < 65536
+
+
+def test_an_icount_guest_counts_instructions_on_one_host_thread() -> None:
+    # -icount needs single-threaded TCG; shift=0: one virtual ns per
+    # instruction; sleep=off: an idle vCPU does not wait for the host clock.
+    spec = GuestSpec(Path("/b"), Accel.TCG, 1, Path("/i"), cpus=1, icount=True)
+    assert "--qemu-opts=-accel tcg,thread=single -icount shift=0,sleep=off" in vng_argv(spec)
+    assert qemu_opts(Accel.TCG, icount=True) == \
+        "-accel tcg,thread=single -icount shift=0,sleep=off"
+    assert qemu_opts(Accel.TCG) == "-accel tcg,thread=single"
+
+
+def test_icount_is_a_tcg_thing() -> None:
+    with pytest.raises(ValueError, match="TCG"):
+        qemu_opts(Accel.KVM, icount=True)

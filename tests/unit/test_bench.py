@@ -41,8 +41,10 @@ def test_parse_micro_needs_every_call_to_pass() -> None:
 
 def test_bootstrap_interval_brackets_the_median() -> None:
     s = bootstrap_median([10.0, 11.0, 12.0, 13.0, 50.0])
+    assert s.lo is not None and s.hi is not None
     assert s.median == 12.0 and s.lo <= 12.0 <= s.hi and s.n == 5
     r = bootstrap_ratio([12.0, 12.5, 11.5], [10.0, 10.0, 10.0])
+    assert r.lo is not None and r.hi is not None
     assert abs(r.median - 1.2) < 1e-9 and r.lo <= r.median <= r.hi
 
 

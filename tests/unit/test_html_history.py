@@ -51,7 +51,8 @@ def test_html_shows_patches_tests_failures_and_escapes_output(tmp_path: Path) ->
 def _bench() -> dict[str, object]:
     from patchgen.bench import BenchResult, compare
 
-    res = BenchResult("tcg", [compare("fwd_pps", "retpoline", "ct", [110.0] * 3, [100.0] * 3)],
+    # 8 rounds: enough for an interval (fewer get none, and say so)
+    res = BenchResult("tcg", [compare("fwd_pps", "retpoline", "ct", [110.0] * 8, [100.0] * 8)],
                       missing=[("ns_per_call", "off", "20 hooks")])
     data: dict[str, object] = json.loads(json.dumps(res.as_dict()))
     return data
@@ -70,3 +71,18 @@ def test_html_and_markdown_show_the_benchmark(tmp_path: Path) -> None:
     md = "\n".join(_pipeline().bench_markdown(bench))
     assert "| fwd_pps | retpoline | ct | 110.0 | 100.0 | 1.100 [1.100, 1.100] | +10.0% |" in md
     assert "| ns_per_call | off | 20 hooks | ❌ no measurement" in md
+
+
+def test_html_shows_an_icount_bench_with_its_derived_figures() -> None:
+    from patchgen.bench import BenchResult, compare
+
+    res = BenchResult("tcg", mode="icount", calibration={"retpoline": 4.0, "off": 2.0})
+    for mitigation, extra in (("retpoline", 2.0), ("off", 0.0)):
+        res.comparisons.append(compare("insns_per_call", mitigation, "5 hooks", [169.0] * 3,
+                                       [246.0 + 6 * extra] * 3, icount=True))
+    bench = json.loads(json.dumps(res.as_dict()))
+    view = html.RunView("t61", "debian-6.1.192", bench=bench)
+    page = html.render(Renderer(PROJECT_ROOT / "templates"), "test", [view])
+    assert "icount: instruction counts" in page and "emulation figures" not in page
+    assert "indirect calls per operation" in page and "cost model" in page
+    assert "0.655 [0.655, 0.655]" in page
