@@ -74,13 +74,17 @@ mkns() {
 	ip netns add "$ns" && ns_list+=("$ns")
 	ip -net "$ns" link set lo up
 }
+# Namespaces $1 (address $3.2) and $2 ($3.1) joined by veth.
+veth_pair() {
+	mkns "$1"; mkns "$2"
+	ip -net "$1" link add veth0 type veth peer name veth0 netns "$2"
+	ip -net "$1" addr add "$3.2/24" dev veth0
+	ip -net "$2" addr add "$3.1/24" dev veth0
+	ip -net "$1" link set veth0 up
+	ip -net "$2" link set veth0 up
+}
 setup_pair() {
-	mkns "c-$sfx"; mkns "r-$sfx"
-	ip -net "c-$sfx" link add veth0 type veth peer name veth0 netns "r-$sfx"
-	ip -net "c-$sfx" addr add 10.99.0.2/24 dev veth0
-	ip -net "r-$sfx" addr add 10.99.0.1/24 dev veth0
-	ip -net "c-$sfx" link set veth0 up
-	ip -net "r-$sfx" link set veth0 up
+	veth_pair "c-$sfx" "r-$sfx" 10.99.0
 	ip netns exec "r-$sfx" nft -f - <<-EOF
 	table inet t {
 		chain in { type filter hook input priority 0; ct state new counter accept; }
@@ -196,12 +200,7 @@ perf_bin=$(command -v perf)
 if [ -n "$perf_bin" ]; then
 	# A chain that takes a while per packet (200 rules), so that samples
 	# land in hook functions called by the program, with it in the chain.
-	mkns "pc-$sfx"; mkns "pr-$sfx"
-	ip -net "pc-$sfx" link add veth0 type veth peer name veth0 netns "pr-$sfx"
-	ip -net "pc-$sfx" addr add 10.98.0.2/24 dev veth0
-	ip -net "pr-$sfx" addr add 10.98.0.1/24 dev veth0
-	ip -net "pc-$sfx" link set veth0 up
-	ip -net "pr-$sfx" link set veth0 up
+	veth_pair "pc-$sfx" "pr-$sfx" 10.98.0
 	{
 		echo "add table inet p"
 		echo "add chain inet p in { type filter hook input priority 0; }"

@@ -669,56 +669,46 @@ static void do_bind_map(struct prog *p)
 		problem(p, "PROG_BIND_MAP", "the map is not among the program's map ids");
 }
 
+/* The program as the value of a map of @type: the update must fail. */
+static void prog_in_map(struct prog *p, enum bpf_map_type type, const char *kind,
+			const void *value, __u32 value_size)
+{
+	__u32 key = 0;
+	char what[64];
+	int fd, ret;
+
+	fd = map_create(type, sizeof(key), value_size, "ksft_progs");
+	if (fd < 0) {
+		printf("# prog %u %s: %s skipped: MAP_CREATE -> %s\n",
+		       p->id, p->name, kind, errno_name(-fd));
+		return;
+	}
+	snprintf(what, sizeof(what), "MAP_UPDATE_ELEM(%s)", kind);
+	ret = map_update(fd, &key, value);
+	if (outcome(p, what, ret, MUST_FAIL))
+		report_undo(p, what, "MAP_DELETE_ELEM", map_delete(fd, &key));
+	close(fd);
+}
+
 static void do_prog_map(struct prog *p)
 {
 	struct bpf_devmap_val dev_val;
 	struct bpf_cpumap_val cpu_val;
-	__u32 key = 0, prog_fd = p->fd;
-	int fd, ret;
+	__u32 prog_fd = p->fd;
 
 	/* A tail call target: any program calling into the array runs it. */
-	fd = map_create(BPF_MAP_TYPE_PROG_ARRAY, sizeof(key), sizeof(prog_fd), "ksft_progs");
-	if (fd >= 0) {
-		ret = map_update(fd, &key, &prog_fd);
-		if (outcome(p, "MAP_UPDATE_ELEM(prog_array)", ret, MUST_FAIL))
-			report_undo(p, "MAP_UPDATE_ELEM(prog_array)", "MAP_DELETE_ELEM",
-				    map_delete(fd, &key));
-		close(fd);
-	} else {
-		printf("# prog %u %s: prog_array skipped: MAP_CREATE -> %s\n",
-		       p->id, p->name, errno_name(-fd));
-	}
+	prog_in_map(p, BPF_MAP_TYPE_PROG_ARRAY, "prog_array", &prog_fd, sizeof(prog_fd));
 
 	/* Maps whose values name an XDP program to run on redirect. */
 	memset(&dev_val, 0, sizeof(dev_val));
 	dev_val.ifindex = LO_IFINDEX;
 	dev_val.bpf_prog.fd = p->fd;
-	fd = map_create(BPF_MAP_TYPE_DEVMAP, sizeof(key), sizeof(dev_val), "ksft_devmap");
-	if (fd >= 0) {
-		ret = map_update(fd, &key, &dev_val);
-		if (outcome(p, "MAP_UPDATE_ELEM(devmap)", ret, MUST_FAIL))
-			report_undo(p, "MAP_UPDATE_ELEM(devmap)", "MAP_DELETE_ELEM",
-				    map_delete(fd, &key));
-		close(fd);
-	} else {
-		printf("# prog %u %s: devmap skipped: MAP_CREATE -> %s\n",
-		       p->id, p->name, errno_name(-fd));
-	}
+	prog_in_map(p, BPF_MAP_TYPE_DEVMAP, "devmap", &dev_val, sizeof(dev_val));
 
 	memset(&cpu_val, 0, sizeof(cpu_val));
 	cpu_val.qsize = 16;
 	cpu_val.bpf_prog.fd = p->fd;
-	fd = map_create(BPF_MAP_TYPE_CPUMAP, sizeof(key), sizeof(cpu_val), "ksft_cpumap");
-	if (fd >= 0) {
-		ret = map_update(fd, &key, &cpu_val);
-		if (outcome(p, "MAP_UPDATE_ELEM(cpumap)", ret, MUST_FAIL))
-			report_undo(p, "MAP_UPDATE_ELEM(cpumap)", "MAP_DELETE_ELEM",
-				    map_delete(fd, &key));
-		close(fd);
-	} else {
-		printf("# prog %u %s: cpumap skipped: MAP_CREATE -> %s\n",
-		       p->id, p->name, errno_name(-fd));
-	}
+	prog_in_map(p, BPF_MAP_TYPE_CPUMAP, "cpumap", &cpu_val, sizeof(cpu_val));
 }
 
 /*
