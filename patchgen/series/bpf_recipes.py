@@ -34,7 +34,7 @@ KCONFIG_ANCHOR = "NETFILTER_NETLINK_HOOK"
 MAX_PROG_HOOKS = 128
 
 
-def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
+def _generator_params(ctx: Context) -> dict[str, Any]:
     facts = ctx.facts
     if facts.kfree_skb_reason_inline:
         if not facts.has_sk_skb_reason_drop:
@@ -43,8 +43,8 @@ def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
         drop = "sk_skb_reason_drop"
     else:
         drop = "kfree_skb_reason"
-    return {"cache": cache, "drop": drop, "max_hooks": MAX_PROG_HOOKS,
-            "sysctl_sentinel": not facts.has_register_net_sysctl_sz, "fault": ctx.fault}
+    return {"drop": drop, "max_hooks": MAX_PROG_HOOKS,
+            "sysctl_sentinel": not facts.has_register_net_sysctl_sz}
 
 
 # -- the bpf patch: programs the kernel generates itself -------------------------------
@@ -149,7 +149,7 @@ def generator(ctx: Context) -> dict[str, Any]:
     if ctx.facts.retpoline_symbol is None:
         raise RecipeError("no retpoline symbol (RETPOLINE or MITIGATION_RETPOLINE) in "
                           "arch/x86/Kconfig")
-    params = _generator_params(ctx, cache=False)
+    params = _generator_params(ctx)
     view.write(HOOK_BPF_H, r.render("c/nf_hook_bpf.h.j2"))
     view.write(HOOK_BPF_C, r.render("c/nf_hook_bpf.c.j2", **params))
     _kconfig(view, r.render("c/Kconfig-nf_hook_bpf.j2", retpoline=ctx.facts.retpoline_symbol))
@@ -316,11 +316,47 @@ def netdev_bpf(ctx: Context) -> dict[str, Any]:
 
 # -- patch 9 --------------------------------------------------------------------------
 def prog_cache(ctx: Context) -> dict[str, Any]:
+    """Share programs between locations with the same hooks: the cache
+    (templates/c/nf_hook_bpf_cache.c.j2) replaces patch 6's get and put."""
     view = ctx.view
-    expected = ctx.renderer.render("c/nf_hook_bpf.c.j2", **_generator_params(ctx, cache=False))
-    if view.read(HOOK_BPF_C) != expected:
-        raise RecipeError(f"{HOOK_BPF_C} is not what patch 6 made; the cache would be "
-                          "rendered onto something else")
-    view.write(HOOK_BPF_C, ctx.renderer.render("c/nf_hook_bpf.c.j2",
-                                               **_generator_params(ctx, cache=True)))
+    cf = view.parse(HOOK_BPF_C)
+    if cf.function("nf_hook_bpf_key") is not None:
+        raise RecipeError(f"{HOOK_BPF_C} has a program cache already")
+    parts = ctx.renderer.render_blocks("c/nf_hook_bpf_cache.c.j2")
+    comment = _leading_comment_end(cf)
+    view.edit(HOOK_BPF_C, [Edit(comment, comment, parts["comment"]),
+                           *_include_edits(cf, parts["includes"]),
+                           _replace_get_put(view, cf, parts["cache"])])
     return {"dispatcher_max": ctx.facts.dispatcher_max or "BPF_DISPATCHER_MAX"}
+
+
+def _leading_comment_end(cf: CFile) -> int:
+    """Offset of the " */" line that closes the comment at the top of the file."""
+    m = re.match(r"(?://[^\n]*\n)*/\*.*?\n(?= \*/\n)", cf.text, re.S)
+    if m is None:
+        raise RecipeError(f"{cf.path}: no comment at the top of the file")
+    return m.end()
+
+
+def _include_edits(cf: CFile, lines: str) -> list[Edit]:
+    """Each of ``lines`` (#include lines) at its place in the sorted include block."""
+    first_code = cf.tokens[0].start if cf.tokens else len(cf.text)
+    block = [d for d in cf.directives if d.text.startswith("#include") and d.start < first_code]
+    if not block:
+        raise RecipeError(f"{cf.path}: no #include block")
+    edits = []
+    for line in lines.splitlines(keepends=True):
+        after = next((d.start for d in block if d.text > line.rstrip("\n")), None)
+        pos = after if after is not None else block[-1].end + 1
+        edits.append(Edit(pos, pos, line))
+    return edits
+
+
+def _replace_get_put(view: TreeView, cf: CFile, cache: str) -> Edit:
+    """nf_hook_bpf_get() and nf_hook_bpf_put(), one after the other, replaced."""
+    get = cedit.require_function(view, HOOK_BPF_C, "nf_hook_bpf_get")
+    put = cedit.require_function(view, HOOK_BPF_C, "nf_hook_bpf_put")
+    if cf.text[get.end:put.start].strip():
+        raise RecipeError(f"{HOOK_BPF_C}: something between nf_hook_bpf_get() and "
+                          "nf_hook_bpf_put(); the cache replaces the two")
+    return Edit(get.start, cf.text.index("\n", put.end) + 1, cache)

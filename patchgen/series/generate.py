@@ -24,6 +24,8 @@ from patchgen import proc
 from patchgen.csrc import CFile, CSyntaxError
 from patchgen.errors import UserError
 from patchgen.git import Git, Identity
+from patchgen.series import faults
+from patchgen.series.bpf_recipes import HOOK_BPF_C
 from patchgen.series.recipes import RECIPES, Context
 from patchgen.series.render import Renderer
 from patchgen.series.view import FileChange, RecipeError, TreeView, changes_between
@@ -143,20 +145,19 @@ class SeriesPlan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-FAULTS = ("skip-hook", "verdict", "build")
-
-
 def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
          upto: int | None = None, fault: str | None = None) -> SeriesPlan:
-    if fault is not None and fault not in FAULTS:
-        raise UserError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+    if fault is not None and fault not in faults.NAMES:
+        raise UserError(f"unknown fault {fault!r}; known: {', '.join(faults.NAMES)}")
     view = TreeView(tree.repo)
     results = []
     for p in spec.patches[: upto or len(spec.patches)]:
-        ctx = Context(view, tree.facts, renderer, str(author), fault=fault)
+        ctx = Context(view, tree.facts, renderer, str(author))
         before = view.snapshot()
         try:
             variables = RECIPES[p.recipe](ctx)
+            if fault is not None:
+                faults.inject(fault, HOOK_BPF_C, before, view)
         except (RecipeError, CSyntaxError) as exc:
             raise UserError(f"patch {p.number} ({p.slug}) cannot be made for this tree: {exc}",
                             hint="the tree differs from what this recipe knows; see the "

@@ -39,10 +39,6 @@ class Context:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     inventory: Inventory | None = None
-    # A deliberate defect, to prove the tests catch it: "skip-hook" (the
-    # program does not call the last hook), "verdict" (drops pass) or
-    # "build" (patch 6 does not compile).  Never set in normal use.
-    fault: str | None = None
 
 
 Recipe = Callable[[Context], dict[str, Any]]

@@ -80,5 +80,12 @@ class Renderer:
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
 
+    def render_blocks(self, name: str, **context: Any) -> dict[str, str]:
+        """Each ``{% block %}`` of a template on its own: the pieces of one
+        change that go to different places of an existing file."""
+        template = self.env.get_template(name)
+        ctx = template.new_context(context)
+        return {block: "".join(render(ctx)) for block, render in template.blocks.items()}
+
     def message(self, name: str, **context: Any) -> str:
         return wrap_message(self.render(name, **context))
