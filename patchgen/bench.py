@@ -657,8 +657,13 @@ def build_module(src: Path, outdir: Path, settings: Settings, progress: Progress
     return moddir / "nf_hook_bench.ko"
 
 
-def run_micro(guest: Guest, module: Path, reps: int, iters: int, hook_counts: Sequence[int],
-              icount: bool = False, fill: int = 0
+def set_switch(guest: Guest, switch: str, position: str) -> None:
+    """Set the series' sysctl ``switch`` (series.toml [runtime]) in the guest."""
+    guest.run(["sysctl", "-qw", f"{switch}={position}"], timeout=60)
+
+
+def run_micro(guest: Guest, module: Path, switch: str, reps: int, iters: int,
+              hook_counts: Sequence[int], icount: bool = False, fill: int = 0
               ) -> tuple[dict[str, dict[int, list[float]]], list[float]]:
     """Per-call cost for each hook count, rounds interleaved (1, 0, 1, 0 ...),
     and the calibrated cost of an indirect call of every run."""
@@ -666,18 +671,18 @@ def run_micro(guest: Guest, module: Path, reps: int, iters: int, hook_counts: Se
     thunks: list[float] = []
     for hooks in hook_counts:
         for _ in range(reps):
-            for switch in ("1", "0"):
-                run = module_run(guest, module, switch,
+            for position in ("1", "0"):
+                set_switch(guest, switch, position)
+                run = module_run(guest, module,
                                  [f"hooks={hooks}", f"iters={iters}", f"fill={fill}"])
-                out[switch].setdefault(hooks, []).append(run.per_call(icount))
+                out[position].setdefault(hooks, []).append(run.per_call(icount))
                 thunks.append(run.thunk)
-    guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
+    set_switch(guest, switch, "1")
     return out, thunks
 
 
-def module_run(guest: Guest, module: Path, switch: str, params: Sequence[str]) -> ModuleRun:
-    """One insmod with the switch set explicitly (its default depends on retpolines)."""
-    guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"], timeout=60)
+def module_run(guest: Guest, module: Path, params: Sequence[str]) -> ModuleRun:
+    """One insmod, the switch set explicitly before (its default depends on retpolines)."""
     # The module measures in its init and then refuses to stay loaded
     # (-EAGAIN), so insmod "fails" on success.
     ins = guest.run(["insmod", str(module), *params], timeout=1800)
@@ -698,14 +703,14 @@ def ctl_positions(has_switch: bool) -> tuple[str | None, ...]:
 
 
 def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int,
-            kernel: str = "tip", has_switch: bool = True) -> list[dict[str, Any]]:
-    """Register and unregister one hook at a location holding k hooks."""
+            kernel: str = "tip", switch: str | None = None) -> list[dict[str, Any]]:
+    """Register and unregister one hook at a location holding k hooks;
+    ``switch``: the series' sysctl, None on a kernel without it."""
     out = []
     for hooks in hook_counts:
-        for switch in ctl_positions(has_switch):
-            if switch is not None:
-                guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"],
-                          timeout=60)
+        for position in ctl_positions(switch is not None):
+            if switch is not None and position is not None:
+                set_switch(guest, switch, position)
             guest.run(["insmod", str(module), f"hooks={hooks}", f"ctl={rounds}"], timeout=3600)
             got = parse_ctl(guest.run(["dmesg"], timeout=60).stdout.splitlines())
             guest.run(["dmesg", "-C"], timeout=60)
@@ -713,9 +718,9 @@ def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int,
                 raise GuestFailure(f"the control-plane measurement at {hooks} hooks printed "
                                    "no result")
             out.append({"what": "register", "kernel": kernel,
-                        "switch": "-" if switch is None else switch, **asdict(got)})
-    if has_switch:
-        guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
+                        "switch": "-" if position is None else position, **asdict(got)})
+    if switch is not None:
+        set_switch(guest, switch, "1")
     return out
 
 

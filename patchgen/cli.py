@@ -90,9 +90,7 @@ def test_request(ns: argparse.Namespace, rev: str | None, settings: Settings) ->
 
 
 def _show(outcome: Any) -> int:
-    from patchgen.report import summary
-
-    print(summary(outcome.report))
+    print(outcome.summary)
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
     return int(outcome.exit_code)
 

@@ -124,14 +124,15 @@ def write_junit(report: Report, path: Path) -> None:
     junit_tree(report).write(path, encoding="unicode", xml_declaration=True)
 
 
-def summary(report: Report) -> str:
+def summary(report: Report, switch_name: str) -> str:
+    """The run in a few lines; ``switch_name``: the series' sysctl, by its last part."""
     lines = []
     meta = report.metadata
     lines.append(f"patchgen: {meta.get('tree', '?')} ({meta.get('origin', '')}), "
                  f"profile {meta.get('profile', '?')}, {meta.get('accel', '?')}")
     first_boot = (report.guest.get("boots") or [{}])[0]
     if "switch_default" in first_boot:
-        lines.append(f"  switch default in the guest: nf_hook_bpf={first_boot['switch_default']}"
+        lines.append(f"  switch default in the guest: {switch_name}={first_boot['switch_default']}"
                      f" (spectre_v2: {first_boot.get('spectre_v2', 'unknown')})")
     if report.tests:
         lines.append("")

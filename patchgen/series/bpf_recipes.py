@@ -9,6 +9,7 @@ earlier recipes do.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from patchgen.csrc import CFile, Edit, Function
@@ -23,7 +24,6 @@ CORE_C = "net/netfilter/core.c"
 KCONFIG = "net/netfilter/Kconfig"
 MAKEFILE = "net/netfilter/Makefile"
 HOOK_BPF_H = "include/net/netfilter/nf_hook_bpf.h"
-HOOK_BPF_C = "net/netfilter/nf_hook_bpf.c"
 BPF_H = "include/linux/bpf.h"
 FILTER_H = "include/linux/filter.h"
 BPF_CORE_C = "kernel/bpf/core.c"
@@ -142,8 +142,8 @@ def _syscall_c(ctx: Context) -> None:
 
 # -- patch 6 --------------------------------------------------------------------------
 def generator(ctx: Context) -> dict[str, Any]:
-    view, r = ctx.view, ctx.renderer
-    for path in (HOOK_BPF_H, HOOK_BPF_C):
+    view, r, runtime = ctx.view, ctx.renderer, ctx.runtime
+    for path in (HOOK_BPF_H, runtime.generator):
         if view.exists(path):
             raise RecipeError(f"{path} exists already")
     if ctx.facts.retpoline_symbol is None:
@@ -151,9 +151,11 @@ def generator(ctx: Context) -> dict[str, Any]:
                           "arch/x86/Kconfig")
     params = _generator_params(ctx)
     view.write(HOOK_BPF_H, r.render("c/nf_hook_bpf.h.j2"))
-    view.write(HOOK_BPF_C, r.render("c/nf_hook_bpf.c.j2", **params))
-    _kconfig(view, r.render("c/Kconfig-nf_hook_bpf.j2", retpoline=ctx.facts.retpoline_symbol))
-    _makefile(view)
+    view.write(runtime.generator, r.render("c/nf_hook_bpf.c.j2", **params))
+    _kconfig(view, runtime.kconfig,
+             r.render("c/Kconfig-nf_hook_bpf.j2", retpoline=ctx.facts.retpoline_symbol))
+    obj = PurePosixPath(runtime.generator).with_suffix(".o").name
+    _makefile(view, f"netfilter-$(CONFIG_{runtime.kconfig}) += {obj}\n")
     _netfilter_h(ctx)
     _core_c(view)
     _sysctl_doc(view, r.render("doc/netfilter-sysctl-nf_hook_bpf.rst.j2", **params))
@@ -177,22 +179,21 @@ def _hook_limit(view: TreeView) -> int:
     return int(m.group(1))
 
 
-def _kconfig(view: TreeView, block: str) -> None:
+def _kconfig(view: TreeView, symbol: str, block: str) -> None:
     text = view.read(KCONFIG)
     m = re.search(rf"^config {KCONFIG_ANCHOR}\n", text, re.M)
     if m is None:
-        raise RecipeError(f"{KCONFIG}: no 'config {KCONFIG_ANCHOR}' to put NF_HOOK_BPF before")
-    if re.search(r"^config NF_HOOK_BPF\b", text, re.M):
-        raise RecipeError(f"{KCONFIG}: NF_HOOK_BPF exists already")
+        raise RecipeError(f"{KCONFIG}: no 'config {KCONFIG_ANCHOR}' to put {symbol} before")
+    if re.search(rf"^config {symbol}\b", text, re.M):
+        raise RecipeError(f"{KCONFIG}: {symbol} exists already")
     view.write(KCONFIG, text[:m.start()] + block + text[m.start():])
 
 
-def _makefile(view: TreeView) -> None:
+def _makefile(view: TreeView, line: str) -> None:
     text = view.read(MAKEFILE)
     m = re.search(r"^netfilter-objs\s*:=.*\n", text, re.M)
     if m is None:
         raise RecipeError(f"{MAKEFILE}: no 'netfilter-objs :=' line (the core object list)")
-    line = "netfilter-$(CONFIG_NF_HOOK_BPF) += nf_hook_bpf.o\n"
     view.write(MAKEFILE, text[:m.end()] + line + text[m.end():])
 
 
@@ -319,14 +320,14 @@ def prog_cache(ctx: Context) -> dict[str, Any]:
     """Share programs between locations with the same hooks: the cache
     (templates/c/nf_hook_bpf_cache.c.j2) replaces patch 6's get and put."""
     view = ctx.view
-    cf = view.parse(HOOK_BPF_C)
+    cf = view.parse(ctx.runtime.generator)
     if cf.function("nf_hook_bpf_key") is not None:
-        raise RecipeError(f"{HOOK_BPF_C} has a program cache already")
+        raise RecipeError(f"{cf.path} has a program cache already")
     parts = ctx.renderer.render_blocks("c/nf_hook_bpf_cache.c.j2")
     comment = _leading_comment_end(cf)
-    view.edit(HOOK_BPF_C, [Edit(comment, comment, parts["comment"]),
-                           *_include_edits(cf, parts["includes"]),
-                           _replace_get_put(view, cf, parts["cache"])])
+    view.edit(cf.path, [Edit(comment, comment, parts["comment"]),
+                        *_include_edits(cf, parts["includes"]),
+                        _replace_get_put(view, cf, parts["cache"])])
     return {"dispatcher_max": ctx.facts.dispatcher_max or "BPF_DISPATCHER_MAX"}
 
 
@@ -354,9 +355,9 @@ def _include_edits(cf: CFile, lines: str) -> list[Edit]:
 
 def _replace_get_put(view: TreeView, cf: CFile, cache: str) -> Edit:
     """nf_hook_bpf_get() and nf_hook_bpf_put(), one after the other, replaced."""
-    get = cedit.require_function(view, HOOK_BPF_C, "nf_hook_bpf_get")
-    put = cedit.require_function(view, HOOK_BPF_C, "nf_hook_bpf_put")
+    get = cedit.require_function(view, cf.path, "nf_hook_bpf_get")
+    put = cedit.require_function(view, cf.path, "nf_hook_bpf_put")
     if cf.text[get.end:put.start].strip():
-        raise RecipeError(f"{HOOK_BPF_C}: something between nf_hook_bpf_get() and "
+        raise RecipeError(f"{cf.path}: something between nf_hook_bpf_get() and "
                           "nf_hook_bpf_put(); the cache replaces the two")
     return Edit(get.start, cf.text.index("\n", put.end) + 1, cache)
