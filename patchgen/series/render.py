@@ -76,6 +76,9 @@ class Renderer:
             autoescape=False,
         )
         self.env.filters["indent_to"] = indent_to
+        # HTML pages show test output: escaped, and (as Jinja's default)
+        # without the template's final newline.
+        self._pages = self.env.overlay(autoescape=True, keep_trailing_newline=False)
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
@@ -86,6 +89,10 @@ class Renderer:
         template = self.env.get_template(name)
         ctx = template.new_context(context)
         return {block: "".join(render(ctx)) for block, render in template.blocks.items()}
+
+    def page(self, name: str, **context: Any) -> str:
+        """An HTML page: every value HTML-escaped."""
+        return self._pages.get_template(name).render(**context)
 
     def message(self, name: str, **context: Any) -> str:
         return wrap_message(self.render(name, **context))
