@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from patchgen import build as kbuild
-from patchgen import proc
+from patchgen import junit, proc
 from patchgen.errors import BuildFailure, GuestFailure, UserError
 from patchgen.progress import Progress
 from patchgen.settings import Settings
@@ -777,22 +777,18 @@ def comparisons(mitigation: str, fwd: dict[tuple[str, str], list[float]],
 
 def junit_tree(result: BenchResult) -> ET.ElementTree:
     """One test case per measurement point; a point without data is a failure."""
-    root = ET.Element("testsuites")
-    ts = ET.SubElement(root, "testsuite", {
-        "name": "nf-hook-bench", "tests": str(len(result.comparisons) + len(result.missing)),
-        "failures": str(len(result.missing)), "errors": "0", "skipped": "0"})
-    props = ET.SubElement(ts, "properties")
-    for key, value in {"accel": result.accel, "mode": result.mode, **result.metadata}.items():
-        ET.SubElement(props, "property", {"name": key, "value": str(value)})
+    root, ts = junit.suite("nf-hook-bench", {
+        "tests": str(len(result.comparisons) + len(result.missing)),
+        "failures": str(len(result.missing)), "errors": "0", "skipped": "0"},
+        {"accel": result.accel, "mode": result.mode, **result.metadata}.items())
     for c in result.comparisons:
         case = ET.SubElement(ts, "testcase", {"classname": f"nf-hook-bench.{c.kind}",
                                               "name": f"{c.mitigation} {c.point}"})
-        cprops = ET.SubElement(case, "properties")
-        for name, value in (("bpf_median", c.bpf.median), ("slow_median", c.slow.median),
-                            ("ratio", c.ratio.median), ("ratio_lo", c.ratio.lo),
-                            ("ratio_hi", c.ratio.hi), ("gain_percent", c.gain_percent)):
-            if value is not None:
-                ET.SubElement(cprops, "property", {"name": name, "value": f"{value:.4f}"})
+        figures = (("bpf_median", c.bpf.median), ("slow_median", c.slow.median),
+                   ("ratio", c.ratio.median), ("ratio_lo", c.ratio.lo),
+                   ("ratio_hi", c.ratio.hi), ("gain_percent", c.gain_percent))
+        junit.add_properties(case, [(name, f"{value:.4f}") for name, value in figures
+                                    if value is not None])
         ET.SubElement(case, "system-out").text = (
             f"bpf {c.bpf.text()} slow {c.slow.text()} ratio {c.ratio.text(3)} "
             f"n={c.ratio.n} ({c.ratio.interval})")
@@ -801,8 +797,7 @@ def junit_tree(result: BenchResult) -> ET.ElementTree:
                                               "name": f"{mitigation} {point}"})
         ET.SubElement(case, "failure", {"type": "missing",
                                         "message": "no usable measurement"})
-    ET.indent(root)
-    return ET.ElementTree(root)
+    return junit.finish(root)
 
 
 def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) -> str:
@@ -823,7 +818,7 @@ def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) ->
 def write(result: BenchResult, run_dir: Path) -> tuple[Path, Path]:
     (run_dir / "bench.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     (run_dir / "bench.txt").write_text(format_table(result) + "\n")
-    junit_tree(result).write(run_dir / "junit.xml", encoding="unicode", xml_declaration=True)
+    junit.write(junit_tree(result), run_dir / "junit.xml")
     return run_dir / "bench.json", plot(result, run_dir / "bench.png")
 
 
