@@ -49,6 +49,7 @@ def _generator_params(ctx: Context) -> dict[str, Any]:
 
 # -- the bpf patch: programs the kernel generates itself -------------------------------
 KERNEL_GENERATED = "kernel_generated"
+HUNKS_5 = "c/bpf_kernel_prog_hunks.j2"
 
 
 def kernel_prog(ctx: Context) -> dict[str, Any]:
@@ -66,14 +67,15 @@ def kernel_prog(ctx: Context) -> dict[str, Any]:
     if not facts.bpf_prog_alloc_id_static:
         raise RecipeError(f"{SYSCALL_C}: bpf_prog_alloc_id() is not the static function "
                           "the helper is written next to")
-    _bpf_h(view)
-    _was_classic(view)
+    _bpf_h(ctx)
+    _was_classic(ctx)
     _kallsyms_add(view)
     _syscall_c(ctx)
     return {"flag": KERNEL_GENERATED}
 
 
-def _bpf_h(view: TreeView) -> None:
+def _bpf_h(ctx: Context) -> None:
+    view = ctx.view
     cf = view.parse(BPF_H)
     proto = cedit.require_function(view, BPF_H, "bpf_prog_put", definition=False)
     stub = cedit.require_function(view, BPF_H, "bpf_prog_put")
@@ -83,25 +85,20 @@ def _bpf_h(view: TreeView) -> None:
     after_stub = cf.text.index("\n", stub.body_close) + 1
     view.edit(BPF_H, [
         cedit.insert_member_after(cf, "bpf_prog_aux", r"bool\s+verifier_zext;",
-                                  f"\tbool {KERNEL_GENERATED}; /* by bpf_prog_load_kernel() */\n"),
-        Edit(after_proto, after_proto,
-             "struct bpf_prog *bpf_prog_load_kernel(const struct bpf_insn *insns, u32 len,\n"
-             "\t\t\t\t      const char *name);\n"),
-        Edit(after_stub, after_stub,
-             "\nstatic inline struct bpf_prog *\n"
-             "bpf_prog_load_kernel(const struct bpf_insn *insns, u32 len, const char *name)\n"
-             "{\n\treturn ERR_PTR(-EOPNOTSUPP);\n}\n"),
+                                  ctx.renderer.render_block(HUNKS_5, "aux_member",
+                                                            flag=KERNEL_GENERATED)),
+        Edit(after_proto, after_proto, ctx.renderer.render_block(HUNKS_5, "prototype")),
+        Edit(after_stub, after_stub, ctx.renderer.render_block(HUNKS_5, "stub")),
     ])
 
 
-def _was_classic(view: TreeView) -> None:
+def _was_classic(ctx: Context) -> None:
+    view = ctx.view
     cf = view.parse(FILTER_H)
     fn = cedit.require_function(view, FILTER_H, "bpf_prog_was_classic")
     start, end = cedit.statement_after(cf, fn, r"return prog->type == BPF_PROG_TYPE_UNSPEC;")
-    view.edit(FILTER_H, [Edit(start, end,
-                              "\t/* Programs the kernel generates itself are eBPF. */\n"
-                              "\treturn prog->type == BPF_PROG_TYPE_UNSPEC &&\n"
-                              f"\t       !prog->aux->{KERNEL_GENERATED};\n")])
+    view.edit(FILTER_H, [Edit(start, end, ctx.renderer.render_block(
+        HUNKS_5, "was_classic", flag=KERNEL_GENERATED))])
 
 
 def _kallsyms_add(view: TreeView) -> None:
@@ -133,9 +130,8 @@ def _syscall_c(ctx: Context) -> None:
                                  lsm_hook=ctx.facts.lsm_bpf_prog_hook,
                                  lsm_kernel_arg=ctx.facts.lsm_prog_load_kernel_arg)
     view.edit(SYSCALL_C, [
-        Edit(open_brace + 1, open_brace + 1,
-             f"\n\t/* Kernel-generated programs are only ever run by the kernel. */\n"
-             f"\tif ({prog}->aux->{KERNEL_GENERATED})\n\t\treturn false;\n"),
+        Edit(open_brace + 1, open_brace + 1, ctx.renderer.render_block(
+            HUNKS_5, "get_ok", flag=KERNEL_GENERATED, prog=prog)),
         Edit(after_load, after_load, helper),
     ])
 
@@ -220,14 +216,14 @@ def _netfilter_h(ctx: Context) -> None:
     view = ctx.view
     cf = view.parse(NETFILTER_H)
     include = _after_includes(cf)
-    entries = cedit.struct_body(cf, "nf_hook_entries")
+    hunks = "c/netfilter_h_hunks.j2"
+    member = cedit.insert_members_first(cf, "nf_hook_entries",
+                                        ctx.renderer.render_block(hunks, "entries_member"))
     slow_list = cedit.require_function(view, NETFILTER_H, "nf_hook_slow_list", definition=False)
     hook = cedit.require_function(view, NETFILTER_H, "nf_hook")
     view.edit(NETFILTER_H, [
-        Edit(include, include, "#if IS_ENABLED(CONFIG_NF_HOOK_BPF)\n#include <linux/filter.h>\n"
-                               "#endif\n"),
-        Edit(entries[0], entries[0], "\n#if IS_ENABLED(CONFIG_NF_HOOK_BPF)\n"
-                                     "\tstruct bpf_prog\t\t\t*hook_prog;\n#endif"),
+        Edit(include, include, ctx.renderer.render_block(hunks, "include")),
+        member,
         Edit(slow_list.end, slow_list.end, "\n" + ctx.renderer.render(
             "c/nf_hook_entries_run.h.j2").rstrip("\n")),
         _rename_call(cf, hook, "nf_hook_slow", "nf_hook_entries_run"),
@@ -323,11 +319,13 @@ def prog_cache(ctx: Context) -> dict[str, Any]:
     cf = view.parse(ctx.runtime.generator)
     if cf.function("nf_hook_bpf_key") is not None:
         raise RecipeError(f"{cf.path} has a program cache already")
-    parts = ctx.renderer.render_blocks("c/nf_hook_bpf_cache.c.j2")
+    def part(block: str) -> str:
+        return ctx.renderer.render_block("c/nf_hook_bpf_cache.c.j2", block)
+
     comment = _leading_comment_end(cf)
-    view.edit(cf.path, [Edit(comment, comment, parts["comment"]),
-                        *_include_edits(cf, parts["includes"]),
-                        _replace_get_put(view, cf, parts["cache"])])
+    view.edit(cf.path, [Edit(comment, comment, part("comment")),
+                        *_include_edits(cf, part("includes")),
+                        _replace_get_put(view, cf, part("cache"))])
     return {"dispatcher_max": ctx.facts.dispatcher_max or "BPF_DISPATCHER_MAX"}
 
 

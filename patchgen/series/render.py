@@ -83,12 +83,11 @@ class Renderer:
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
 
-    def render_blocks(self, name: str, **context: Any) -> dict[str, str]:
-        """Each ``{% block %}`` of a template on its own: the pieces of one
-        change that go to different places of an existing file."""
+    def render_block(self, name: str, block: str, **context: Any) -> str:
+        """One ``{% block %}`` of a template: templates of hunks hold the
+        pieces of one change that go to different places of existing files."""
         template = self.env.get_template(name)
-        ctx = template.new_context(context)
-        return {block: "".join(render(ctx)) for block, render in template.blocks.items()}
+        return "".join(template.blocks[block](template.new_context(context)))
 
     def page(self, name: str, **context: Any) -> str:
         """An HTML page: every value HTML-escaped."""
