@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from patchgen import build as kbuild
-from patchgen import proc
+from patchgen import junit, proc
 from patchgen.errors import BuildFailure, GuestFailure, UserError
 from patchgen.progress import Progress
 from patchgen.settings import Settings
@@ -657,8 +657,13 @@ def build_module(src: Path, outdir: Path, settings: Settings, progress: Progress
     return moddir / "nf_hook_bench.ko"
 
 
-def run_micro(guest: Guest, module: Path, reps: int, iters: int, hook_counts: Sequence[int],
-              icount: bool = False, fill: int = 0
+def set_switch(guest: Guest, switch: str, position: str) -> None:
+    """Set the series' sysctl ``switch`` (series.toml [runtime]) in the guest."""
+    guest.run(["sysctl", "-qw", f"{switch}={position}"], timeout=60)
+
+
+def run_micro(guest: Guest, module: Path, switch: str, reps: int, iters: int,
+              hook_counts: Sequence[int], icount: bool = False, fill: int = 0
               ) -> tuple[dict[str, dict[int, list[float]]], list[float]]:
     """Per-call cost for each hook count, rounds interleaved (1, 0, 1, 0 ...),
     and the calibrated cost of an indirect call of every run."""
@@ -666,18 +671,18 @@ def run_micro(guest: Guest, module: Path, reps: int, iters: int, hook_counts: Se
     thunks: list[float] = []
     for hooks in hook_counts:
         for _ in range(reps):
-            for switch in ("1", "0"):
-                run = module_run(guest, module, switch,
+            for position in ("1", "0"):
+                set_switch(guest, switch, position)
+                run = module_run(guest, module,
                                  [f"hooks={hooks}", f"iters={iters}", f"fill={fill}"])
-                out[switch].setdefault(hooks, []).append(run.per_call(icount))
+                out[position].setdefault(hooks, []).append(run.per_call(icount))
                 thunks.append(run.thunk)
-    guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
+    set_switch(guest, switch, "1")
     return out, thunks
 
 
-def module_run(guest: Guest, module: Path, switch: str, params: Sequence[str]) -> ModuleRun:
-    """One insmod with the switch set explicitly (its default depends on retpolines)."""
-    guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"], timeout=60)
+def module_run(guest: Guest, module: Path, params: Sequence[str]) -> ModuleRun:
+    """One insmod, the switch set explicitly before (its default depends on retpolines)."""
     # The module measures in its init and then refuses to stay loaded
     # (-EAGAIN), so insmod "fails" on success.
     ins = guest.run(["insmod", str(module), *params], timeout=1800)
@@ -698,14 +703,14 @@ def ctl_positions(has_switch: bool) -> tuple[str | None, ...]:
 
 
 def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int,
-            kernel: str = "tip", has_switch: bool = True) -> list[dict[str, Any]]:
-    """Register and unregister one hook at a location holding k hooks."""
+            kernel: str = "tip", switch: str | None = None) -> list[dict[str, Any]]:
+    """Register and unregister one hook at a location holding k hooks;
+    ``switch``: the series' sysctl, None on a kernel without it."""
     out = []
     for hooks in hook_counts:
-        for switch in ctl_positions(has_switch):
-            if switch is not None:
-                guest.run(["sysctl", "-qw", f"net.netfilter.nf_hook_bpf={switch}"],
-                          timeout=60)
+        for position in ctl_positions(switch is not None):
+            if switch is not None and position is not None:
+                set_switch(guest, switch, position)
             guest.run(["insmod", str(module), f"hooks={hooks}", f"ctl={rounds}"], timeout=3600)
             got = parse_ctl(guest.run(["dmesg"], timeout=60).stdout.splitlines())
             guest.run(["dmesg", "-C"], timeout=60)
@@ -713,9 +718,9 @@ def run_ctl(guest: Guest, module: Path, hook_counts: Sequence[int], rounds: int,
                 raise GuestFailure(f"the control-plane measurement at {hooks} hooks printed "
                                    "no result")
             out.append({"what": "register", "kernel": kernel,
-                        "switch": "-" if switch is None else switch, **asdict(got)})
-    if has_switch:
-        guest.run(["sysctl", "-qw", "net.netfilter.nf_hook_bpf=1"], timeout=60)
+                        "switch": "-" if position is None else position, **asdict(got)})
+    if switch is not None:
+        set_switch(guest, switch, "1")
     return out
 
 
@@ -772,22 +777,18 @@ def comparisons(mitigation: str, fwd: dict[tuple[str, str], list[float]],
 
 def junit_tree(result: BenchResult) -> ET.ElementTree:
     """One test case per measurement point; a point without data is a failure."""
-    root = ET.Element("testsuites")
-    ts = ET.SubElement(root, "testsuite", {
-        "name": "nf-hook-bench", "tests": str(len(result.comparisons) + len(result.missing)),
-        "failures": str(len(result.missing)), "errors": "0", "skipped": "0"})
-    props = ET.SubElement(ts, "properties")
-    for key, value in {"accel": result.accel, "mode": result.mode, **result.metadata}.items():
-        ET.SubElement(props, "property", {"name": key, "value": str(value)})
+    root, ts = junit.suite("nf-hook-bench", {
+        "tests": str(len(result.comparisons) + len(result.missing)),
+        "failures": str(len(result.missing)), "errors": "0", "skipped": "0"},
+        {"accel": result.accel, "mode": result.mode, **result.metadata}.items())
     for c in result.comparisons:
         case = ET.SubElement(ts, "testcase", {"classname": f"nf-hook-bench.{c.kind}",
                                               "name": f"{c.mitigation} {c.point}"})
-        cprops = ET.SubElement(case, "properties")
-        for name, value in (("bpf_median", c.bpf.median), ("slow_median", c.slow.median),
-                            ("ratio", c.ratio.median), ("ratio_lo", c.ratio.lo),
-                            ("ratio_hi", c.ratio.hi), ("gain_percent", c.gain_percent)):
-            if value is not None:
-                ET.SubElement(cprops, "property", {"name": name, "value": f"{value:.4f}"})
+        figures = (("bpf_median", c.bpf.median), ("slow_median", c.slow.median),
+                   ("ratio", c.ratio.median), ("ratio_lo", c.ratio.lo),
+                   ("ratio_hi", c.ratio.hi), ("gain_percent", c.gain_percent))
+        junit.add_properties(case, [(name, f"{value:.4f}") for name, value in figures
+                                    if value is not None])
         ET.SubElement(case, "system-out").text = (
             f"bpf {c.bpf.text()} slow {c.slow.text()} ratio {c.ratio.text(3)} "
             f"n={c.ratio.n} ({c.ratio.interval})")
@@ -796,8 +797,7 @@ def junit_tree(result: BenchResult) -> ET.ElementTree:
                                               "name": f"{mitigation} {point}"})
         ET.SubElement(case, "failure", {"type": "missing",
                                         "message": "no usable measurement"})
-    ET.indent(root)
-    return ET.ElementTree(root)
+    return junit.finish(root)
 
 
 def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) -> str:
@@ -818,7 +818,7 @@ def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) ->
 def write(result: BenchResult, run_dir: Path) -> tuple[Path, Path]:
     (run_dir / "bench.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     (run_dir / "bench.txt").write_text(format_table(result) + "\n")
-    junit_tree(result).write(run_dir / "junit.xml", encoding="unicode", xml_declaration=True)
+    junit.write(junit_tree(result), run_dir / "junit.xml")
     return run_dir / "bench.json", plot(result, run_dir / "bench.png")
 
 

@@ -17,6 +17,7 @@ from patchgen import space
 from patchgen.errors import ExitCode, PatchgenError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
+from patchgen.series.faults import NAMES as FAULT_NAMES
 from patchgen.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings, Progress], int]
@@ -89,9 +90,7 @@ def test_request(ns: argparse.Namespace, rev: str | None, settings: Settings) ->
 
 
 def _show(outcome: Any) -> int:
-    from patchgen.report import summary
-
-    print(summary(outcome.report))
+    print(outcome.summary)
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
     return int(outcome.exit_code)
 
@@ -282,7 +281,7 @@ def _parser_generate(sub: Any) -> None:
     p.add_argument("--branch", help="branch to create or replace (default patchgen/nf-hook-bpf)")
     p.add_argument("--author", help="'Name <email>' (default: your git identity)")
     p.add_argument("--date", help="author and commit date (default: now)")
-    p.add_argument("--inject-fault", choices=["skip-hook", "verdict", "build"],
+    p.add_argument("--inject-fault", choices=FAULT_NAMES,
                    help="make a deliberately broken series (use with --branch), to prove "
                         "that check and test catch it")
     p.set_defaults(func=cmd_generate)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 
 
+@enum.unique  # two names for one code would make an alias, which iteration skips
 class ExitCode(enum.IntEnum):
     """Exit codes a CI system can act on (documented in the README)."""
 

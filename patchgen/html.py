@@ -25,14 +25,8 @@ class RunView:
 
 def render(renderer: Renderer, title: str, runs: list[RunView]) -> str:
     """Test output goes into the page as text: everything is HTML-escaped."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(renderer.dir)),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
     generated = dt.datetime.now(dt.UTC).strftime("generated %Y-%m-%d %H:%M UTC")
-    return env.get_template("report.html.j2").render(title=title, generated=generated,
-                                                     runs=runs)
+    return renderer.page("report.html.j2", title=title, generated=generated, runs=runs)
 
 
 def write(path: Path, renderer: Renderer, title: str, runs: list[RunView]) -> Path:

@@ -11,6 +11,7 @@ guest is rebooted for the next test.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import re
 import time
@@ -29,7 +30,7 @@ from patchgen.progress import Progress
 from patchgen.results import Attempt, Expectations, Outcome, TestResult, final_outcome
 from patchgen.settings import Settings
 from patchgen.vm.accel import Accel
-from patchgen.vm.guest import CommandResult, Guest
+from patchgen.vm.guest import CommandResult, Guest, Trouble
 
 SELFTESTS_ROOT = "tools/testing/selftests"
 GUEST_DIR = "/tmp/patchgen-ksft"
@@ -308,22 +309,14 @@ def run_equiv(sess: _Session, plan: equiv.EquivPlan, variants: tuple[Variant, ..
     timer = equiv.Timer()
     for variant in variants:
         sess.use(variant)
-        guest = sess.guest()
+        sess.guest()  # booted (with the variant's sysctls) before the status says what runs
         progress.status(f"equivalence cases [{variant.name or 'unpatched'}]")
-        mark = guest.console_size()
-        res = guest.run(["bash", str(plan.script)], timeout=plan.timeout,
-                        env={"KSFT_DIR": GUEST_DIR})
-        trouble = guest.trouble(mark)
-        if res.returncode is None or (trouble is not None and trouble.fatal):
-            attempt = _dead_guest(sess, guest, res, timer.seconds(), mark) \
-                if res.returncode is None else \
-                Attempt(Outcome.CRASH, timer.seconds(), res.returncode, res.stdout[-4000:],
-                        f"kernel {trouble}", trouble.excerpt if trouble else ())
-            if res.returncode is not None:
-                sess.discard()
-            return [TestResult(f"equiv [{variant.name or 'unpatched'}]", attempt.outcome,
-                               (attempt,))]
-        obs, bad = equiv.parse(res.stdout)
+        run = _watched(sess, ["bash", str(plan.script)], plan.timeout, {"KSFT_DIR": GUEST_DIR})
+        broke = _equiv_broke(sess, run, timer.seconds())
+        if broke is not None:
+            return [TestResult(f"equiv [{variant.name or 'unpatched'}]", broke.outcome,
+                               (broke,))]
+        obs, bad = equiv.parse(run.res.stdout)
         columns[variant.name or "unpatched"] = obs
         failed.update(bad)
     sess.use(NO_VARIANT)
@@ -333,6 +326,19 @@ def run_equiv(sess: _Session, plan: equiv.EquivPlan, variants: tuple[Variant, ..
     elif (baseline := equiv.load_baseline(plan.baseline)) is not None:
         columns = {"unpatched": baseline, **columns}
     return equiv.results(columns, failed, timer.seconds(), cases)
+
+
+def _equiv_broke(sess: _Session, run: _Watched, seconds: float) -> Attempt | None:
+    """What ended the equivalence cases early, if anything; ``seconds``: the
+    time of all variants so far, which is what the result reports."""
+    if run.died is not None:
+        return dataclasses.replace(run.died, seconds=seconds)
+    trouble = run.trouble
+    if trouble is None or not trouble.fatal:
+        return None
+    sess.discard()
+    return Attempt(Outcome.CRASH, seconds, run.res.returncode, run.res.stdout[-4000:],
+                   f"kernel {trouble}", trouble.excerpt)
 
 
 def _say(progress: Progress, result: TestResult) -> None:
@@ -351,17 +357,12 @@ _OUTCOMES = {
 def run_script(sess: _Session, script: ScriptPlan,
                expectations: Expectations) -> list[TestResult]:
     """Run a script; each KTAP result it prints becomes one test result."""
-    guest = sess.guest()
-    mark = guest.console_size()
-    start = time.monotonic()
-    res = guest.run(["bash", str(script.path)], timeout=script.timeout, env=dict(script.env))
-    seconds = time.monotonic() - start
-    if res.returncode is None:
-        attempt = _dead_guest(sess, guest, res, seconds, mark)
-        return [TestResult(script.name, attempt.outcome, (attempt,),
+    run = _watched(sess, ["bash", str(script.path)], script.timeout, dict(script.env))
+    if run.died is not None:
+        return [TestResult(script.name, run.died.outcome, (run.died,),
                            expectations.get(script.name))]
+    res, seconds, trouble = run.res, run.seconds, run.trouble
     doc = ktap.parse(res.stdout.splitlines())
-    trouble = guest.trouble(mark)
     if not doc.subtests:
         outcome = Outcome.SKIP if res.returncode == 4 else Outcome.FAIL
         attempt = Attempt(outcome, seconds, res.returncode, res.stdout + res.stderr,
@@ -431,17 +432,13 @@ def guest_test_env(plan: TestPlan, accel: Accel) -> dict[str, str]:
 
 
 def run_one(sess: _Session, plan: TestPlan) -> Attempt:
-    guest = sess.guest()
-    env = guest_test_env(plan, guest.spec.accel)
-    mark = guest.console_size()
-    start = time.monotonic()
-    res = guest.run(guest_test_argv(sess.installed.collection, plan), timeout=plan.timeout + 60,
-                    env=env)
-    seconds = time.monotonic() - start
-    if res.returncode is None:
-        return _dead_guest(sess, guest, res, seconds, mark)
+    env = guest_test_env(plan, sess.guest().spec.accel)
+    run = _watched(sess, guest_test_argv(sess.installed.collection, plan), plan.timeout + 60,
+                   env)
+    if run.died is not None:
+        return run.died
+    res, seconds, trouble = run.res, run.seconds, run.trouble
     attempt = attempt_from_ktap(res, seconds)
-    trouble = guest.trouble(mark)
     if trouble is not None and trouble.fatal:
         # The kernel complained even if the script passed: that is a crash.
         sess.discard()
@@ -463,6 +460,30 @@ def attempt_from_ktap(res: CommandResult, seconds: float) -> Attempt:
     test = doc.subtests[0]
     outcome = _OUTCOMES.get(test.status, Outcome.FAIL)
     return Attempt(outcome, seconds, res.returncode, output, test.directive)
+
+
+@dataclass(frozen=True)
+class _Watched:
+    """A command run in the guest with an eye on the console."""
+
+    res: CommandResult
+    seconds: float
+    trouble: Trouble | None  # what the kernel said meanwhile
+    died: Attempt | None  # no result: the guest died, hung or ran out of time
+
+
+def _watched(sess: _Session, argv: list[str], timeout: int, env: dict[str, str]) -> _Watched:
+    """Run ``argv``, timed, and read the console it produced; a command
+    without a result is judged at once (_dead_guest), which replaces the
+    guest."""
+    guest = sess.guest()
+    mark = guest.console_size()
+    start = time.monotonic()
+    res = guest.run(argv, timeout=timeout, env=env)
+    seconds = time.monotonic() - start
+    if res.returncode is None:
+        return _Watched(res, seconds, None, _dead_guest(sess, guest, res, seconds, mark))
+    return _Watched(res, seconds, guest.trouble(mark), None)
 
 
 def _dead_guest(sess: _Session, guest: Guest, res: CommandResult, seconds: float,

@@ -33,7 +33,7 @@ from patchgen.vm.argv import GuestSpec, qemu_opts
 from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry, free_port
 
 if TYPE_CHECKING:
-    from patchgen.series.generate import Committed, SeriesPlan
+    from patchgen.series.generate import Committed, Runtime, SeriesPlan
 
 
 ACCELS = ("auto", "kvm", "tcg")
@@ -133,6 +133,7 @@ class Outcome:
     report: Report
     run_dir: Path
     exit_code: ExitCode
+    summary: str  # as written to summary.txt
 
 
 def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
@@ -201,7 +202,7 @@ def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, setti
 
 def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
                   settings: Settings, progress: Progress, run_dir: Path,
-                  boots: list[dict[str, Any]]) -> kselftest.GuestFactory:
+                  boots: list[dict[str, Any]], runtime: Runtime) -> kselftest.GuestFactory:
     counter = itertools.count(1)
 
     @contextlib.contextmanager
@@ -221,7 +222,7 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
                           f"(console {guest.console_log})")
             record: dict[str, Any] = {"boot": n,
                                       "seconds_to_ssh": round(guest.boot_seconds, 2),
-                                      "attempts": len(tried), **boot_facts(guest)}
+                                      "attempts": len(tried), **boot_facts(guest, runtime)}
             boots.append(record)
             try:
                 yield guest
@@ -240,10 +241,10 @@ BOOT_FACTS = {
 }
 
 
-def boot_facts(guest: Guest) -> dict[str, str]:
+def boot_facts(guest: Guest, runtime: Runtime) -> dict[str, str]:
     """BOOT_FACTS and the switch, read in the guest (absent files are left out)."""
     out: dict[str, str] = {}
-    facts = {"switch_default": "/proc/sys/" + SWITCH.replace(".", "/"), **BOOT_FACTS}
+    facts = {"switch_default": runtime.switch_file, **BOOT_FACTS}
     for key, path in facts.items():
         res = guest.run(["cat", path], timeout=30)
         if res.returncode == 0:
@@ -294,8 +295,10 @@ def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outco
     progress.info(f"run directory: {run_dir}")
     _save(report, run_dir)
     exit_code = ExitCode.OK
+    runtime = series_runtime(settings)
+    text = ""
     try:
-        exit_code = _run_tests(req, settings, progress, run_dir, report)
+        exit_code = _run_tests(req, settings, progress, run_dir, report, runtime)
     except PatchgenError as exc:
         report.error = exc.message
         exit_code = exc.exit_code
@@ -307,12 +310,20 @@ def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outco
     finally:
         report.metadata["exit_code"] = int(exit_code)
         _save(report, run_dir)
-        (run_dir / "summary.txt").write_text(summary(report) + "\n")
-    return Outcome(report, run_dir, exit_code)
+        text = summary(report, runtime.switch_name)
+        (run_dir / "summary.txt").write_text(text + "\n")
+    return Outcome(report, run_dir, exit_code, text)
+
+
+def series_runtime(settings: Settings) -> Runtime:
+    """The switch, the generator and the guest checks of the series (series.toml)."""
+    from patchgen.series import generate
+
+    return generate.load_spec(settings.templates_dir).runtime
 
 
 def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path,
-               report: Report) -> ExitCode:
+               report: Report, runtime: Runtime) -> ExitCode:
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stage_tree(req.tree, settings, progress)
     report.metadata.update({"tree": tree.id, "origin": tree.origin, "version": str(tree.version),
@@ -320,7 +331,7 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
                             "profile": profile.name})
     rev = trees_rev(tree, req.rev)
     report.metadata["rev"] = rev
-    variants = switch_variants(tree, rev, req.switch)  # before the build: it may refuse
+    variants = switch_variants(tree, rev, req.switch, runtime)  # before the build: may refuse
     _save(report, run_dir)
     with tree_lock(settings, tree.id, progress):
         built = stage_build(tree, rev, profile, settings, progress, run_dir)
@@ -339,9 +350,9 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     boots: list[dict[str, Any]] = []
     report.guest = {"accel": decision.accel.value, "boots": boots,
                     "qemu_opts": qemu_opts(decision.accel)}
-    factory = guest_factory(built, decision, req, settings, progress, run_dir, boots)
+    factory = guest_factory(built, decision, req, settings, progress, run_dir, boots, runtime)
     report.metadata["variants"] = [v.name for v in variants if v.name]
-    scripts = guest_scripts(settings, variants, req.churn, run_dir)
+    scripts = guest_scripts(settings, runtime, variants, req.churn, run_dir)
     runs = len(plans) * len(variants)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
                         f"{len(scripts)} patchgen scripts)"):
@@ -355,11 +366,8 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
 
 
-SWITCH = "net.netfilter.nf_hook_bpf"
-GENERATOR_FILE = "net/netfilter/nf_hook_bpf.c"
-
-
-def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.Variant, ...]:
+def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime
+                    ) -> tuple[kselftest.Variant, ...]:
     """Which positions of the runtime switch to test at ``rev``.
 
     "auto": both (programs, then nf_hook_slow()) once the generator is in
@@ -367,18 +375,18 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str) -> tuple[kselftest.
     """
     from patchgen.git import Git
 
-    has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{GENERATOR_FILE}",
+    has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
                                     check=False).returncode == 0
     if switch == "auto":
         positions = ["1", "0"] if has_switch else []
     else:
         positions = switch_positions(switch)
         if positions and not has_switch:
-            raise UserError(f"{rev[:12]} has no {GENERATOR_FILE}: there is no switch to set")
+            raise UserError(f"{rev[:12]} has no {runtime.generator}: there is no switch to set")
     if not positions:
         return (kselftest.NO_VARIANT,)
-    name = SWITCH.rsplit(".", 1)[1]
-    return tuple(kselftest.Variant(f"{name}={p}", {SWITCH: p}) for p in positions)
+    return tuple(kselftest.Variant(f"{runtime.switch_name}={p}", {runtime.switch: p})
+                 for p in positions)
 
 
 def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],
@@ -395,7 +403,7 @@ def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ..
     return equiv.EquivPlan(script, baseline=baseline)
 
 
-def guest_scripts(settings: Settings, variants: tuple[kselftest.Variant, ...],
+def guest_scripts(settings: Settings, runtime: Runtime, variants: tuple[kselftest.Variant, ...],
                   churn: int = 200, run_dir: Path | None = None
                   ) -> tuple[kselftest.ScriptPlan, ...]:
     """Our runtime checks of the generated programs, when the tree has them:
@@ -404,14 +412,14 @@ def guest_scripts(settings: Settings, variants: tuple[kselftest.Variant, ...],
     that patch, or an older series, is checked the same way."""
     if not any(v.sysctls for v in variants):
         return ()
-    script = settings.selftests_dir / "guest" / "nf_hook_bpf.sh"
+    script = settings.selftests_dir / "guest" / runtime.checks
     plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)})]
     if run_dir is not None:
         source = settings.templates_dir / "selftest"
-        helper = build_guest_helper(source / "nf_hook_bpf_progs.c", run_dir)
-        plans.append(kselftest.ScriptPlan(source / "nf_hook_bpf.sh", 900,
-                                          {"NF_HOOK_BPF_PROGS": str(helper)},
-                                          label="selftest/nf_hook_bpf.sh"))
+        helper = build_guest_helper(source / f"{runtime.helper}.c", run_dir)
+        plans.append(kselftest.ScriptPlan(source / runtime.selftest, 900,
+                                          {runtime.helper_env: str(helper)},
+                                          label=f"selftest/{runtime.selftest}"))
     return tuple(plans)
 
 
@@ -529,16 +537,13 @@ class BenchRequest:
 
 def run_bench(req: BenchRequest, settings: Settings, progress: Progress
               ) -> tuple[bench.BenchResult, Path]:
-    from patchgen.errors import UserError
     from patchgen.series import generate
 
     run_dir = new_run_dir(settings, "bench", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stage_tree(req.tree, settings, progress)
-    rev = trees_rev(tree, req.rev or generate.load_spec(settings.templates_dir).branch)
-    if not any(v.sysctls for v in switch_variants(tree, rev, "auto")):
-        raise UserError(f"{rev[:12]} has no generator to benchmark",
-                        hint="patchgen generate first, or give --rev")
+    spec = generate.load_spec(settings.templates_dir)
+    rev = _bench_rev(tree, req.rev or spec.branch, spec.runtime)
     with tree_lock(settings, tree.id, progress):
         built = stage_build(tree, rev, profile, settings, progress, run_dir)
         with progress.stage("bench: module"):
@@ -563,15 +568,16 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                  run_dir / f"boot-{mitigation}", progress)
             # The guest's own word on the mitigation and the switch's default,
             # read before any round sets the switch.
-            facts = boot_facts(guest)
+            facts = boot_facts(guest, spec.runtime)
             progress.status("nf_hook() microbenchmark")
-            micro, thunks = bench.run_micro(guest, module, req.reps, req.iters,
-                                            req.hook_counts, icount)
+            micro, thunks = bench.run_micro(guest, module, spec.runtime.switch, req.reps,
+                                            req.iters, req.hook_counts, icount)
             overflow: dict[str, dict[int, list[float]]] = {}
             if req.overflow:
                 progress.status(f"nf_hook() with {bench.OVERFLOW_FILL} more programs")
-                overflow, more = bench.run_micro(guest, module, req.reps, req.iters,
-                                                 req.overflow, icount, bench.OVERFLOW_FILL)
+                overflow, more = bench.run_micro(guest, module, spec.runtime.switch, req.reps,
+                                                 req.iters, req.overflow, icount,
+                                                 bench.OVERFLOW_FILL)
                 thunks += more
             progress.status("forwarding benchmark")
             fwd: dict[tuple[str, str], list[float]] = {}
@@ -600,7 +606,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         bench.write(result, run_dir)
     if req.control:
         _bench_control(result, req, built, decision, settings, module, icount, run_dir,
-                       progress)
+                       progress, spec.runtime.switch)
         bench.write(result, run_dir)
     if req.control and req.ctl_base:
         with tree_lock(settings, tree.id, progress):
@@ -610,7 +616,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                                  settings, progress, run_dir,
                                                  "bench-module-base")
         _bench_control(result, req, base, decision, settings, base_module, icount, run_dir,
-                       progress, kernel="base")
+                       progress, spec.runtime.switch, kernel="base")
     bench.write(result, run_dir)
     if req.against is not None:
         earlier = req.against / "bench.json" if req.against.is_dir() else req.against
@@ -618,6 +624,15 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         (run_dir / "bench-spread.txt").write_text(
             bench.format_run_diff(rows, str(earlier)) + "\n")
     return result, run_dir
+
+
+def _bench_rev(tree: trees.Tree, rev: str, runtime: Runtime) -> str:
+    """The commit to benchmark: one with the generator."""
+    sha = trees_rev(tree, rev)
+    if not any(v.sysctls for v in switch_variants(tree, sha, "auto", runtime)):
+        raise UserError(f"{sha[:12]} has no generator to benchmark",
+                        hint="patchgen generate first, or give --rev")
+    return sha
 
 
 def _bench_guest(stack: contextlib.ExitStack[bool | None], built: kbuild.BuildResult,
@@ -633,7 +648,7 @@ def _bench_guest(stack: contextlib.ExitStack[bool | None], built: kbuild.BuildRe
 
 def _bench_control(result: bench.BenchResult, req: BenchRequest, built: kbuild.BuildResult,
                    decision: vmaccel.AccelDecision, settings: Settings, module: Path,
-                   icount: bool, run_dir: Path, progress: Progress,
+                   icount: bool, run_dir: Path, progress: Progress, switch: str,
                    kernel: str = "tip") -> None:
     """Register/unregister at k hooks, namespaces, nft base chains: one boot
     with the requested vCPUs (on one vCPU synchronize_rcu() returns at once,
@@ -645,7 +660,7 @@ def _bench_control(result: bench.BenchResult, req: BenchRequest, built: kbuild.B
                              clock == "icount", run_dir / f"boot-control-{kernel}", progress)
         progress.status("register/unregister one hook")
         rows = bench.run_ctl(guest, module, req.ctl_hooks, req.ctl_rounds, kernel,
-                             has_switch=kernel != "base")
+                             switch=switch if kernel != "base" else None)
         progress.status(f"{req.netns} namespaces, {req.chains} nft base chains")
         rows += bench.run_ctl_script(
             guest, settings.selftests_dir / "bench" / "ctl_bench.sh", req.netns, req.chains,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patchgen import proc
+from patchgen import junit, proc
 from patchgen.progress import StageTiming, format_seconds
 from patchgen.results import Change, Outcome, TestResult, split_failed
 
@@ -76,24 +76,18 @@ def write_json(report: Report, path: Path) -> None:
 def junit_tree(report: Report, suite: str = "netfilter-kselftests") -> ET.ElementTree:
     tests = report.tests
     counts = Counter(t.outcome for t in tests)
-    root = ET.Element("testsuites")
-    ts = ET.SubElement(root, "testsuite", {
-        "name": suite,
+    root, ts = junit.suite(suite, {
         "tests": str(len(tests)),
         "failures": str(counts[Outcome.FAIL] + counts[Outcome.TIMEOUT]),
         "errors": str(counts[Outcome.CRASH]),
         "skipped": str(counts[Outcome.SKIP]),
         "time": f"{sum(t.seconds for t in tests):.2f}",
         "timestamp": report.started,
-    })
-    props = ET.SubElement(ts, "properties")
-    for key in ("tree", "version", "accel", "config_digest"):
-        if key in report.metadata:
-            ET.SubElement(props, "property", {"name": key, "value": str(report.metadata[key])})
+    }, [(key, report.metadata[key]) for key in ("tree", "version", "accel", "config_digest")
+        if key in report.metadata])
     for t in tests:
         _junit_case(ts, suite, t)
-    ET.indent(root)
-    return ET.ElementTree(root)
+    return junit.finish(root)
 
 
 def _junit_case(parent: ET.Element, suite: str, t: TestResult) -> None:
@@ -115,23 +109,23 @@ def _junit_case(parent: ET.Element, suite: str, t: TestResult) -> None:
         ET.SubElement(case, "flakyFailure", {"type": first.outcome.value,
                                              "message": first.detail}).text = first.output
     if t.expected is not None:
-        props = ET.SubElement(case, "properties")
-        ET.SubElement(props, "property", {"name": "expected", "value": t.expected.value})
-        ET.SubElement(props, "property", {"name": "change", "value": t.change.value})
+        junit.add_properties(case, [("expected", t.expected.value),
+                                    ("change", t.change.value)])
 
 
 def write_junit(report: Report, path: Path) -> None:
-    junit_tree(report).write(path, encoding="unicode", xml_declaration=True)
+    junit.write(junit_tree(report), path)
 
 
-def summary(report: Report) -> str:
+def summary(report: Report, switch_name: str) -> str:
+    """The run in a few lines; ``switch_name``: the series' sysctl, by its last part."""
     lines = []
     meta = report.metadata
     lines.append(f"patchgen: {meta.get('tree', '?')} ({meta.get('origin', '')}), "
                  f"profile {meta.get('profile', '?')}, {meta.get('accel', '?')}")
     first_boot = (report.guest.get("boots") or [{}])[0]
     if "switch_default" in first_boot:
-        lines.append(f"  switch default in the guest: nf_hook_bpf={first_boot['switch_default']}"
+        lines.append(f"  switch default in the guest: {switch_name}={first_boot['switch_default']}"
                      f" (spectre_v2: {first_boot.get('spectre_v2', 'unknown')})")
     if report.tests:
         lines.append("")

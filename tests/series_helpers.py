@@ -15,11 +15,12 @@ from patchgen.tree import TreeRequest, prepare
 AUTHOR = Identity("Test User", "test@example.org")
 
 
-def plan_for(tree_path: Path, cache: Path, upto: int | None = None) -> generate.SeriesPlan:
+def plan_for(tree_path: Path, cache: Path, upto: int | None = None,
+             fault: str | None = None) -> generate.SeriesPlan:
     s = settings.load(cache)
     tree = prepare(TreeRequest(path=tree_path), s, null_progress())
     spec = generate.load_spec(s.templates_dir)
-    return generate.plan(tree, Renderer(s.templates_dir), spec, AUTHOR, upto)
+    return generate.plan(tree, Renderer(s.templates_dir), spec, AUTHOR, upto, fault)
 
 
 def patch_text(p: generate.PatchResult) -> str:

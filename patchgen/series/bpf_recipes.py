@@ -9,6 +9,7 @@ earlier recipes do.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from patchgen.csrc import CFile, Edit, Function
@@ -23,7 +24,6 @@ CORE_C = "net/netfilter/core.c"
 KCONFIG = "net/netfilter/Kconfig"
 MAKEFILE = "net/netfilter/Makefile"
 HOOK_BPF_H = "include/net/netfilter/nf_hook_bpf.h"
-HOOK_BPF_C = "net/netfilter/nf_hook_bpf.c"
 BPF_H = "include/linux/bpf.h"
 FILTER_H = "include/linux/filter.h"
 BPF_CORE_C = "kernel/bpf/core.c"
@@ -34,7 +34,7 @@ KCONFIG_ANCHOR = "NETFILTER_NETLINK_HOOK"
 MAX_PROG_HOOKS = 128
 
 
-def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
+def _generator_params(ctx: Context) -> dict[str, Any]:
     facts = ctx.facts
     if facts.kfree_skb_reason_inline:
         if not facts.has_sk_skb_reason_drop:
@@ -43,12 +43,13 @@ def _generator_params(ctx: Context, cache: bool) -> dict[str, Any]:
         drop = "sk_skb_reason_drop"
     else:
         drop = "kfree_skb_reason"
-    return {"cache": cache, "drop": drop, "max_hooks": MAX_PROG_HOOKS,
-            "sysctl_sentinel": not facts.has_register_net_sysctl_sz, "fault": ctx.fault}
+    return {"drop": drop, "max_hooks": MAX_PROG_HOOKS,
+            "sysctl_sentinel": not facts.has_register_net_sysctl_sz}
 
 
 # -- the bpf patch: programs the kernel generates itself -------------------------------
 KERNEL_GENERATED = "kernel_generated"
+HUNKS_5 = "c/bpf_kernel_prog_hunks.j2"
 
 
 def kernel_prog(ctx: Context) -> dict[str, Any]:
@@ -66,14 +67,15 @@ def kernel_prog(ctx: Context) -> dict[str, Any]:
     if not facts.bpf_prog_alloc_id_static:
         raise RecipeError(f"{SYSCALL_C}: bpf_prog_alloc_id() is not the static function "
                           "the helper is written next to")
-    _bpf_h(view)
-    _was_classic(view)
+    _bpf_h(ctx)
+    _was_classic(ctx)
     _kallsyms_add(view)
     _syscall_c(ctx)
     return {"flag": KERNEL_GENERATED}
 
 
-def _bpf_h(view: TreeView) -> None:
+def _bpf_h(ctx: Context) -> None:
+    view = ctx.view
     cf = view.parse(BPF_H)
     proto = cedit.require_function(view, BPF_H, "bpf_prog_put", definition=False)
     stub = cedit.require_function(view, BPF_H, "bpf_prog_put")
@@ -83,25 +85,20 @@ def _bpf_h(view: TreeView) -> None:
     after_stub = cf.text.index("\n", stub.body_close) + 1
     view.edit(BPF_H, [
         cedit.insert_member_after(cf, "bpf_prog_aux", r"bool\s+verifier_zext;",
-                                  f"\tbool {KERNEL_GENERATED}; /* by bpf_prog_load_kernel() */\n"),
-        Edit(after_proto, after_proto,
-             "struct bpf_prog *bpf_prog_load_kernel(const struct bpf_insn *insns, u32 len,\n"
-             "\t\t\t\t      const char *name);\n"),
-        Edit(after_stub, after_stub,
-             "\nstatic inline struct bpf_prog *\n"
-             "bpf_prog_load_kernel(const struct bpf_insn *insns, u32 len, const char *name)\n"
-             "{\n\treturn ERR_PTR(-EOPNOTSUPP);\n}\n"),
+                                  ctx.renderer.render_block(HUNKS_5, "aux_member",
+                                                            flag=KERNEL_GENERATED)),
+        Edit(after_proto, after_proto, ctx.renderer.render_block(HUNKS_5, "prototype")),
+        Edit(after_stub, after_stub, ctx.renderer.render_block(HUNKS_5, "stub")),
     ])
 
 
-def _was_classic(view: TreeView) -> None:
+def _was_classic(ctx: Context) -> None:
+    view = ctx.view
     cf = view.parse(FILTER_H)
     fn = cedit.require_function(view, FILTER_H, "bpf_prog_was_classic")
     start, end = cedit.statement_after(cf, fn, r"return prog->type == BPF_PROG_TYPE_UNSPEC;")
-    view.edit(FILTER_H, [Edit(start, end,
-                              "\t/* Programs the kernel generates itself are eBPF. */\n"
-                              "\treturn prog->type == BPF_PROG_TYPE_UNSPEC &&\n"
-                              f"\t       !prog->aux->{KERNEL_GENERATED};\n")])
+    view.edit(FILTER_H, [Edit(start, end, ctx.renderer.render_block(
+        HUNKS_5, "was_classic", flag=KERNEL_GENERATED))])
 
 
 def _kallsyms_add(view: TreeView) -> None:
@@ -133,27 +130,28 @@ def _syscall_c(ctx: Context) -> None:
                                  lsm_hook=ctx.facts.lsm_bpf_prog_hook,
                                  lsm_kernel_arg=ctx.facts.lsm_prog_load_kernel_arg)
     view.edit(SYSCALL_C, [
-        Edit(open_brace + 1, open_brace + 1,
-             f"\n\t/* Kernel-generated programs are only ever run by the kernel. */\n"
-             f"\tif ({prog}->aux->{KERNEL_GENERATED})\n\t\treturn false;\n"),
+        Edit(open_brace + 1, open_brace + 1, ctx.renderer.render_block(
+            HUNKS_5, "get_ok", flag=KERNEL_GENERATED, prog=prog)),
         Edit(after_load, after_load, helper),
     ])
 
 
 # -- patch 6 --------------------------------------------------------------------------
 def generator(ctx: Context) -> dict[str, Any]:
-    view, r = ctx.view, ctx.renderer
-    for path in (HOOK_BPF_H, HOOK_BPF_C):
+    view, r, runtime = ctx.view, ctx.renderer, ctx.runtime
+    for path in (HOOK_BPF_H, runtime.generator):
         if view.exists(path):
             raise RecipeError(f"{path} exists already")
     if ctx.facts.retpoline_symbol is None:
         raise RecipeError("no retpoline symbol (RETPOLINE or MITIGATION_RETPOLINE) in "
                           "arch/x86/Kconfig")
-    params = _generator_params(ctx, cache=False)
+    params = _generator_params(ctx)
     view.write(HOOK_BPF_H, r.render("c/nf_hook_bpf.h.j2"))
-    view.write(HOOK_BPF_C, r.render("c/nf_hook_bpf.c.j2", **params))
-    _kconfig(view, r.render("c/Kconfig-nf_hook_bpf.j2", retpoline=ctx.facts.retpoline_symbol))
-    _makefile(view)
+    view.write(runtime.generator, r.render("c/nf_hook_bpf.c.j2", **params))
+    _kconfig(view, runtime.kconfig,
+             r.render("c/Kconfig-nf_hook_bpf.j2", retpoline=ctx.facts.retpoline_symbol))
+    obj = PurePosixPath(runtime.generator).with_suffix(".o").name
+    _makefile(view, f"netfilter-$(CONFIG_{runtime.kconfig}) += {obj}\n")
     _netfilter_h(ctx)
     _core_c(view)
     _sysctl_doc(view, r.render("doc/netfilter-sysctl-nf_hook_bpf.rst.j2", **params))
@@ -177,22 +175,21 @@ def _hook_limit(view: TreeView) -> int:
     return int(m.group(1))
 
 
-def _kconfig(view: TreeView, block: str) -> None:
+def _kconfig(view: TreeView, symbol: str, block: str) -> None:
     text = view.read(KCONFIG)
     m = re.search(rf"^config {KCONFIG_ANCHOR}\n", text, re.M)
     if m is None:
-        raise RecipeError(f"{KCONFIG}: no 'config {KCONFIG_ANCHOR}' to put NF_HOOK_BPF before")
-    if re.search(r"^config NF_HOOK_BPF\b", text, re.M):
-        raise RecipeError(f"{KCONFIG}: NF_HOOK_BPF exists already")
+        raise RecipeError(f"{KCONFIG}: no 'config {KCONFIG_ANCHOR}' to put {symbol} before")
+    if re.search(rf"^config {symbol}\b", text, re.M):
+        raise RecipeError(f"{KCONFIG}: {symbol} exists already")
     view.write(KCONFIG, text[:m.start()] + block + text[m.start():])
 
 
-def _makefile(view: TreeView) -> None:
+def _makefile(view: TreeView, line: str) -> None:
     text = view.read(MAKEFILE)
     m = re.search(r"^netfilter-objs\s*:=.*\n", text, re.M)
     if m is None:
         raise RecipeError(f"{MAKEFILE}: no 'netfilter-objs :=' line (the core object list)")
-    line = "netfilter-$(CONFIG_NF_HOOK_BPF) += nf_hook_bpf.o\n"
     view.write(MAKEFILE, text[:m.end()] + line + text[m.end():])
 
 
@@ -219,14 +216,14 @@ def _netfilter_h(ctx: Context) -> None:
     view = ctx.view
     cf = view.parse(NETFILTER_H)
     include = _after_includes(cf)
-    entries = cedit.struct_body(cf, "nf_hook_entries")
+    hunks = "c/netfilter_h_hunks.j2"
+    member = cedit.insert_members_first(cf, "nf_hook_entries",
+                                        ctx.renderer.render_block(hunks, "entries_member"))
     slow_list = cedit.require_function(view, NETFILTER_H, "nf_hook_slow_list", definition=False)
     hook = cedit.require_function(view, NETFILTER_H, "nf_hook")
     view.edit(NETFILTER_H, [
-        Edit(include, include, "#if IS_ENABLED(CONFIG_NF_HOOK_BPF)\n#include <linux/filter.h>\n"
-                               "#endif\n"),
-        Edit(entries[0], entries[0], "\n#if IS_ENABLED(CONFIG_NF_HOOK_BPF)\n"
-                                     "\tstruct bpf_prog\t\t\t*hook_prog;\n#endif"),
+        Edit(include, include, ctx.renderer.render_block(hunks, "include")),
+        member,
         Edit(slow_list.end, slow_list.end, "\n" + ctx.renderer.render(
             "c/nf_hook_entries_run.h.j2").rstrip("\n")),
         _rename_call(cf, hook, "nf_hook_slow", "nf_hook_entries_run"),
@@ -316,11 +313,49 @@ def netdev_bpf(ctx: Context) -> dict[str, Any]:
 
 # -- patch 9 --------------------------------------------------------------------------
 def prog_cache(ctx: Context) -> dict[str, Any]:
+    """Share programs between locations with the same hooks: the cache
+    (templates/c/nf_hook_bpf_cache.c.j2) replaces patch 6's get and put."""
     view = ctx.view
-    expected = ctx.renderer.render("c/nf_hook_bpf.c.j2", **_generator_params(ctx, cache=False))
-    if view.read(HOOK_BPF_C) != expected:
-        raise RecipeError(f"{HOOK_BPF_C} is not what patch 6 made; the cache would be "
-                          "rendered onto something else")
-    view.write(HOOK_BPF_C, ctx.renderer.render("c/nf_hook_bpf.c.j2",
-                                               **_generator_params(ctx, cache=True)))
+    cf = view.parse(ctx.runtime.generator)
+    if cf.function("nf_hook_bpf_key") is not None:
+        raise RecipeError(f"{cf.path} has a program cache already")
+    def part(block: str) -> str:
+        return ctx.renderer.render_block("c/nf_hook_bpf_cache.c.j2", block)
+
+    comment = _leading_comment_end(cf)
+    view.edit(cf.path, [Edit(comment, comment, part("comment")),
+                        *_include_edits(cf, part("includes")),
+                        _replace_get_put(view, cf, part("cache"))])
     return {"dispatcher_max": ctx.facts.dispatcher_max or "BPF_DISPATCHER_MAX"}
+
+
+def _leading_comment_end(cf: CFile) -> int:
+    """Offset of the " */" line that closes the comment at the top of the file."""
+    m = re.match(r"(?://[^\n]*\n)*/\*.*?\n(?= \*/\n)", cf.text, re.S)
+    if m is None:
+        raise RecipeError(f"{cf.path}: no comment at the top of the file")
+    return m.end()
+
+
+def _include_edits(cf: CFile, lines: str) -> list[Edit]:
+    """Each of ``lines`` (#include lines) at its place in the sorted include block."""
+    first_code = cf.tokens[0].start if cf.tokens else len(cf.text)
+    block = [d for d in cf.directives if d.text.startswith("#include") and d.start < first_code]
+    if not block:
+        raise RecipeError(f"{cf.path}: no #include block")
+    edits = []
+    for line in lines.splitlines(keepends=True):
+        after = next((d.start for d in block if d.text > line.rstrip("\n")), None)
+        pos = after if after is not None else block[-1].end + 1
+        edits.append(Edit(pos, pos, line))
+    return edits
+
+
+def _replace_get_put(view: TreeView, cf: CFile, cache: str) -> Edit:
+    """nf_hook_bpf_get() and nf_hook_bpf_put(), one after the other, replaced."""
+    get = cedit.require_function(view, cf.path, "nf_hook_bpf_get")
+    put = cedit.require_function(view, cf.path, "nf_hook_bpf_put")
+    if cf.text[get.end:put.start].strip():
+        raise RecipeError(f"{cf.path}: something between nf_hook_bpf_get() and "
+                          "nf_hook_bpf_put(); the cache replaces the two")
+    return Edit(get.start, cf.text.index("\n", put.end) + 1, cache)

@@ -24,6 +24,7 @@ from patchgen import proc
 from patchgen.csrc import CFile, CSyntaxError
 from patchgen.errors import UserError
 from patchgen.git import Git, Identity
+from patchgen.series import faults
 from patchgen.series.recipes import RECIPES, Context
 from patchgen.series.render import Renderer
 from patchgen.series.view import FileChange, RecipeError, TreeView, changes_between
@@ -50,10 +51,32 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """What the series adds that generic stages need by name (series.toml [runtime])."""
+
+    switch: str  # sysctl: 1 runs the generated programs, 0 nf_hook_slow()
+    generator: str  # the file of the generator: a commit with it has the switch
+    kconfig: str  # the symbol that builds the generator
+    checks: str  # patchgen's guest checks, under selftests/guest/
+    selftest: str  # the series' selftest script, under templates/selftest/
+    helper: str  # its C helper, templates/selftest/<helper>.c
+    helper_env: str  # where the selftest finds the helper built on the host
+
+    @property
+    def switch_name(self) -> str:
+        return self.switch.rsplit(".", 1)[1]
+
+    @property
+    def switch_file(self) -> str:
+        return "/proc/sys/" + self.switch.replace(".", "/")
+
+
+@dataclass(frozen=True)
 class SeriesSpec:
     name: str
     branch: str
     patches: tuple[PatchSpec, ...]
+    runtime: Runtime
     origin: Origin | None = None
 
 
@@ -76,7 +99,15 @@ def load_spec(templates_dir: Path) -> SeriesSpec:
                     tuple(rfc.get("dropped", ()))) if rfc else None
     if origin is None and any(p.origin == "rfc" for p in patches):
         raise ValueError("series.toml: patches derived from the RFC but no [rfc] table")
-    return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches, origin)
+    if "runtime" not in data:
+        raise ValueError("series.toml: no [runtime] table (the switch, the generator, the "
+                         "guest checks)")
+    try:
+        runtime = Runtime(**data["runtime"])
+    except TypeError as exc:
+        raise ValueError(f"series.toml [runtime]: {exc}") from exc
+    return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches, runtime,
+                      origin)
 
 
 def since_rfc(spec: SeriesSpec) -> dict[str, Any]:
@@ -143,20 +174,19 @@ class SeriesPlan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-FAULTS = ("skip-hook", "verdict", "build")
-
-
 def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
          upto: int | None = None, fault: str | None = None) -> SeriesPlan:
-    if fault is not None and fault not in FAULTS:
-        raise UserError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+    if fault is not None and fault not in faults.NAMES:
+        raise UserError(f"unknown fault {fault!r}; known: {', '.join(faults.NAMES)}")
     view = TreeView(tree.repo)
     results = []
     for p in spec.patches[: upto or len(spec.patches)]:
-        ctx = Context(view, tree.facts, renderer, str(author), fault=fault)
+        ctx = Context(view, tree.facts, renderer, str(author), spec.runtime)
         before = view.snapshot()
         try:
             variables = RECIPES[p.recipe](ctx)
+            if fault is not None:
+                faults.inject(fault, spec.runtime.generator, before, view)
         except (RecipeError, CSyntaxError) as exc:
             raise UserError(f"patch {p.number} ({p.slug}) cannot be made for this tree: {exc}",
                             hint="the tree differs from what this recipe knows; see the "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patchgen.csrc import Call, CFile, Edit, Function
 from patchgen.probe import TreeFacts
@@ -21,6 +21,9 @@ from patchgen.series import cedit
 from patchgen.series.hooks import Inventory, check_convertible, discover
 from patchgen.series.render import Renderer
 from patchgen.series.view import RecipeError, TreeView
+
+if TYPE_CHECKING:
+    from patchgen.series.generate import Runtime
 
 NETFILTER_H = "include/linux/netfilter.h"
 NF_QUEUE_H = "include/net/netfilter/nf_queue.h"
@@ -36,13 +39,10 @@ class Context:
     facts: TreeFacts
     renderer: Renderer
     author: str
+    runtime: Runtime  # the names series.toml gives the generator, its switch, its selftest
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     inventory: Inventory | None = None
-    # A deliberate defect, to prove the tests catch it: "skip-hook" (the
-    # program does not call the last hook), "verdict" (drops pass) or
-    # "build" (patch 6 does not compile).  Never set in normal use.
-    fault: str | None = None
 
 
 Recipe = Callable[[Context], dict[str, Any]]

@@ -76,9 +76,22 @@ class Renderer:
             autoescape=False,
         )
         self.env.filters["indent_to"] = indent_to
+        # HTML pages show test output: escaped, and (as Jinja's default)
+        # without the template's final newline.
+        self._pages = self.env.overlay(autoescape=True, keep_trailing_newline=False)
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
+
+    def render_block(self, name: str, block: str, **context: Any) -> str:
+        """One ``{% block %}`` of a template: templates of hunks hold the
+        pieces of one change that go to different places of existing files."""
+        template = self.env.get_template(name)
+        return "".join(template.blocks[block](template.new_context(context)))
+
+    def page(self, name: str, **context: Any) -> str:
+        """An HTML page: every value HTML-escaped."""
+        return self._pages.get_template(name).render(**context)
 
     def message(self, name: str, **context: Any) -> str:
         return wrap_message(self.render(name, **context))

@@ -16,29 +16,24 @@ from patchgen.series.view import RecipeError, TreeView
 if TYPE_CHECKING:
     from patchgen.series.recipes import Context
 
-SCRIPT = "nf_hook_bpf.sh"
-HELPER = "nf_hook_bpf_progs"
-CONFIG_LINE = "CONFIG_NF_HOOK_BPF=y"
-
-
 def selftest(ctx: Context) -> dict[str, Any]:
     directory = ctx.facts.selftests_dir
     if directory is None:
         raise RecipeError("no netfilter selftest directory in this tree")
-    view = ctx.view
-    for name in (SCRIPT, f"{HELPER}.c"):
+    view, script, helper = ctx.view, ctx.runtime.selftest, ctx.runtime.helper
+    for name in (script, f"{helper}.c"):
         if view.exists(f"{directory}/{name}"):
             raise RecipeError(f"{directory}/{name} exists already")
     # Copied as they are (not Jinja templates: shell's ${#a[@]} would open a
     # Jinja comment).
     source = ctx.renderer.dir / "selftest"
-    view.write(f"{directory}/{SCRIPT}", (source / SCRIPT).read_text(), executable=True)
-    view.write(f"{directory}/{HELPER}.c", (source / f"{HELPER}.c").read_text())
+    view.write(f"{directory}/{script}", (source / script).read_text(), executable=True)
+    view.write(f"{directory}/{helper}.c", (source / f"{helper}.c").read_text())
     makefile = f"{directory}/Makefile"
-    text = add_to_list(view.read(makefile), "TEST_PROGS", SCRIPT, makefile)
-    view.write(makefile, add_to_list(text, "TEST_GEN_FILES", HELPER, makefile))
+    text = add_to_list(view.read(makefile), "TEST_PROGS", script, makefile)
+    view.write(makefile, add_to_list(text, "TEST_GEN_FILES", helper, makefile))
     if view.exists(f"{directory}/config"):
-        _config(view, f"{directory}/config")
+        _config(view, f"{directory}/config", f"CONFIG_{ctx.runtime.kconfig}=y")
     return {"directory": directory}
 
 
@@ -65,10 +60,10 @@ def add_to_list(text: str, var: str, item: str, path: str) -> str:
     return "".join([*lines[:last + 1], f"{var} += {item}\n", *lines[last + 1:]])
 
 
-def _config(view: TreeView, path: str) -> None:
+def _config(view: TreeView, path: str, option: str) -> None:
     """The directory's config fragment lists what its tests need, sorted."""
     lines = view.read(path).splitlines(keepends=True)
-    if any(line.startswith(CONFIG_LINE.split("=")[0] + "=") for line in lines):
+    if any(line.startswith(option.split("=")[0] + "=") for line in lines):
         return
-    pos = next((i for i, line in enumerate(lines) if line.strip() > CONFIG_LINE), len(lines))
-    view.write(path, "".join([*lines[:pos], CONFIG_LINE + "\n", *lines[pos:]]))
+    pos = next((i for i, line in enumerate(lines) if line.strip() > option), len(lines))
+    view.write(path, "".join([*lines[:pos], option + "\n", *lines[pos:]]))

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from patchgen.series.render import indent_to, wrap_message
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from patchgen.series.render import Renderer, indent_to, wrap_message
 
 
 def test_wrap_message_reflows_prose_only() -> None:
@@ -21,3 +26,13 @@ def test_wrap_message_reflows_prose_only() -> None:
 def test_indent_to_uses_tabs_then_spaces() -> None:
     assert indent_to(21) == "\t\t     "
     assert indent_to(8) == "\t"
+
+
+def test_pages_are_escaped_and_code_is_not(tmp_path: Path) -> None:
+    """One environment: HTML pages through an autoescaping overlay of it."""
+    (tmp_path / "t.j2").write_text("{{ v }}\n")
+    r = Renderer(tmp_path)
+    assert r.render("t.j2", v="a < b") == "a < b\n"
+    assert r.page("t.j2", v="a < b") == "a &lt; b"
+    with pytest.raises(jinja2.UndefinedError):
+        r.page("t.j2")

@@ -42,7 +42,7 @@ def sample() -> Report:
 
 
 def test_summary_golden() -> None:
-    assert summary(sample()) + "\n" == (GOLDEN / "summary.txt").read_text()
+    assert summary(sample(), "nf_hook_bpf") + "\n" == (GOLDEN / "summary.txt").read_text()
 
 
 def test_json_is_complete_and_valid(tmp_path: Path) -> None:
@@ -91,6 +91,6 @@ def test_summary_says_which_switch_default_the_guest_got() -> None:
     r.guest = {"accel": "tcg", "boots": [{"boot": 1, "switch_default": "1",
                                           "spectre_v2": "Mitigation: Retpolines; STIBP: disabled"}]}
     assert ("  switch default in the guest: nf_hook_bpf=1 (spectre_v2: Mitigation: "
-            "Retpolines; STIBP: disabled)") in summary(r).splitlines()
+            "Retpolines; STIBP: disabled)") in summary(r, "nf_hook_bpf").splitlines()
     r.guest = {"accel": "tcg", "boots": [{"boot": 1}]}  # a kernel without the switch
-    assert "switch default" not in summary(r)
+    assert "switch default" not in summary(r, "nf_hook_bpf")

@@ -163,15 +163,17 @@ def test_switch_variants_follow_the_generator(fakenet: Path, tmp_path: Path) -> 
     from patchgen.tree import TreeRequest, prepare
 
     plan = plan_for(fakenet, tmp_path / "cache")
+    runtime = plan.spec.runtime
     done = generate.commit(plan, "patchgen/test", "2026-01-01T00:00:00+0000")
     tree = prepare(TreeRequest(path=fakenet), settings.load(tmp_path / "c2"), null_progress())
     tip = done.commits[-1]
-    assert [v.name for v in switch_variants(tree, tip, "auto")] == ["nf_hook_bpf=1",
-                                                                     "nf_hook_bpf=0"]
-    assert switch_variants(tree, tip, "0")[0].sysctls == {"net.netfilter.nf_hook_bpf": "0"}
-    assert [v.name for v in switch_variants(tree, tree.base, "auto")] == [""]
+    assert [v.name for v in switch_variants(tree, tip, "auto", runtime)] == [
+        "nf_hook_bpf=1", "nf_hook_bpf=0"]
+    assert switch_variants(tree, tip, "0", runtime)[0].sysctls == {
+        "net.netfilter.nf_hook_bpf": "0"}
+    assert [v.name for v in switch_variants(tree, tree.base, "auto", runtime)] == [""]
     with pytest.raises(UE, match=r"no net/netfilter/nf_hook_bpf\.c"):
-        switch_variants(tree, tree.base, "1")
+        switch_variants(tree, tree.base, "1", runtime)
 
 
 @pytest.mark.parametrize("fault", ["skip-hook", "verdict", "build"])

@@ -1,0 +1,64 @@
+"""The series is data: what the generic stages need to know about it comes
+from templates/series.toml, not from their code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from patchgen.series import generate
+
+ROOT = Path(__file__).parent.parent.parent
+# Stages that run any series: build, test, check, bench, prep.
+GENERIC = ("pipeline.py", "check.py", "bench.py", "prep.py", "kselftest.py", "report.py")
+
+
+def test_runtime_particulars_come_from_the_spec() -> None:
+    runtime = generate.load_spec(ROOT / "templates").runtime
+    assert runtime.switch == "net.netfilter.nf_hook_bpf"
+    assert runtime.switch_name == "nf_hook_bpf"
+    assert runtime.switch_file == "/proc/sys/net/netfilter/nf_hook_bpf"
+    assert runtime.generator == "net/netfilter/nf_hook_bpf.c"
+    assert runtime.kconfig == "NF_HOOK_BPF"
+    assert (ROOT / "selftests" / "guest" / runtime.checks).is_file()
+    assert (ROOT / "templates" / "selftest" / runtime.selftest).is_file()
+    assert (ROOT / "templates" / "selftest" / f"{runtime.helper}.c").is_file()
+    assert runtime.helper_env in (ROOT / "templates" / "selftest" / runtime.selftest).read_text()
+
+
+def _code_strings(path: Path) -> list[str]:
+    """String constants of a module, docstrings left out (they may explain)."""
+    tree = ast.parse(path.read_text())
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body
+            and isinstance(node.body[0], ast.Expr)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docs]
+
+
+@pytest.mark.parametrize("module", GENERIC)
+def test_generic_stages_name_no_particular_of_the_series(module: str) -> None:
+    strings = _code_strings(ROOT / "patchgen" / module)
+    assert [s for s in strings if "nf_hook_bpf" in s.lower()] == []
+
+
+def test_a_spec_without_runtime_is_refused(tmp_path: Path) -> None:
+    text = (ROOT / "templates" / "series.toml").read_text()
+    (tmp_path / "series.toml").write_text(text.split("\n[runtime]\n")[0])
+    with pytest.raises(ValueError, match=r"series.toml: no \[runtime\] table"):
+        generate.load_spec(tmp_path)
+
+
+def test_the_templates_declare_what_the_spec_names() -> None:
+    """The Kconfig entry and the sysctl table are C in templates; they must
+    say what the stages look for."""
+    runtime = generate.load_spec(ROOT / "templates").runtime
+    kconfig = (ROOT / "templates" / "c" / "Kconfig-nf_hook_bpf.j2").read_text()
+    assert kconfig.startswith(f"config {runtime.kconfig}\n")
+    generator = (ROOT / "templates" / "c" / "nf_hook_bpf.c.j2").read_text()
+    assert f'.procname\t= "{runtime.switch_name}"' in generator
+    assert 'register_net_sysctl(&init_net, "net/netfilter"' in generator
+    assert runtime.switch.startswith("net.netfilter.")

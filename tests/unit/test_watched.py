@@ -1,0 +1,124 @@
+"""A command in the guest that dies, or a kernel that complains, is judged
+the same way for a kselftest, one of our scripts and the equivalence cases."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from patchgen import equiv, kselftest
+from patchgen.kselftest import NO_VARIANT, ScriptPlan, TestPlan, Variant
+from patchgen.progress import Progress
+from patchgen.results import Expectations, Outcome
+from patchgen.vm.accel import Accel
+from patchgen.vm.guest import CommandResult
+
+OOPS = "BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+KTAP_PASS = "TAP version 13\n1..1\nok 1 selftests: net/netfilter: x.sh\n"
+
+
+@dataclass
+class FakeGuest:
+    returncode: int | None  # what every command returns (None: no result)
+    stdout: str = ""
+    console_after: str = ""  # what the kernel prints while the command runs
+    answers: bool = False  # still answers after a command without result
+    log: str = "boot\n"
+
+    @property
+    def spec(self) -> Any:
+        return cast(Any, type("Spec", (), {"accel": Accel.KVM}))
+
+    def console(self) -> str:
+        return self.log
+
+    def console_size(self) -> int:
+        return len(self.log)
+
+    def trouble(self, since: int = 0) -> Any:
+        from patchgen.vm.guest import find_trouble
+
+        return find_trouble(self.log, since)
+
+    def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None
+            ) -> CommandResult:
+        self.log += self.console_after
+        return CommandResult(tuple(argv), self.returncode, self.stdout, "", 1.0)
+
+    def responsive(self) -> bool:
+        return self.answers
+
+
+@dataclass
+class FakeSession:
+    fake: FakeGuest
+    discarded: int = 0
+    used: list[Variant] = field(default_factory=list)
+
+    @property
+    def installed(self) -> Any:
+        return cast(Any, type("Installed", (), {"collection": "net/netfilter"}))
+
+    def guest(self) -> FakeGuest:
+        return self.fake
+
+    def discard(self) -> None:
+        self.discarded += 1
+
+    def use(self, variant: Variant) -> None:
+        self.used.append(variant)
+
+
+def test_a_kselftest_without_result_from_a_hung_guest_is_a_crash() -> None:
+    sess = FakeSession(FakeGuest(None))
+    attempt = kselftest.run_one(cast(Any, sess), TestPlan("x.sh", 60))
+    assert attempt.outcome is Outcome.CRASH and "hang" in attempt.detail
+    assert sess.discarded == 1
+
+
+def test_a_kselftest_whose_guest_still_answers_timed_out() -> None:
+    sess = FakeSession(FakeGuest(None, answers=True))
+    attempt = kselftest.run_one(cast(Any, sess), TestPlan("x.sh", 60))
+    assert attempt.outcome is Outcome.TIMEOUT and sess.discarded == 1
+
+
+def test_a_passing_kselftest_with_an_oops_is_a_crash() -> None:
+    sess = FakeSession(FakeGuest(0, KTAP_PASS, OOPS))
+    attempt = kselftest.run_one(cast(Any, sess), TestPlan("x.sh", 60))
+    assert attempt.outcome is Outcome.CRASH and attempt.detail.startswith("kernel ")
+    assert attempt.console and sess.discarded == 1
+
+
+def test_a_script_without_result_is_one_crashed_result() -> None:
+    sess = FakeSession(FakeGuest(None, console_after=OOPS))
+    (result,) = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                     Expectations(None, {}))
+    assert result.name == "checks.sh" and result.outcome is Outcome.CRASH
+    assert result.attempts[0].console and sess.discarded == 1
+
+
+def test_a_script_with_an_oops_marks_its_results_crashed() -> None:
+    """As it was: unlike after a kselftest, the guest is not replaced here."""
+    sess = FakeSession(FakeGuest(0, KTAP_PASS, OOPS))
+    (result,) = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                     Expectations(None, {}))
+    assert result.outcome is Outcome.CRASH and sess.discarded == 0
+
+
+def test_equivalence_cases_stop_at_a_guest_that_dies() -> None:
+    sess = FakeSession(FakeGuest(None))
+    (result,) = kselftest.run_equiv(cast(Any, sess), equiv.EquivPlan(Path("equiv.sh")),
+                                    (Variant("nf_hook_bpf=1", {"x": "1"}),),
+                                    Progress(stream=io.StringIO(), quiet=True))
+    assert result.name == "equiv [nf_hook_bpf=1]" and result.outcome is Outcome.CRASH
+    assert sess.discarded == 1 and sess.used == [Variant("nf_hook_bpf=1", {"x": "1"})]
+
+
+def test_equivalence_cases_stop_at_an_oops() -> None:
+    sess = FakeSession(FakeGuest(0, "", OOPS))
+    (result,) = kselftest.run_equiv(cast(Any, sess), equiv.EquivPlan(Path("equiv.sh")),
+                                    (NO_VARIANT,), Progress(stream=io.StringIO(), quiet=True))
+    assert result.name == "equiv [unpatched]" and result.outcome is Outcome.CRASH
+    assert result.attempts[0].detail.startswith("kernel ") and sess.discarded == 1
