@@ -8,10 +8,24 @@ whole selftest matrix).
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C behaves as from a terminal, however the suite was started.
+
+    A non-interactive shell starts background jobs (``ci/test &``, ``nohup``,
+    some CI runners) with SIGINT ignored; Python then never raises
+    KeyboardInterrupt and every child inherits the ignore, so the tests that
+    press Ctrl-C would see nothing happen.  A handler, unlike SIG_IGN, is
+    reset to the default in children at exec.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -101,7 +101,9 @@ def test_ctrl_c_gives_the_child_its_sigint_to_clean_up(tmp_path: Path) -> None:
     import threading
 
     cleaned = tmp_path / "cleaned"
-    script = f"trap 'touch {cleaned}; exit 130' INT; while :; do sleep 0.05; done"
+    # Bounded (10 s), so a lost SIGINT fails the test instead of hanging it.
+    script = (f"trap 'touch {cleaned}; exit 130' INT; "
+              "i=0; while [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done")
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):
         proc.run(["sh", "-c", script])
