@@ -139,10 +139,13 @@ def test_html_report_renders_in_headless_chromium(checked: dict[str, Any],
                                                   tip_report: dict[str, Any],
                                                   tmp_path: Path) -> None:
     from patchgen import html
+    from patchgen.check import CheckReport
+    from patchgen.report import Report
     from patchgen.series.render import Renderer
     from patchgen.settings import PROJECT_ROOT
 
-    view = html.RunView("t", tip_report["metadata"]["tree"], check=checked, report=tip_report)
+    view = html.RunView("t", tip_report["metadata"]["tree"], check=CheckReport.from_json(checked),
+                        report=Report.from_json(tip_report))
     page = html.write(tmp_path / "index.html", Renderer(PROJECT_ROOT / "templates"), "real",
                       [view])
     argv = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
