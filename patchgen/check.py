@@ -244,16 +244,6 @@ def w1_warnings(src: Path, main_out: Path, out: Path, objects: Sequence[str], se
 
 
 # -- the check ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CheckRequest:
-    tree: trees.TreeRequest
-    branch: str
-    profile: str = "selftests"
-    w1: bool = True
-    checkpatch: bool = True
-    output: Path | None = None
-
-
 def parse_range(text: str | None, count: int) -> set[int]:
     """"6-9", "4", "1,3,5-6" -> patch numbers; None -> all."""
     if not text:

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from patchgen import check as checks
 from patchgen import proc
 from patchgen.errors import PatchgenError, UserError
-from patchgen.git import Git, Identity
+from patchgen.git import Git, Identity, identity_env
 from patchgen.identity import committer_identity
 from patchgen.report import Report
 from patchgen.results import Change, Outcome, TestResult
@@ -235,9 +235,8 @@ def mark_sent(tree: Tree, branch: str, prepared: Prepared) -> str:
     if dict(version_tags(git, branch)).get(prepared.version) == tag:
         return tag
     committer = prepared.committer or committer_identity(git)
-    env = {"GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email}
     git.run("tag", "-a", tag, prepared.tip, "-m", f"{branch} v{prepared.version}\n\n"
-            f"base {tree.base}\n", env=env)
+            f"base {tree.base}\n", env=identity_env(committer=committer))
     return tag
 
 

@@ -6,7 +6,7 @@ import json
 import platform
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,7 +183,3 @@ def summary(report: Report, switch_name: str) -> str:
         lines.append(f"  error: {report.error}")
     lines.append(f"  reproduce: {report.command}")
     return "\n".join(lines)
-
-
-def crash_excerpts(tests: Iterable[TestResult]) -> list[tuple[str, tuple[str, ...]]]:
-    return [(t.name, a.console) for t in tests for a in t.attempts if a.console]

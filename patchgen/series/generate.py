@@ -23,7 +23,7 @@ from typing import Any
 from patchgen import proc
 from patchgen.csrc import CFile, CSyntaxError
 from patchgen.errors import UserError
-from patchgen.git import Git, Identity
+from patchgen.git import Git, Identity, identity_env
 from patchgen.series import faults
 from patchgen.series.recipes import RECIPES, Context
 from patchgen.series.render import Renderer
@@ -245,11 +245,6 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
     the user, so a series that differs only in its dates is a new series."""
     git = Git(series.tree.repo)
     user = series.author
-    committer = {
-        "GIT_AUTHOR_DATE": date,
-        "GIT_COMMITTER_NAME": user.name, "GIT_COMMITTER_EMAIL": user.email,
-        "GIT_COMMITTER_DATE": date,
-    }
     commits: list[str] = []
     parent = series.tree.base
     with private_dir("patchgen-index-") as tmp:
@@ -263,9 +258,7 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
                 git.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
                         env=env)
             tree_sha = git.run("write-tree", env=env).stdout.strip()
-            author = patch.author or user
-            ident = {**committer, "GIT_AUTHOR_NAME": author.name,
-                     "GIT_AUTHOR_EMAIL": author.email}
+            ident = identity_env(author=patch.author or user, committer=user, date=date)
             parent = git.run("commit-tree", tree_sha, "-p", parent, "-F", "-",
                              env={**env, **ident}, input=patch.message).stdout.strip()
             commits.append(parent)
