@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import tempfile
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from patchgen.identity import committer_identity
 from patchgen.report import Report
 from patchgen.results import Change, Outcome, TestResult
 from patchgen.runfile import RunFileError
+from patchgen.series.generate import SeriesSpec, since_rfc
 from patchgen.series.render import Renderer
 from patchgen.settings import Settings
 from patchgen.tree import Tree
@@ -97,12 +97,6 @@ class Prepared:
         return all(c.ok for c in self.checks)
 
 
-def load_prep_defaults(templates_dir: Path) -> dict[str, Any]:
-    data = tomllib.loads((templates_dir / "series.toml").read_text())
-    prep: dict[str, Any] = data.get("prep", {})
-    return prep
-
-
 def tag_prefix(branch: str) -> str:
     """Tags of sent versions live under patchgen/, once (not patchgen/patchgen/...)."""
     return branch if branch.startswith("patchgen/") else f"patchgen/{branch}"
@@ -145,7 +139,9 @@ def format_patch_argv(outdir: Path, base: str, tip: str, version: int, prefix: s
     return argv
 
 
-def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -> Prepared:
+def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
+         spec: SeriesSpec) -> Prepared:
+    """``spec``: the series (templates/series.toml), for what the cover letter says of the RFC."""
     git = Git(tree.repo)
     # Before anything is written: format-patch needs it, and fails late without.
     committer = committer_identity(git)
@@ -159,7 +155,7 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -
     outdir = req.output or output_dir(settings, tree, req.branch, version)
     with staged(outdir) as work:
         prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous,
-                            committer)
+                            committer, since_rfc(spec))
     return dataclasses.replace(prepared.moved_to(outdir), committer=committer)
 
 
@@ -199,7 +195,7 @@ def _swap(new: Path, outdir: Path) -> None:
 
 def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Settings,
              renderer: Renderer, tip: str, version: int, previous: str | None,
-             sender: Identity) -> Prepared:
+             sender: Identity, rfc: dict[str, Any]) -> Prepared:
     shas = git.log_shas(f"{tree.base}..{tip}")
     range_diff = None
     changes: list[str] = []
@@ -211,7 +207,7 @@ def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Set
     git.run(*format_patch_argv(outdir, tree.base, tip, version, prefix, range_diff))
     files = sorted(outdir.glob("*.patch"))
     results = latest_results(settings, tree, shas)
-    fill_cover_letter(files[0], renderer, version, changes, results)
+    fill_cover_letter(files[0], renderer, version, changes, results, rfc)
     src = tree.repo
     to, cc = address(files, src, req)
     mbox = outdir / f"{req.branch.replace('/', '-')}-v{version}.mbox"
@@ -328,12 +324,10 @@ def selftest_lines(report: Report) -> list[str]:
 
 
 def fill_cover_letter(cover: Path, renderer: Renderer, version: int, changes: list[str],
-                      results: dict[str, Any] | None) -> None:
+                      results: dict[str, Any] | None, rfc: dict[str, Any]) -> None:
     text = cover.read_text()
-    from patchgen.series.generate import load_spec, since_rfc
-
     body = renderer.message("cover-letter.txt.j2", version=version, changes=changes,
-                            results=results, rfc=since_rfc(load_spec(renderer.dir)))
+                            results=results, rfc=rfc)
     subject, _, blurb = body.partition("\n")
     if "*** SUBJECT HERE ***" not in text or "*** BLURB HERE ***" not in text:
         raise PatchgenError(f"{cover}: git format-patch wrote no cover letter placeholders")

@@ -72,12 +72,22 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class PrepDefaults:
+    """series.toml [prep]: recipients besides get_maintainer.pl's, the subject prefix."""
+
+    prefix: str | None = None
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SeriesSpec:
     name: str
     branch: str
     patches: tuple[PatchSpec, ...]
     runtime: Runtime
     origin: Origin | None = None
+    prep: PrepDefaults = PrepDefaults()
 
 
 ORIGINS = ("rfc", "new")
@@ -106,8 +116,11 @@ def load_spec(templates_dir: Path) -> SeriesSpec:
         runtime = Runtime(**data["runtime"])
     except TypeError as exc:
         raise ValueError(f"series.toml [runtime]: {exc}") from exc
+    prep = data.get("prep", {})
+    defaults = PrepDefaults(prep.get("prefix"), tuple(prep.get("to", ())),
+                            tuple(prep.get("cc", ())))
     return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches, runtime,
-                      origin)
+                      origin, defaults)
 
 
 def since_rfc(spec: SeriesSpec) -> dict[str, Any]:
