@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.slow.conftest import USER, patchgen
+from tests.slow.conftest import USER, patchgen, tree_git
 
 pytestmark = pytest.mark.slow
 BRANCH = "patchgen/nf-hook-bpf"
-TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
 FLORIAN = "Florian Westphal <fw@strlen.de>"
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(TREE), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return tree_git(*args).strip()
 
 
 @pytest.fixture(scope="module")
