@@ -23,13 +23,13 @@ import re
 import shutil
 import statistics
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from patchgen import build as kbuild
-from patchgen import junit, proc
+from patchgen import junit, proc, runfile
 from patchgen.errors import BuildFailure, GuestFailure, UserError
 from patchgen.progress import Progress
 from patchgen.settings import Settings
@@ -85,6 +85,12 @@ class Stat:
         return (f"{self.median:,.{digits}f} [{self.lo:,.{digits}f}, "
                 f"{self.hi:,.{digits}f}]")
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Stat:
+        lo, hi = (None if d.get(k) is None else runfile.number(d, k) for k in ("lo", "hi"))
+        return cls(runfile.number(d, "median"), lo, hi, runfile.integer(d, "n"),
+                   runfile.text(d, "interval"))
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -103,9 +109,23 @@ class Comparison:
         r = self.ratio.median
         return (r - 1) * 100 if KINDS[self.kind][2] else (1 / r - 1) * 100
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Comparison:
+        """What BenchResult.to_json() wrote; gain_percent and ratio_text are not read."""
+        kind = runfile.text(d, "kind")
+        if kind not in KINDS:
+            raise ValueError(f"unknown measure {kind!r}")
+        return cls(kind, runfile.text(d, "mitigation"), runfile.text(d, "point"),
+                   *(Stat.from_dict(runfile.table(d, k)) for k in ("bpf", "slow", "ratio")))
+
 
 @dataclass
 class BenchResult:
+    """bench.json.  ``raw`` (the guest's output and the rounds) is kept as JSON
+    has it: read back, its integer keys are strings."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
     accel: str
     comparisons: list[Comparison] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -120,9 +140,19 @@ class BenchResult:
     control: list[dict[str, Any]] = field(default_factory=list)
     model: CostModel | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    @property
+    def rfc(self) -> list[str]:
+        return rfc_verdict(self)
+
+    @property
+    def table(self) -> str:
+        """The whole text report (bench.json's "table")."""
+        return format_table(self, self.model or CostModel())
+
+    def to_json(self) -> dict[str, Any]:
         model = self.model or CostModel()
-        return {"accel": self.accel, "mode": self.mode, "metadata": self.metadata,
+        return {"schema_version": self.SCHEMA_VERSION, "accel": self.accel, "mode": self.mode,
+                "metadata": self.metadata,
                 "comparisons": [{**asdict(c), "gain_percent": round(c.gain_percent, 2),
                                  "ratio_text": c.ratio.text(3)} for c in self.comparisons],
                 "missing": [list(m) for m in self.missing], "rfc": rfc_verdict(self),
@@ -131,6 +161,41 @@ class BenchResult:
                 "cost_model": {"cpi": model.cpi, "penalty": model.penalty,
                                "rows": [asdict(r) for r in model_rows(self, model)]},
                 "control": self.control, "table": format_table(self, model), "raw": self.raw}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "bench.json") -> BenchResult:
+        """What to_json() wrote (its derived figures are not read); RunFileError otherwise.
+        A model left at None was written as the default CostModel, and reads back as one."""
+        return runfile.parse(data, cls._read, cls.SCHEMA_VERSION, source)
+
+    @classmethod
+    def load(cls, path: Path) -> BenchResult:
+        return runfile.load(path, cls._read, cls.SCHEMA_VERSION)
+
+    @classmethod
+    def _read(cls, d: Mapping[str, Any]) -> BenchResult:
+        cost = runfile.table(d, "cost_model") if "cost_model" in d else None
+        return cls(
+            runfile.text(d, "accel"),
+            [Comparison.from_dict(c) for c in runfile.items(d, "comparisons")],
+            runfile.table(d, "raw") if "raw" in d else {},
+            _missing(d),
+            runfile.table(d, "metadata"),
+            runfile.text(d, "mode") if "mode" in d else "wall",
+            {k: float(v) for k, v in runfile.table(d, "calibration").items()}
+            if "calibration" in d else {},
+            runfile.items(d, "control") if "control" in d else [],
+            CostModel(runfile.number(cost, "cpi"), runfile.number(cost, "penalty"))
+            if cost is not None else None)
+
+
+def _missing(d: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    for m in runfile.items(d, "missing"):
+        if not (isinstance(m, list) and len(m) == 3 and all(isinstance(x, str) for x in m)):
+            raise ValueError("'missing' is not a list of [kind, mitigation, point]")
+        out.append((m[0], m[1], m[2]))
+    return out
 
 
 def bootstrap_median(values: Sequence[float], rounds: int = 2000, seed: int = 1) -> Stat:
@@ -417,11 +482,11 @@ class RunDiff:
         return (self.b - self.a) / self.a
 
 
-def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[RunDiff]:
-    """Every median two bench.json files share, side by side."""
-    def medians(data: dict[str, Any]) -> dict[tuple[str, str, str, str], float]:
-        return {(c["kind"], c["mitigation"], c["point"], path): float(c[path]["median"])
-                for c in data["comparisons"] for path in ("bpf", "slow")}
+def compare_runs(a: BenchResult, b: BenchResult) -> list[RunDiff]:
+    """Every median two bench runs share, side by side."""
+    def medians(result: BenchResult) -> dict[tuple[str, str, str, str], float]:
+        return {(c.kind, c.mitigation, c.point, path): getattr(c, path).median
+                for c in result.comparisons for path in ("bpf", "slow")}
 
     ma, mb = medians(a), medians(b)
     return [RunDiff(*key, ma[key], mb[key]) for key in ma if key in mb]
@@ -816,7 +881,7 @@ def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) ->
 
 
 def write(result: BenchResult, run_dir: Path) -> tuple[Path, Path]:
-    (run_dir / "bench.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    (run_dir / "bench.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     (run_dir / "bench.txt").write_text(format_table(result) + "\n")
     junit.write(junit_tree(result), run_dir / "junit.xml")
     return run_dir / "bench.json", plot(result, run_dir / "bench.png")

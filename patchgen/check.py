@@ -20,14 +20,14 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from patchgen import build as kbuild
 from patchgen import matrix as kmatrix
-from patchgen import proc
+from patchgen import proc, runfile
 from patchgen import tree as trees
 from patchgen.errors import BuildFailure, CommandFailed, ExitCode, UserError
 from patchgen.git import Git
@@ -49,6 +49,13 @@ class BuildCheck:
     warnings_added: list[str] = field(default_factory=list)  # W=1, vs the parent
     w1_files: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BuildCheck:
+        return cls(runfile.text(d, "variant"), runfile.flag(d, "ok"),
+                   runfile.number(d, "seconds"), runfile.integer(d, "compiled"),
+                   runfile.texts(d, "errors"), runfile.texts(d, "warnings_added"),
+                   runfile.texts(d, "w1_files"))
+
 
 @dataclass
 class CheckpatchResult:
@@ -57,6 +64,12 @@ class CheckpatchResult:
     checks: int
     findings: list[str]
     notes: list[str] = field(default_factory=list)  # findings shown to be harmless
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CheckpatchResult:
+        return cls(runfile.integer(d, "errors"), runfile.integer(d, "warnings"),
+                   runfile.integer(d, "checks"), runfile.texts(d, "findings"),
+                   runfile.texts(d, "notes") if "notes" in d else [])
 
 
 @dataclass
@@ -67,6 +80,15 @@ class PatchCheck:
     files: list[str]
     builds: list[BuildCheck] = field(default_factory=list)
     checkpatch: CheckpatchResult | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PatchCheck:
+        """What CheckReport.to_json() wrote; the per-patch totals are not read."""
+        cp = d.get("checkpatch")
+        return cls(runfile.integer(d, "number"), runfile.text(d, "sha"),
+                   runfile.text(d, "subject"), runfile.texts(d, "files"),
+                   [BuildCheck.from_dict(b) for b in runfile.items(d, "builds")],
+                   CheckpatchResult.from_dict(cp) if cp is not None else None)
 
     @property
     def builds_ok(self) -> bool:
@@ -89,6 +111,10 @@ class PatchCheck:
 
 @dataclass
 class CheckReport:
+    """check.json: every patch in every config of the matrix, and checkpatch."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
     tree: str
     base: str
     branch: str
@@ -96,14 +122,29 @@ class CheckReport:
     first_failure: int | None = None
     configs: list[str] = field(default_factory=list)  # the matrix, in order
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+    def to_json(self) -> dict[str, Any]:
+        d = {"schema_version": self.SCHEMA_VERSION, **asdict(self)}
         # Per patch, the totals over its configs (what a reader of check.json
         # looks for first).
         for pd, pc in zip(d["patches"], self.patches, strict=True):
             pd["warnings_added"] = pc.warnings_added
             pd["w1_files"] = pc.w1_files
         return d
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "check.json") -> CheckReport:
+        return runfile.parse(data, cls._read, cls.SCHEMA_VERSION, source)
+
+    @classmethod
+    def load(cls, path: Path) -> CheckReport:
+        return runfile.load(path, cls._read, cls.SCHEMA_VERSION)
+
+    @classmethod
+    def _read(cls, d: Mapping[str, Any]) -> CheckReport:
+        return cls(runfile.text(d, "tree"), runfile.text(d, "base"), runfile.text(d, "branch"),
+                   [PatchCheck.from_dict(p) for p in runfile.items(d, "patches")],
+                   runfile.opt_integer(d, "first_failure"),
+                   runfile.texts(d, "configs") if "configs" in d else [])
 
     @property
     def exit_code(self) -> ExitCode:
@@ -203,16 +244,6 @@ def w1_warnings(src: Path, main_out: Path, out: Path, objects: Sequence[str], se
 
 
 # -- the check ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CheckRequest:
-    tree: trees.TreeRequest
-    branch: str
-    profile: str = "selftests"
-    w1: bool = True
-    checkpatch: bool = True
-    output: Path | None = None
-
-
 def parse_range(text: str | None, count: int) -> set[int]:
     """"6-9", "4", "1,3,5-6" -> patch numbers; None -> all."""
     if not text:
@@ -269,7 +300,7 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
             if checkpatch:
                 pc.checkpatch = run_checkpatch(git, src, sha)
             _say(progress, pc)
-    (run_dir / "check.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    (run_dir / "check.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return report
 
 

@@ -215,15 +215,15 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     from patchgen.tree import TreeRequest
 
     tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    defaults = prep.load_prep_defaults(settings.templates_dir)
+    spec = generate.load_spec(settings.templates_dir)
+    defaults = spec.prep
     req = prep.PrepRequest(
-        branch=ns.branch or generate.load_spec(settings.templates_dir).branch,
-        rfc=not ns.no_rfc, prefix=ns.prefix if ns.prefix is not None else defaults.get("prefix"),
-        to=tuple(defaults.get("to", [])) + tuple(ns.to), cc=tuple(defaults.get("cc", [])) +
-        tuple(ns.cc), output=ns.output)
+        branch=ns.branch or spec.branch,
+        rfc=not ns.no_rfc, prefix=ns.prefix if ns.prefix is not None else defaults.prefix,
+        to=defaults.to + tuple(ns.to), cc=defaults.cc + tuple(ns.cc), output=ns.output)
     with progress.stage("prep: format-patch, cover letter, recipients, checks"), \
             tree_lock(settings, tree.id, progress):
-        done = prep.prep(tree, req, settings, Renderer(settings.templates_dir))
+        done = prep.prep(tree, req, settings, Renderer(settings.templates_dir), spec)
     print(prep.format_prepared(done))
     if ns.mark_sent:
         tag = prep.mark_sent(tree, req.branch, done)

@@ -1,36 +1,21 @@
-"""The one wrapper over git.
+"""The one door to git.
 
-Commands that change a repository go through ``patchgen.proc`` as
-``git -C <dir> ...`` argv lists; reads that are easier with objects
-(commit metadata) use GitPython, imported only once git is known to be on
-PATH.  The identity to commit, format and tag with is patchgen.identity's.
-Nothing here ever changes the current directory or the user's
-checked-out branch.
+Every git command patchgen runs goes through ``Git.run``: ``git -C <dir>
+...`` argv lists run by ``patchgen.proc`` (logged, with timeouts, a
+missing git reported as a missing tool, no process left behind on
+Ctrl-C).  The identity to commit, format and tag with is
+patchgen.identity's; ``identity_env`` says it to git.  Nothing here ever
+changes the current directory or the user's checked-out branch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 from patchgen import proc
 from patchgen.errors import CommandFailed, UserError
-
-
-def _gitpython() -> ModuleType:
-    """GitPython, imported once git itself is known to be there.
-
-    Importing it without git on PATH fails with a long traceback that
-    tells the user to export GIT_PYTHON_REFRESH; a missing git is a
-    missing tool like any other (exit 4, with the package to install).
-    """
-    proc.require("git")
-    import git as gitpython
-
-    return gitpython
 
 
 @dataclass(frozen=True)
@@ -40,6 +25,19 @@ class Identity:
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+def identity_env(*, author: Identity | None = None, committer: Identity | None = None,
+                 date: str | None = None) -> dict[str, str]:
+    """The environment git takes an author, a committer and their date from."""
+    env: dict[str, str] = {}
+    if author is not None:
+        env |= {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email}
+    if committer is not None:
+        env |= {"GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email}
+    if date is not None:
+        env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    return env
 
 
 @dataclass(frozen=True)
@@ -71,35 +69,20 @@ class Git:
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.strip()
 
-    def _repo(self) -> Any:
-        gitpython = _gitpython()
-        try:
-            return gitpython.Repo(self.path)
-        except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError) as exc:
-            raise UserError(f"not a git repository: {self.path}") from exc
-
     # -- queries ------------------------------------------------------------
     @staticmethod
     def is_repo(path: Path) -> bool:
-        gitpython = _gitpython()
-        try:
-            gitpython.Repo(path)
-        except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        """``path`` is the top of a git work tree (not merely somewhere inside one)."""
+        if not path.is_dir():
             return False
-        return True
-
-    def toplevel(self) -> Path:
-        return Path(self.out("rev-parse", "--show-toplevel"))
+        res = Git(path).run("rev-parse", "--show-cdup", check=False)
+        return res.returncode == 0 and res.stdout.strip() == ""
 
     def rev_parse(self, rev: str) -> str:
         try:
             return self.out("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
         except CommandFailed as exc:
             raise UserError(f"unknown revision in {self.path}: {rev}") from exc
-
-    def branch_exists(self, name: str) -> bool:
-        res = self.run("show-ref", "--verify", "--quiet", f"refs/heads/{name}", check=False)
-        return res.returncode == 0
 
     def current_branch(self) -> str | None:
         res = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
@@ -123,21 +106,11 @@ class Git:
                 next(entries, None)  # -z gives a rename's old path as its own entry
         return files
 
-    def identity(self) -> Identity | None:
-        reader = self._repo().config_reader()
-        try:
-            name = str(reader.get_value("user", "name"))
-            email = str(reader.get_value("user", "email"))
-        except Exception:  # configparser raises several unrelated types
-            return None
-        return Identity(name, email)
-
     def commit_info(self, rev: str) -> CommitInfo:
-        commit = self._repo().commit(rev)
-        message = str(commit.message)
+        out = self.run("show", "-s", "--format=%H%x00%an%x00%ae%x00%B", rev).stdout
+        sha, name, email, message = out.split("\0", 3)
         subject, _, body = message.partition("\n")
-        author = Identity(str(commit.author.name), str(commit.author.email))
-        return CommitInfo(commit.hexsha, subject, author, body.strip("\n"))
+        return CommitInfo(sha, subject, Identity(name, email), body.strip("\n"))
 
     def log_shas(self, rev_range: str) -> list[str]:
         out = self.out("rev-list", "--reverse", rev_range)
@@ -165,14 +138,7 @@ class Git:
     def commit_all(self, message: str, *, author: Identity, date: str) -> str:
         """Stage everything and commit with a fixed identity and date (reproducible)."""
         self.run("add", "-A")
-        env = {
-            "GIT_AUTHOR_NAME": author.name,
-            "GIT_AUTHOR_EMAIL": author.email,
-            "GIT_AUTHOR_DATE": date,
-            "GIT_COMMITTER_NAME": author.name,
-            "GIT_COMMITTER_EMAIL": author.email,
-            "GIT_COMMITTER_DATE": date,
-        }
+        env = identity_env(author=author, committer=author, date=date)
         self.run("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-F", "-",
                  env=env, input=message)
         return self.head()
@@ -208,14 +174,3 @@ class Git:
         if old is not None:
             args.append(old)
         self.run(*args)
-
-    def delete_ref(self, ref: str) -> None:
-        self.run("update-ref", "-d", ref, check=False)
-
-    def config_get(self, key: str) -> str | None:
-        res = self.run("config", "--get", key, check=False)
-        return res.stdout.strip() if res.returncode == 0 else None
-
-
-def paths_arg(paths: Sequence[str]) -> list[str]:
-    return ["--", *paths]

@@ -12,7 +12,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from patchgen.report import Report
+    from patchgen.results import TestResult
 
 WINDOW = 10  # runs a pass rate is computed over
 
@@ -28,19 +32,18 @@ class Rate:
         return text + (f" ({self.flaky} flaky)" if self.flaky else "")
 
 
-def key(test: dict[str, Any]) -> str:
-    variant = test.get("variant") or ""
-    return f"{test['name']}[{variant}]" if variant else str(test["name"])
+def key(test: TestResult) -> str:
+    return f"{test.name}[{test.variant}]" if test.variant else test.name
 
 
-def append(path: Path, report: dict[str, Any], run_id: str) -> None:
+def append(path: Path, report: Report, run_id: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    tree = report.get("metadata", {}).get("tree", "?")
+    tree = report.metadata.get("tree", "?")
     with path.open("a") as f:
-        for t in report.get("tests", []):
+        for t in report.tests:
             f.write(json.dumps({"run": run_id, "when": when, "tree": tree, "test": key(t),
-                                "outcome": t["outcome"]}) + "\n")
+                                "outcome": t.outcome.value}) + "\n")
 
 
 def load(path: Path) -> list[dict[str, Any]]:

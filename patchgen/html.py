@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from patchgen.series.render import Renderer
+
+if TYPE_CHECKING:
+    from patchgen.bench import BenchResult
+    from patchgen.check import CheckReport
+    from patchgen.report import Report
 
 
 @dataclass
@@ -15,10 +20,10 @@ class RunView:
     id: str
     tree: str
     origin: str = ""
-    check: dict[str, Any] | None = None
-    report: dict[str, Any] | None = None
-    history: dict[str, str] = field(default_factory=dict)
-    bench: dict[str, Any] | None = None  # bench.json
+    check: CheckReport | None = None
+    report: Report | None = None
+    history: dict[str, str] = field(default_factory=dict)  # by history.key()
+    bench: BenchResult | None = None
     bench_png: str | None = None  # relative to the page
     error: str | None = None
 

@@ -620,7 +620,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
     bench.write(result, run_dir)
     if req.against is not None:
         earlier = req.against / "bench.json" if req.against.is_dir() else req.against
-        rows = bench.compare_runs(json.loads(earlier.read_text()), result.as_dict())
+        rows = bench.compare_runs(bench.BenchResult.load(earlier), result)
         (run_dir / "bench-spread.txt").write_text(
             bench.format_run_diff(rows, str(earlier)) + "\n")
     return result, run_dir

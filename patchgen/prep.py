@@ -24,27 +24,33 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
+import logging
 import os
 import re
 import shutil
 import tempfile
-import tomllib
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from patchgen import check as checks
 from patchgen import proc
 from patchgen.errors import PatchgenError, UserError
-from patchgen.git import Git, Identity
+from patchgen.git import Git, Identity, identity_env
 from patchgen.identity import committer_identity
+from patchgen.report import Report
+from patchgen.results import Change, Outcome, TestResult
+from patchgen.runfile import RunFileError
+from patchgen.series.generate import SeriesSpec, since_rfc
 from patchgen.series.render import Renderer
 from patchgen.settings import Settings
 from patchgen.tree import Tree
 
 MAX_PATCHES = 15
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,6 @@ class Prepared:
         return all(c.ok for c in self.checks)
 
 
-def load_prep_defaults(templates_dir: Path) -> dict[str, Any]:
-    data = tomllib.loads((templates_dir / "series.toml").read_text())
-    prep: dict[str, Any] = data.get("prep", {})
-    return prep
-
-
 def tag_prefix(branch: str) -> str:
     """Tags of sent versions live under patchgen/, once (not patchgen/patchgen/...)."""
     return branch if branch.startswith("patchgen/") else f"patchgen/{branch}"
@@ -139,7 +139,9 @@ def format_patch_argv(outdir: Path, base: str, tip: str, version: int, prefix: s
     return argv
 
 
-def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -> Prepared:
+def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
+         spec: SeriesSpec) -> Prepared:
+    """``spec``: the series (templates/series.toml), for what the cover letter says of the RFC."""
     git = Git(tree.repo)
     # Before anything is written: format-patch needs it, and fails late without.
     committer = committer_identity(git)
@@ -153,7 +155,7 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer) -
     outdir = req.output or output_dir(settings, tree, req.branch, version)
     with staged(outdir) as work:
         prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous,
-                            committer)
+                            committer, since_rfc(spec))
     return dataclasses.replace(prepared.moved_to(outdir), committer=committer)
 
 
@@ -193,7 +195,7 @@ def _swap(new: Path, outdir: Path) -> None:
 
 def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Settings,
              renderer: Renderer, tip: str, version: int, previous: str | None,
-             sender: Identity) -> Prepared:
+             sender: Identity, rfc: dict[str, Any]) -> Prepared:
     shas = git.log_shas(f"{tree.base}..{tip}")
     range_diff = None
     changes: list[str] = []
@@ -205,7 +207,7 @@ def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Set
     git.run(*format_patch_argv(outdir, tree.base, tip, version, prefix, range_diff))
     files = sorted(outdir.glob("*.patch"))
     results = latest_results(settings, tree, shas)
-    fill_cover_letter(files[0], renderer, version, changes, results)
+    fill_cover_letter(files[0], renderer, version, changes, results, rfc)
     src = tree.repo
     to, cc = address(files, src, req)
     mbox = outdir / f"{req.branch.replace('/', '-')}-v{version}.mbox"
@@ -229,9 +231,8 @@ def mark_sent(tree: Tree, branch: str, prepared: Prepared) -> str:
     if dict(version_tags(git, branch)).get(prepared.version) == tag:
         return tag
     committer = prepared.committer or committer_identity(git)
-    env = {"GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email}
     git.run("tag", "-a", tag, prepared.tip, "-m", f"{branch} v{prepared.version}\n\n"
-            f"base {tree.base}\n", env=env)
+            f"base {tree.base}\n", env=identity_env(committer=committer))
     return tag
 
 
@@ -260,61 +261,62 @@ def latest_results(settings: Settings, tree: Tree, shas: Sequence[str]) -> dict[
     """Lines for the cover letter from this tip's newest check and test reports."""
     lines = []
     accel = "tcg"
-    check = _newest(settings.runs.glob("*/check.json"),
-                    lambda d: [p["sha"] for p in d["patches"]] == list(shas))
+    check = _newest(settings.runs.glob("*/check.json"), checks.CheckReport.load,
+                    lambda c: [p.sha for p in c.patches] == list(shas))
     if check:
         lines.append(check_line(check))
-    report = _newest(settings.runs.glob("*/report.json"),
-                     lambda d: d["metadata"].get("rev") == shas[-1] and d["tests"])
+    report = _newest(settings.runs.glob("*/report.json"), Report.load,
+                     lambda r: r.metadata.get("rev") == shas[-1] and bool(r.tests))
     if report:
-        accel = report["metadata"].get("accel", accel)
+        accel = report.metadata.get("accel", accel)
         lines += selftest_lines(report)
     if not lines:
         return None
     return {"tree": f"{tree.id} ({tree.origin})", "accel": accel, "lines": lines}
 
 
-def _newest(paths: Any, keep: Any) -> dict[str, Any] | None:
+def _newest(paths: Iterable[Path], load: Callable[[Path], T],
+            keep: Callable[[T], bool]) -> T | None:
+    """The newest run file ``keep`` accepts; one that cannot be read is skipped, and named."""
     for path in sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True):
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
-            if keep(data):
-                return data
-        except (ValueError, KeyError, OSError):
+            data = load(path)
+        except RunFileError as exc:
+            log.warning("%s (skipped)", exc.message)
             continue
+        if keep(data):
+            return data
     return None
 
 
-def check_line(check: dict[str, Any]) -> str:
-    patches = check["patches"]
-    configs = check.get("configs") or sorted({b["variant"] for p in patches for b in p["builds"]})
-    built = all(p["builds"] and all(b["ok"] for b in p["builds"]) for p in patches)
-    warns = sum(len(p["warnings_added"]) for p in patches)
-    cp_e = sum(p["checkpatch"]["errors"] for p in patches if p["checkpatch"])
-    cp_w = sum(p["checkpatch"]["warnings"] for p in patches if p["checkpatch"])
+def check_line(check: checks.CheckReport) -> str:
+    patches = check.patches
+    configs = check.configs or sorted({b.variant for p in patches for b in p.builds})
+    built = all(p.builds_ok for p in patches)
+    warns = sum(len(p.warnings_added) for p in patches)
+    cp_e = sum(p.checkpatch.errors for p in patches if p.checkpatch)
+    cp_w = sum(p.checkpatch.warnings for p in patches if p.checkpatch)
     how = f" (configs: {', '.join(configs)})" if configs else ""
     state = "builds" if built else "does NOT build"
     return (f"each of the {len(patches)} patches {state}{how}; W=1: {warns} new warnings; "
             f"checkpatch --strict: {cp_e} errors, {cp_w} warnings")
 
 
-def selftest_lines(report: dict[str, Any]) -> list[str]:
+def selftest_lines(report: Report) -> list[str]:
     out = []
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for t in report["tests"]:
-        groups.setdefault(t.get("variant") or "", []).append(t)
+    groups: dict[str, list[TestResult]] = {}
+    for t in report.tests:
+        groups.setdefault(t.variant, []).append(t)
     for variant, tests in groups.items():
-        counts: dict[str, int] = {}
-        for t in tests:
-            counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+        counts = Counter(t.outcome.value for t in tests)
         summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
-        known = [t["name"] for t in tests
-                 if t["outcome"] != "pass" and t["change"] == "as expected"]
+        known = [t.name for t in tests
+                 if t.outcome is not Outcome.PASS and t.change is Change.SAME]
         where = f" with {variant}" if variant else ""
         line = f"netfilter selftests{where}: {summary}"
         if known:
             line += f" (as on the unpatched tree: {', '.join(known)})"
-        regress = [t["name"] for t in tests if t["change"] == "REGRESSION"]
+        regress = [t.name for t in tests if t.change is Change.REGRESSION]
         if regress:
             line += f"; regressions: {', '.join(regress)}"
         out.append(line)
@@ -322,12 +324,10 @@ def selftest_lines(report: dict[str, Any]) -> list[str]:
 
 
 def fill_cover_letter(cover: Path, renderer: Renderer, version: int, changes: list[str],
-                      results: dict[str, Any] | None) -> None:
+                      results: dict[str, Any] | None, rfc: dict[str, Any]) -> None:
     text = cover.read_text()
-    from patchgen.series.generate import load_spec, since_rfc
-
     body = renderer.message("cover-letter.txt.j2", version=version, changes=changes,
-                            results=results, rfc=since_rfc(load_spec(renderer.dir)))
+                            results=results, rfc=rfc)
     subject, _, blurb = body.partition("\n")
     if "*** SUBJECT HERE ***" not in text or "*** BLURB HERE ***" not in text:
         raise PatchgenError(f"{cover}: git format-patch wrote no cover letter placeholders")
@@ -433,13 +433,12 @@ def _signoffs(git: Git, shas: Sequence[str], sender: Identity) -> Check:
 
 
 def _built(settings: Settings, shas: Sequence[str]) -> Check:
-    report = _newest(settings.runs.glob("*/check.json"),
-                     lambda d: [p["sha"] for p in d["patches"]] == list(shas))
+    report = _newest(settings.runs.glob("*/check.json"), checks.CheckReport.load,
+                     lambda c: [p.sha for p in c.patches] == list(shas))
     if report is None:
         return Check("built by patchgen check", False,
                      "no 'patchgen check' report for exactly these commits")
-    failed = [p["subject"] for p in report["patches"]
-              if not p["builds"] or not all(b["ok"] for b in p["builds"])]
+    failed = [p.subject for p in report.patches if not p.builds_ok]
     return Check("built by patchgen check", not failed,
                  "; ".join(failed) or f"all {len(shas)} commits")
 

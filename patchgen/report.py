@@ -6,18 +6,22 @@ import json
 import platform
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from patchgen import junit, proc
+from patchgen import junit, proc, runfile
 from patchgen.progress import StageTiming, format_seconds
 from patchgen.results import Change, Outcome, TestResult, split_failed
 
 
 @dataclass
 class Report:
+    """report.json: what 'test' and 'run' did, test by test."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
     command: str
     started: str
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -28,10 +32,11 @@ class Report:
     expectations: str | None = None
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         counts = Counter(t.outcome.value for t in self.tests)
         regressions, unexplained = split_failed(self.tests)
         return {
+            "schema_version": self.SCHEMA_VERSION,
             "command": self.command,
             "started": self.started,
             "metadata": self.metadata,
@@ -49,6 +54,26 @@ class Report:
             "tests": [t.as_dict() for t in self.tests],
             "error": self.error,
         }
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "report.json") -> Report:
+        """What to_json() wrote (its derived summary is not read); RunFileError otherwise."""
+        return runfile.parse(data, cls._read, cls.SCHEMA_VERSION, source)
+
+    @classmethod
+    def load(cls, path: Path) -> Report:
+        return runfile.load(path, cls._read, cls.SCHEMA_VERSION)
+
+    @classmethod
+    def _read(cls, d: Mapping[str, Any]) -> Report:
+        return cls(
+            command=runfile.text(d, "command"), started=runfile.text(d, "started"),
+            metadata=runfile.table(d, "metadata"),
+            stages=[StageTiming(runfile.text(s, "name"), runfile.number(s, "seconds"),
+                                runfile.flag(s, "ok")) for s in runfile.items(d, "stages")],
+            build=runfile.table(d, "build"), guest=runfile.table(d, "guest"),
+            tests=[TestResult.from_dict(t) for t in runfile.items(d, "tests")],
+            expectations=runfile.opt_text(d, "expectations"), error=runfile.opt_text(d, "error"))
 
 
 def tool_versions() -> dict[str, str]:
@@ -70,7 +95,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def write_json(report: Report, path: Path) -> None:
-    path.write_text(json.dumps(report.as_dict(), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(report.to_json(), indent=2, sort_keys=False) + "\n")
 
 
 def junit_tree(report: Report, suite: str = "netfilter-kselftests") -> ET.ElementTree:
@@ -158,7 +183,3 @@ def summary(report: Report, switch_name: str) -> str:
         lines.append(f"  error: {report.error}")
     lines.append(f"  reproduce: {report.command}")
     return "\n".join(lines)
-
-
-def crash_excerpts(tests: Iterable[TestResult]) -> list[tuple[str, tuple[str, ...]]]:
-    return [(t.name, a.console) for t in tests for a in t.attempts if a.console]

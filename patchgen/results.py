@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patchgen import runfile
+
 
 class Outcome(enum.Enum):
     PASS = "pass"
@@ -39,6 +41,17 @@ class Attempt:
     output: str  # the test's output (tail), for the report
     detail: str = ""  # directive, crash kind, ...
     console: tuple[str, ...] = ()  # console excerpt when the kernel was in trouble
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.value, "seconds": round(self.seconds, 2),
+                "returncode": self.returncode, "detail": self.detail, "output": self.output,
+                "console": list(self.console)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Attempt:
+        return cls(Outcome(runfile.text(d, "outcome")), runfile.number(d, "seconds"),
+                   runfile.opt_integer(d, "returncode"), runfile.text(d, "output"),
+                   runfile.text(d, "detail"), tuple(runfile.texts(d, "console")))
 
 
 @dataclass(frozen=True)
@@ -78,13 +91,17 @@ class TestResult:
             "expected": self.expected.value if self.expected else None,
             "why_expected": self.why_expected,
             "change": self.change.value,
-            "attempts": [
-                {"outcome": a.outcome.value, "seconds": round(a.seconds, 2),
-                 "returncode": a.returncode, "detail": a.detail, "output": a.output,
-                 "console": list(a.console)}
-                for a in self.attempts
-            ],
+            "attempts": [a.as_dict() for a in self.attempts],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TestResult:
+        """What as_dict() wrote; its derived keys (seconds, change) are not read."""
+        expected = runfile.opt_text(d, "expected")
+        return cls(runfile.text(d, "name"), Outcome(runfile.text(d, "outcome")),
+                   tuple(Attempt.from_dict(a) for a in runfile.items(d, "attempts")),
+                   Outcome(expected) if expected is not None else None,
+                   runfile.text(d, "why_expected"), runfile.text(d, "variant"))
 
 
 def final_outcome(attempts: Iterable[Attempt]) -> Outcome:

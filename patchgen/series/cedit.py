@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from patchgen.csrc import Call, CFile, Edit, Function, Param
+from patchgen.csrc import CFile, Edit, Function, Param
 from patchgen.series.view import RecipeError, TreeView
 
 MAX_COLUMNS = 100  # checkpatch's limit
@@ -76,10 +76,6 @@ def remove_member(cf: CFile, struct: str, pattern: str) -> Edit:
 
 
 # -- parameters and arguments ----------------------------------------------------------
-def replace_params(fn: Function, text: str) -> Edit:
-    return Edit(fn.params_open + 1, fn.params_close, text)
-
-
 def drop_item(items: Sequence[Param], index: int, what: str) -> Edit:
     """Remove one parameter or argument together with its separating comma."""
     if not 0 <= index < len(items):
@@ -96,12 +92,6 @@ def reflow_params(cf: CFile, fn: Function, params: Sequence[str]) -> Edit:
     line_start = cf.line_start(fn.params_open)
     column = _columns(cf.text[line_start:fn.params_open + 1])
     return Edit(fn.params_open + 1, fn.params_close, wrap_list(params, column))
-
-
-def reflow_args(cf: CFile, call: Call, args: Sequence[str]) -> Edit:
-    line_start = cf.line_start(call.open)
-    column = _columns(cf.text[line_start:call.open + 1])
-    return Edit(call.open + 1, call.close, wrap_list(args, column))
 
 
 def wrap_list(items: Sequence[str], column: int) -> str:

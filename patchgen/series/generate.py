@@ -23,7 +23,7 @@ from typing import Any
 from patchgen import proc
 from patchgen.csrc import CFile, CSyntaxError
 from patchgen.errors import UserError
-from patchgen.git import Git, Identity
+from patchgen.git import Git, Identity, identity_env
 from patchgen.series import faults
 from patchgen.series.recipes import RECIPES, Context
 from patchgen.series.render import Renderer
@@ -72,12 +72,22 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class PrepDefaults:
+    """series.toml [prep]: recipients besides get_maintainer.pl's, the subject prefix."""
+
+    prefix: str | None = None
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SeriesSpec:
     name: str
     branch: str
     patches: tuple[PatchSpec, ...]
     runtime: Runtime
     origin: Origin | None = None
+    prep: PrepDefaults = PrepDefaults()
 
 
 ORIGINS = ("rfc", "new")
@@ -106,8 +116,11 @@ def load_spec(templates_dir: Path) -> SeriesSpec:
         runtime = Runtime(**data["runtime"])
     except TypeError as exc:
         raise ValueError(f"series.toml [runtime]: {exc}") from exc
+    prep = data.get("prep", {})
+    defaults = PrepDefaults(prep.get("prefix"), tuple(prep.get("to", ())),
+                            tuple(prep.get("cc", ())))
     return SeriesSpec(data["series"]["name"], data["series"]["branch"], patches, runtime,
-                      origin)
+                      origin, defaults)
 
 
 def since_rfc(spec: SeriesSpec) -> dict[str, Any]:
@@ -245,11 +258,6 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
     the user, so a series that differs only in its dates is a new series."""
     git = Git(series.tree.repo)
     user = series.author
-    committer = {
-        "GIT_AUTHOR_DATE": date,
-        "GIT_COMMITTER_NAME": user.name, "GIT_COMMITTER_EMAIL": user.email,
-        "GIT_COMMITTER_DATE": date,
-    }
     commits: list[str] = []
     parent = series.tree.base
     with private_dir("patchgen-index-") as tmp:
@@ -263,9 +271,7 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
                 git.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
                         env=env)
             tree_sha = git.run("write-tree", env=env).stdout.strip()
-            author = patch.author or user
-            ident = {**committer, "GIT_AUTHOR_NAME": author.name,
-                     "GIT_AUTHOR_EMAIL": author.email}
+            ident = identity_env(author=patch.author or user, committer=user, date=date)
             parent = git.run("commit-tree", tree_sha, "-p", parent, "-F", "-",
                              env={**env, **ident}, input=patch.message).stdout.strip()
             commits.append(parent)

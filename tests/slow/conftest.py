@@ -7,10 +7,13 @@ the build is done once.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +30,19 @@ def patchgen(*args: str, timeout: float = 3600, check: bool = False,
     return subprocess.run([sys.executable, "-m", "patchgen", *args], cwd=ROOT, text=True,
                           capture_output=True, timeout=timeout, check=check,
                           env={**os.environ, **(env or {})})
+
+
+@functools.cache
+def default_tree() -> dict[str, Any]:
+    """The default tree as 'patchgen tree' prepares it (obtained on first use): its
+    id and repository, in the cache patchgen uses (PATCHGEN_CACHE, if set)."""
+    res = patchgen("tree")
+    assert res.returncode == 0, res.stderr[-3000:]
+    data: dict[str, Any] = json.loads(res.stdout)
+    return data
+
+
+def tree_git(*args: str) -> str:
+    """git in the default tree's repository; its output."""
+    return subprocess.run(["git", "-C", default_tree()["repo"], *args], capture_output=True,
+                          text=True, check=True).stdout

@@ -97,9 +97,23 @@ def test_second_build_is_skipped() -> None:
     assert "up to date:" in res.stderr
 
 
-def _qemu_pids() -> set[int]:
+def _qemu_pids(tag: str) -> set[int]:
+    """The QEMU processes of the run tagged ``tag``, not every QEMU on the machine:
+    they inherit the tag in their environment, and keep it if orphaned."""
     out = subprocess.run(["pgrep", "-f", "qemu-system"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    mine = set()
+    for pid in (int(p) for p in out.split()):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if f"{TAG_VAR}={tag}".encode() in environ:
+            mine.add(pid)
+    return mine
+
+
+# Marks the processes of one run: patchgen, vng and QEMU inherit it.
+TAG_VAR = "PATCHGEN_SLOW_TEST_TAG"
 
 
 def _default_sigint() -> None:
@@ -109,24 +123,24 @@ def _default_sigint() -> None:
 
 
 def test_ctrl_c_during_boot_leaves_no_qemu(tmp_path: Path) -> None:
-    before = _qemu_pids()
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
     child = subprocess.Popen(
         [sys.executable, "-m", "patchgen", "boot", "--output", str(tmp_path), "--", "sleep",
          "600"], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env=dict(os.environ), preexec_fn=_default_sigint)
+        env={**os.environ, TAG_VAR: tag}, preexec_fn=_default_sigint)
     assert child.stderr is not None
     deadline = time.monotonic() + 300
     for line in child.stderr:
         if "booting" in line or time.monotonic() > deadline:
             break
     # vng execs QEMU a moment after the first "booting" line: wait for it.
-    while not (_qemu_pids() - before) and time.monotonic() < deadline:
+    while not _qemu_pids(tag) and time.monotonic() < deadline:
         assert child.poll() is None, "patchgen boot ended early: " + child.stderr.read()
         time.sleep(0.5)
-    assert _qemu_pids() - before, "no QEMU was started"
+    assert _qemu_pids(tag), "no QEMU was started"
     time.sleep(2)
     child.send_signal(signal.SIGINT)
     rc = child.wait(timeout=60)
     assert rc == 130
     time.sleep(1)
-    assert not (_qemu_pids() - before), "QEMU left behind after Ctrl-C"
+    assert not _qemu_pids(tag), "QEMU left behind after Ctrl-C"

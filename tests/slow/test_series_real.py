@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.slow.conftest import USER, patchgen
+from tests.slow.conftest import USER, patchgen, tree_git
 
 pytestmark = pytest.mark.slow
 BRANCH = "patchgen/nf-hook-bpf"
-TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
 FLORIAN = "Florian Westphal <fw@strlen.de>"
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(TREE), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return tree_git(*args).strip()
 
 
 @pytest.fixture(scope="module")
@@ -139,10 +137,13 @@ def test_html_report_renders_in_headless_chromium(checked: dict[str, Any],
                                                   tip_report: dict[str, Any],
                                                   tmp_path: Path) -> None:
     from patchgen import html
+    from patchgen.check import CheckReport
+    from patchgen.report import Report
     from patchgen.series.render import Renderer
     from patchgen.settings import PROJECT_ROOT
 
-    view = html.RunView("t", tip_report["metadata"]["tree"], check=checked, report=tip_report)
+    view = html.RunView("t", tip_report["metadata"]["tree"], check=CheckReport.from_json(checked),
+                        report=Report.from_json(tip_report))
     page = html.write(tmp_path / "index.html", Renderer(PROJECT_ROOT / "templates"), "real",
                       [view])
     argv = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.slow.conftest import COMMITTER, patchgen
+from patchgen.settings import default_cache
+from tests.slow.conftest import COMMITTER, default_tree, patchgen, tree_git
 
 pytestmark = pytest.mark.slow
-TREE = Path.home() / ".cache" / "patchgen" / "trees" / "debian-6.1"
 BRANCH = "patchgen/nf-hook-bpf"
 V1_TAG = f"{BRANCH}/v1"
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(TREE), *args], capture_output=True, text=True,
-                          check=True).stdout
+    return tree_git(*args)
 
 
 def test_prep_v1_then_v2(tmp_path: Path) -> None:
@@ -26,13 +25,16 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     for tag in _git("tag", "--list", "patchgen/*/v*").split():
         _git("tag", "-d", tag)
     assert patchgen("generate", "--author", "Patch Gen <patchgen@patchgen.dev>").returncode == 0
+    # prep wants a check of exactly these commits: incremental after
+    # test_series_real (same commits, same build directories), whole alone.
+    checked = patchgen("check")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     v1 = patchgen("prep", env=COMMITTER)
     assert "v1 in" in v1.stdout, v1.stdout + v1.stderr
     assert "nothing sent" in v1.stdout
     assert "[ok] git am onto the base: same tree as the branch" in v1.stdout
     assert "[ok] checkpatch --strict" in v1.stdout
     assert "git send-email --dry-run: 11 of 11 mails would go out" in v1.stdout
-    # test_series_real checked exactly these commits just before.
     assert "[ok] built by patchgen check" in v1.stdout
 
     # A dry run uses up no version: the same again is still v1, untagged.
@@ -67,7 +69,7 @@ def _prep_v2_and_refuse_to_send() -> None:
     text = patch4.read_text()
     assert "Subject: [RFC PATCH nf-next v2 04/10]" in text
     # To: matches what get_maintainer.pl says for this patch.
-    wt = Path.home() / ".cache" / "patchgen" / "worktrees" / "debian-6.1.192"
+    wt = default_cache() / "worktrees" / default_tree()["id"]
     people = subprocess.run(["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback",
                              "--no-rolestats", "--m", "--no-r", "--no-l", str(patch4)],
                             cwd=wt, capture_output=True, text=True).stdout.splitlines()

@@ -148,7 +148,8 @@ def test_two_runs_agree_within_one_percent(tmp_path: Path) -> None:
     b = _icount_result()
     b.comparisons[0] = compare("insns_per_call", "retpoline", "1 hooks", [38.1] * 3,
                                [34.0] * 3, icount=True)
-    rows = compare_runs(json.loads(json.dumps(a.as_dict())), json.loads(json.dumps(b.as_dict())))
+    rows = compare_runs(*(BenchResult.from_json(json.loads(json.dumps(r.to_json())))
+                          for r in (a, b)))
     worst = max(rows, key=lambda r: abs(r.rel))
     assert worst.point == "1 hooks" and worst.path == "bpf"
     assert worst.rel == pytest.approx(0.1 / 38)

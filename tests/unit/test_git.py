@@ -98,3 +98,26 @@ def test_an_interrupted_add_worktree_leaves_nothing(tmp_path: Path,
     with pytest.raises(KeyboardInterrupt):
         Git(repo).add_worktree(where, "HEAD")
     assert str(where) not in _porcelain(repo) and not where.exists()
+
+
+def test_commit_info_reads_subject_author_and_body(tmp_path: Path) -> None:
+    from patchgen.git import Identity
+
+    repo = _repo(tmp_path)
+    git = Git(repo)
+    (repo / "a.c").write_text("x\n")
+    sha = git.commit_all("net: subject line\n\nbody line\n\nSigned-off-by: Ä Dev <a@b.org>\n",
+                         author=Identity("Ä Dev", "a@b.org"), date="2026-01-01T00:00:00+00:00")
+    info = git.commit_info("HEAD")
+    assert (info.sha, info.subject, info.author) == (sha, "net: subject line",
+                                                     Identity("Ä Dev", "a@b.org"))
+    assert info.body == "body line\n\nSigned-off-by: Ä Dev <a@b.org>"
+
+
+def test_is_repo_only_at_the_top_of_a_work_tree(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    (repo / "sub").mkdir()
+    assert Git.is_repo(repo)
+    assert not Git.is_repo(repo / "sub")
+    assert not Git.is_repo(tmp_path / "absent")
+    assert not Git.is_repo(tmp_path)

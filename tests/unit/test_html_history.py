@@ -1,19 +1,22 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from patchgen import history, html
-from patchgen.report import write_json
+from patchgen.bench import BenchResult
+from patchgen.check import BuildCheck, CheckpatchResult, CheckReport, PatchCheck
+from patchgen.report import Report, write_json
 from patchgen.series.render import Renderer
 from patchgen.settings import PROJECT_ROOT
 from tests.unit.test_report import sample
 
 
-def _report(tmp_path: Path) -> dict[str, object]:
+def _report(tmp_path: Path) -> Report:
+    """The sample as the readers see it: written, and read back."""
     write_json(sample(), tmp_path / "r.json")
-    data: dict[str, object] = json.loads((tmp_path / "r.json").read_text())
-    return data
+    return Report.load(tmp_path / "r.json")
 
 
 def test_history_counts_flakes_and_pass_rates(tmp_path: Path) -> None:
@@ -32,12 +35,13 @@ def test_history_counts_flakes_and_pass_rates(tmp_path: Path) -> None:
 
 def test_html_shows_patches_tests_failures_and_escapes_output(tmp_path: Path) -> None:
     report = _report(tmp_path)
-    report["tests"][2]["attempts"][0]["output"] = "<script>alert(1)</script>"  # type: ignore[index]
-    check = {"patches": [{"number": 1, "subject": "netfilter: nf_queue: carry index in hook state",
-                          "builds": [{"variant": "default", "ok": False, "seconds": 3.0,
-                                      "errors": ["net/netfilter/core.c:12: error: boom"]}],
-                          "warnings_added": [], "checkpatch": {"errors": 0, "warnings": 0,
-                                                               "checks": 0, "findings": []}}]}
+    t = report.tests[2]
+    attempt = dataclasses.replace(t.attempts[0], output="<script>alert(1)</script>")
+    report.tests[2] = dataclasses.replace(t, attempts=(attempt, *t.attempts[1:]))
+    check = CheckReport("debian-6.1.192", "b" * 40, "patchgen/nf-hook-bpf", [PatchCheck(
+        1, "s" * 40, "netfilter: nf_queue: carry index in hook state", [],
+        [BuildCheck("default", False, 3.0, 0, ["net/netfilter/core.c:12: error: boom"])],
+        CheckpatchResult(0, 0, 0, []))])
     view = html.RunView("t61", "debian-6.1.192", "debian", check=check, report=report,
                         history={"nft_meta.sh": "2/2"})
     page = html.render(Renderer(PROJECT_ROOT / "templates"), "test", [view])
@@ -48,14 +52,13 @@ def test_html_shows_patches_tests_failures_and_escapes_output(tmp_path: Path) ->
     assert "2/2" in page
 
 
-def _bench() -> dict[str, object]:
-    from patchgen.bench import BenchResult, compare
+def _bench() -> BenchResult:
+    from patchgen.bench import compare
 
     # 8 rounds: enough for an interval (fewer get none, and say so)
     res = BenchResult("tcg", [compare("fwd_pps", "retpoline", "ct", [110.0] * 8, [100.0] * 8)],
                       missing=[("ns_per_call", "off", "20 hooks")])
-    data: dict[str, object] = json.loads(json.dumps(res.as_dict()))
-    return data
+    return BenchResult.from_json(json.loads(json.dumps(res.to_json())))
 
 
 def test_html_and_markdown_show_the_benchmark(tmp_path: Path) -> None:
@@ -74,13 +77,13 @@ def test_html_and_markdown_show_the_benchmark(tmp_path: Path) -> None:
 
 
 def test_html_shows_an_icount_bench_with_its_derived_figures() -> None:
-    from patchgen.bench import BenchResult, compare
+    from patchgen.bench import compare
 
     res = BenchResult("tcg", mode="icount", calibration={"retpoline": 4.0, "off": 2.0})
     for mitigation, extra in (("retpoline", 2.0), ("off", 0.0)):
         res.comparisons.append(compare("insns_per_call", mitigation, "5 hooks", [169.0] * 3,
                                        [246.0 + 6 * extra] * 3, icount=True))
-    bench = json.loads(json.dumps(res.as_dict()))
+    bench = BenchResult.from_json(json.loads(json.dumps(res.to_json())))
     view = html.RunView("t61", "debian-6.1.192", bench=bench)
     page = html.render(Renderer(PROJECT_ROOT / "templates"), "test", [view])
     assert "icount: instruction counts" in page and "emulation figures" not in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from patchgen.check import BuildCheck, CheckpatchResult, CheckReport, PatchCheck
 from patchgen.prep import (
     add_headers,
     check_line,
@@ -12,6 +13,8 @@ from patchgen.prep import (
     send_email_argv,
     subject_prefix,
 )
+from patchgen.report import Report
+from patchgen.results import Attempt, Outcome, TestResult
 
 
 def test_subject_prefix() -> None:
@@ -44,21 +47,27 @@ def test_add_headers_before_subject(tmp_path: Path) -> None:
 
 
 def test_result_lines_come_from_reports() -> None:
-    check = {"configs": ["selftests", "nf_hook_bpf=n", "xfrm=n"], "patches": [
-        {"builds": [{"variant": "selftests", "ok": True}, {"variant": "xfrm=n", "ok": True}],
-         "warnings_added": [], "checkpatch": {"errors": 0, "warnings": 0}},
-        {"builds": [{"variant": "selftests", "ok": True}, {"variant": "nf_hook_bpf=n", "ok": True},
-                    {"variant": "xfrm=n", "ok": True}], "warnings_added": [],
-         "checkpatch": {"errors": 0, "warnings": 0}},
-    ]}
+    def built(*variants: str) -> list[BuildCheck]:
+        return [BuildCheck(v, True, 1.0, 1) for v in variants]
+
+    clean = CheckpatchResult(0, 0, 0, [])
+    check = CheckReport("t", "b", "br", [
+        PatchCheck(1, "s1", "one", [], built("selftests", "xfrm=n"), clean),
+        PatchCheck(2, "s2", "two", [], built("selftests", "nf_hook_bpf=n", "xfrm=n"), clean),
+    ], configs=["selftests", "nf_hook_bpf=n", "xfrm=n"])
     assert check_line(check) == ("each of the 2 patches builds (configs: selftests, "
                                  "nf_hook_bpf=n, xfrm=n); W=1: 0 new warnings; "
                                  "checkpatch --strict: 0 errors, 0 warnings")
-    report = {"tests": [
-        {"name": "a.sh", "variant": "nf_hook_bpf=1", "outcome": "pass", "change": "as expected"},
-        {"name": "b.sh", "variant": "nf_hook_bpf=1", "outcome": "fail", "change": "as expected"},
-        {"name": "a.sh", "variant": "nf_hook_bpf=0", "outcome": "fail", "change": "REGRESSION"},
-    ]}
+
+    def test(name: str, variant: str, outcome: Outcome, expected: Outcome) -> TestResult:
+        return TestResult(name, outcome, (Attempt(outcome, 1.0, 0, ""),), expected,
+                          variant=variant)
+
+    report = Report("patchgen test", "now", tests=[
+        test("a.sh", "nf_hook_bpf=1", Outcome.PASS, Outcome.PASS),
+        test("b.sh", "nf_hook_bpf=1", Outcome.FAIL, Outcome.FAIL),
+        test("a.sh", "nf_hook_bpf=0", Outcome.FAIL, Outcome.PASS),
+    ])
     assert selftest_lines(report) == [
         "netfilter selftests with nf_hook_bpf=1: 1 fail, 1 pass (as on the unpatched tree: "
         "b.sh)",

@@ -45,7 +45,8 @@ def _commit(tree_path: Path, cache: Path, branch: str = BRANCH,
 def _prep(tree_path: Path, cache: Path, branch: str = BRANCH) -> prep.Prepared:
     s = settings.load(cache)
     tree = prepare(TreeRequest(path=tree_path), s, null_progress())
-    return prep.prep(tree, prep.PrepRequest(branch=branch), s, Renderer(s.templates_dir))
+    return prep.prep(tree, prep.PrepRequest(branch=branch), s, Renderer(s.templates_dir),
+                     generate.load_spec(s.templates_dir))
 
 
 def _tree(tree_path: Path, cache: Path) -> Tree:

@@ -1,0 +1,124 @@
+"""Run files: the JSON a command writes (report.json, check.json, bench.json)
+and later commands read back, typed.
+
+Each result class carries its ``SCHEMA_VERSION``, writes it as
+``"schema_version"`` (``to_json``) and reads it back (``from_json``); the
+readers (prep, the HTML view, ``ci/pipeline``) take the dataclasses, so the
+key names live in one place.  A file written before the field existed is
+version 1: the format did not change otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from patchgen.errors import UserError
+
+T = TypeVar("T")
+
+# What a reader may raise on a file of the right version but the wrong shape.
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+class RunFileError(UserError):
+    """A run file patchgen cannot read: not JSON, malformed, or from a newer patchgen."""
+
+
+def parse(data: Any, read: Callable[[Mapping[str, Any]], T], current: int, source: str) -> T:
+    """``read`` applied to decoded JSON, after its schema_version is checked.
+
+    ``source`` names the file (or whatever the data came from) in the error.
+    """
+    if not isinstance(data, Mapping):
+        raise RunFileError(f"{source}: not a run file (a JSON object was expected)")
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RunFileError(f"{source}: schema_version {version!r} is not a version number")
+    if version > current:
+        raise RunFileError(f"{source}: schema_version {version} is newer than this patchgen "
+                           f"reads ({current})",
+                           hint="read it with the patchgen that wrote it, or update patchgen")
+    try:
+        return read(data)
+    except _MALFORMED as exc:
+        raise RunFileError(f"{source}: malformed run file: {_describe(exc)}") from None
+
+
+def load(path: Path, read: Callable[[Mapping[str, Any]], T], current: int) -> T:
+    """A run file from disk; every way it can be unreadable is a RunFileError naming it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RunFileError(f"{path}: not JSON: {exc}") from None
+    return parse(data, read, current, str(path))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r}" if exc.args else "a key is missing"
+    return str(exc) or type(exc).__name__
+
+
+# -- typed access to decoded JSON ----------------------------------------------
+def text(d: Mapping[str, Any], key: str) -> str:
+    value = d[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} is not a string")
+    return value
+
+
+def opt_text(d: Mapping[str, Any], key: str) -> str | None:
+    return None if d.get(key) is None else text(d, key)
+
+
+def number(d: Mapping[str, Any], key: str) -> float:
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key!r} is not a number")
+    return float(value)
+
+
+def integer(d: Mapping[str, Any], key: str) -> int:
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key!r} is not an integer")
+    return value
+
+
+def opt_integer(d: Mapping[str, Any], key: str) -> int | None:
+    return None if d.get(key) is None else integer(d, key)
+
+
+def flag(d: Mapping[str, Any], key: str) -> bool:
+    value = d[key]
+    if not isinstance(value, bool):
+        raise TypeError(f"{key!r} is not true or false")
+    return value
+
+
+def table(d: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = d[key]
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{key!r} is not an object")
+    return dict(value)
+
+
+def items(d: Mapping[str, Any], key: str) -> list[Any]:
+    value = d[key]
+    if not isinstance(value, list):
+        raise TypeError(f"{key!r} is not a list")
+    return value
+
+
+def texts(d: Mapping[str, Any], key: str) -> list[str]:
+    values = items(d, key)
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{key!r} is not a list of strings")
+    return values
