@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from patchgen.csrc import Call, CFile, Function, Token
+from patchgen.csrc import Call, CFile, Function, Token, enclosing_open
 from patchgen.series.view import RecipeError, TreeView
 
 HOOK_SIGNATURE = ("void *", "struct sk_buff *", "const struct nf_hook_state *")
@@ -378,19 +378,11 @@ def _spelling(cf: CFile, tok: Token) -> str:
 
 
 def _callee_of_argument(cf: CFile, tok: Token) -> str | None:
-    i = cf.index_at(tok.start)
-    depth = 0
-    while i > 0:
-        i -= 1
-        t = cf.tokens[i]
-        if t.text in (")", "]", "}"):
-            depth += 1
-        elif t.text in ("(", "[", "{"):
-            if depth == 0:
-                if t.text == "(" and i > 0 and cf.tokens[i - 1].kind == "ident":
-                    return cf.tokens[i - 1].text
-                return None
-            depth -= 1
+    """The function whose argument list holds ``tok``: the innermost open
+    bracket around it, if that is the "(" of a call."""
+    i = enclosing_open(cf, cf.index_at(tok.start))
+    if i is not None and cf.tokens[i].text == "(" and i > 0 and cf.tokens[i - 1].kind == "ident":
+        return cf.tokens[i - 1].text
     return None
 
 
