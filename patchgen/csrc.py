@@ -1,4 +1,4 @@
-"""A token-level view of kernel C: enough structure to rewrite it safely.
+"""Queries on kernel C: functions, parameters, calls, references, statements.
 
 Why not a full parser: kernel sources are full of macros (``__net_init``,
 ``EXPORT_SYMBOL_GPL(...)``, ``list_for_each_entry(...) {``) and ``#ifdef``
@@ -7,80 +7,81 @@ leaves ERROR nodes in nearly every netfilter file).  Every rewrite the
 series needs is expressible on tokens with balanced brackets: find function
 definitions and prototypes, their parameters and bodies, calls and their
 arguments, other references to a name, and whether a position sits inside
-a preprocessor conditional.  Comments, strings and directives are tokens of
-their own, so nothing inside them is ever mistaken for code.
+a preprocessor conditional.
 
-Edits are byte ranges with replacement text, applied together; overlapping
-edits are an error, never silently merged.
+The tokens, bracket pairs and other ranges come from the immutable
+``patchgen.ctokens.TokenIndex``; the functions here only read it, and
+``CFile`` is that index with the queries as methods (the function list is
+cached on it).  Edits are byte ranges with replacement text, applied
+together; overlapping edits are an error, never silently merged.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>[ \t\r\f\v]+|\\\n)
-  | (?P<nl>\n)
-  | (?P<comment>/\*.*?\*/|//[^\n]*)
-  | (?P<string>"(?:\\.|[^"\\\n])*")
-  | (?P<char>'(?:\\.|[^'\\\n])+')
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<number>\.?[0-9](?:[eEpP][+-]|[A-Za-z0-9_.])*)
-  | (?P<punct>->|\+\+|--|<<=|>>=|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^!=<>]=|\.\.\.|\#\#
-              |[][(){};,.?:~!%^&*+\-=<>/|#])
-    """,
-    re.X | re.S,
-)
-_OPEN = {"(": ")", "[": "]", "{": "}"}
-_CLOSE = {v: k for k, v in _OPEN.items()}
+from patchgen.ctokens import CSyntaxError, Token, TokenIndex, directive_word, tokenize
 
+__all__ = [
+    "CFile",
+    "CSyntaxError",
+    "Call",
+    "Edit",
+    "Function",
+    "Param",
+    "Token",
+    "apply_edits",
+    "directive_word",
+    "normalise_type",
+    "tokenize",
+]
 
-class CSyntaxError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # ident, number, string, char, punct, pp, comment
-    text: str
-    start: int
-    end: int
+# Words that complete a type: a parameter ending in one has no name.
+_TYPE_WORDS = frozenset({"struct", "union", "enum", "const", "volatile", "unsigned", "signed",
+                         "int", "char", "long", "short", "void", "bool", "u8", "u16", "u32",
+                         "u64"})
+_QUALIFIERS = frozenset({"const", "volatile", "restrict", "__restrict", "register"})
 
 
 @dataclass(frozen=True)
 class Param:
+    """A parameter or an argument: its source text, range and code tokens."""
+
     text: str
     start: int
     end: int
+    tokens: tuple[Token, ...] = ()
 
     @property
     def name(self) -> str | None:
-        """The declared name (last identifier), or None for a bare type."""
-        words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", self.text)
-        if not words or self.text.strip() == "void":
+        """The declared name, or None for a bare type (``bool``, ``struct net *``)."""
+        i = self._name_index()
+        return None if i is None else self.tokens[i].text
+
+    def _name_index(self) -> int | None:
+        toks = self.tokens
+        for k in range(len(toks) - 2):  # a function pointer: int (*name)(int)
+            if toks[k].text == "(" and toks[k + 1].text == "*":
+                return k + 2 if toks[k + 2].kind == "ident" else None
+        last = next((k for k, t in enumerate(toks) if t.text == "["), len(toks)) - 1
+        if last < 0 or toks[last].kind != "ident" or toks[last].text in _TYPE_WORDS:
             return None
-        last: str = words[-1]
-        # "struct sk_buff *" has no name: the last word is part of the type.
-        type_words = {"struct", "union", "enum", "const", "volatile", "unsigned", "signed",
-                      "int", "char", "long", "short", "void", "u8", "u16", "u32", "u64"}
-        if last in type_words or re.search(r"(?:struct|union|enum)\s+" + last + r"\s*\**$",
-                                           self.text.strip()):
+        if last > 0 and toks[last - 1].text in ("struct", "union", "enum"):
+            return None
+        # A name needs a type before it: "bool" alone, or "const bool", is a type.
+        if not any(t.text not in _QUALIFIERS for t in toks[:last]):
             return None
         return last
 
     @property
     def type(self) -> str:
         """The type with the name removed and whitespace normalised."""
-        text = self.text
-        name = self.name
-        if name is not None:
-            text = text[: text.rfind(name)]
-        return normalise_type(text)
+        i = self._name_index()
+        return normalise_type(" ".join(t.text for k, t in enumerate(self.tokens) if k != i))
 
 
 def normalise_type(text: str) -> str:
@@ -129,248 +130,163 @@ class Edit:
     text: str
 
 
-def tokenize(text: str) -> list[Token]:
-    """Code tokens, plus one "pp" token per preprocessor directive and comments."""
-    tokens: list[Token] = []
-    pos, n = 0, len(text)
-    at_line_start = True
-    while pos < n:
-        if at_line_start:
-            m = re.compile(r"[ \t]*#").match(text, pos)
-            if m:
-                end = _directive_end(text, pos)
-                tokens.append(Token("pp", text[pos:end], pos, end))
-                pos = end
-                continue
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise CSyntaxError(f"cannot tokenize at offset {pos}: {text[pos:pos + 20]!r}")
-        kind = m.lastgroup or ""
-        if kind == "nl":
-            at_line_start = True
-        elif kind != "ws":
-            at_line_start = False
-            tokens.append(Token(kind, m.group(), m.start(), m.end()))
-        pos = m.end()
-    return tokens
+# -- functions -------------------------------------------------------------------------
+def scan_functions(ix: TokenIndex) -> Iterator[Function]:
+    """Every function definition and prototype at file scope, in order."""
+    toks = ix.tokens
+    decl_start = 0
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.text == "{":
+            # struct/union/enum/initializer, or the body of a function-like
+            # macro's definition: skip it whole.
+            body = is_function_body(ix, i)
+            i = ix.matching(i) + 1
+            if body:
+                decl_start = i
+            continue
+        if t.text == ";":
+            decl_start = i + 1
+        elif t.kind == "ident" and i + 1 < len(toks) and toks[i + 1].text == "(":
+            fn = function_at(ix, i, decl_start)
+            if fn is not None:
+                yield fn
+                if fn.body_close is not None:
+                    i = decl_start = ix.index_at(fn.body_close) + 1
+                    continue
+        i += 1
 
 
-def _directive_end(text: str, pos: int) -> int:
-    """End of a directive: the newline not escaped and not inside a comment."""
-    i, n = pos, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] == "\n":
-            i += 2
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-        elif c == "\n":
-            return i
+def is_function_body(ix: TokenIndex, brace: int) -> bool:
+    # A body follows ")" possibly with attributes/macros in between.
+    j = brace - 1
+    while j >= 0 and ix.tokens[j].kind == "ident":
+        j -= 1
+    return j >= 0 and ix.tokens[j].text == ")"
+
+
+def function_at(ix: TokenIndex, i: int, decl_start: int) -> Function | None:
+    toks = ix.tokens
+    open_i = i + 1
+    close_i = ix.matching(open_i)
+    # Skip macros such as __acquires(x) or __attribute__((...)) after the list.
+    j = close_i + 1
+    while j < len(toks) and toks[j].kind == "ident":
+        if j + 1 < len(toks) and toks[j + 1].text == "(":
+            j = ix.matching(j + 1) + 1
         else:
-            i += 1
-    return n
+            j += 1
+    if j >= len(toks) or toks[j].text not in ("{", ";"):
+        return None
+    # Need a return type before the name: "foo(x);" at file scope is a macro call.
+    if i == decl_start or toks[i - 1].text in ("=", ",", "(", "return"):
+        return None
+    params = tuple(split_list(ix, open_i, close_i))
+    start = toks[decl_start].start
+    head = (toks[i].text, start, toks[i].start, toks[open_i].start, toks[close_i].start, params)
+    if toks[j].text == "{":
+        body_close = ix.matching(j)
+        return Function(*head, toks[j].start, toks[body_close].start, toks[body_close].end)
+    return Function(*head, None, None, toks[j].end)
 
 
-@dataclass
-class CFile:
-    """A C source file, tokenized, with bracket matching and queries."""
+def split_list(ix: TokenIndex, open_i: int, close_i: int) -> Iterator[Param]:
+    """Split a bracketed list at top-level commas."""
+    toks = ix.tokens
+    k = item_start = open_i + 1
+    while k <= close_i and close_i > open_i + 1:
+        t = toks[k]
+        if t.text in ("(", "[", "{"):
+            k = ix.matching(k) + 1
+            continue
+        if t.text == "," or k == close_i:
+            first, last = toks[item_start], toks[k - 1]
+            yield Param(ix.text[first.start:last.end], first.start, last.end,
+                        toks[item_start:k])
+            item_start = k + 1
+        k += 1
 
-    path: str
-    text: str
-    tokens: list[Token] = field(default_factory=list)  # code tokens only
-    directives: list[Token] = field(default_factory=list)
-    _match: dict[int, int] = field(default_factory=dict)
-    _starts: list[int] = field(default_factory=list)
-    _functions: list[Function] | None = None
+
+# -- calls and references ------------------------------------------------------------
+def call_at(ix: TokenIndex, i: int) -> Call:
+    """The call whose name is token ``i`` (followed by "(")."""
+    close_i = ix.matching(i + 1)
+    return Call(ix.tokens[i].text, ix.tokens[i].start, ix.tokens[i + 1].start,
+                ix.tokens[close_i].start, tuple(split_list(ix, i + 1, close_i)))
+
+
+def is_member(ix: TokenIndex, i: int) -> bool:
+    """Token ``i`` names a struct member: ``x.name`` or ``x->name``."""
+    return i > 0 and ix.tokens[i - 1].text in (".", "->")
+
+
+def followed_by_paren(ix: TokenIndex, i: int) -> bool:
+    return i + 1 < len(ix.tokens) and ix.tokens[i + 1].text == "("
+
+
+def _within(tok: Token, within: tuple[int, int] | None) -> bool:
+    return within is None or within[0] <= tok.start < within[1]
+
+
+def enclosing_open(ix: TokenIndex, i: int) -> int | None:
+    """Index of the innermost bracket open around token ``i``."""
+    p = ix.parent[i]
+    return None if p < 0 else p
+
+
+class CFile(TokenIndex):
+    """A C source file: the token index with the queries as methods."""
 
     @classmethod
     def parse(cls, path: str, text: str) -> CFile:
-        all_tokens = tokenize(text)
-        f = cls(path, text)
-        f.tokens = [t for t in all_tokens if t.kind not in ("pp", "comment")]
-        f.directives = [t for t in all_tokens if t.kind == "pp"]
-        f._starts = [t.start for t in f.tokens]
-        f._match = _match_brackets(f.tokens, path)
-        return f
+        ix = cls.build(path, text)
+        assert isinstance(ix, CFile)
+        return ix
 
-    # -- positions ------------------------------------------------------------
-    def index_at(self, offset: int) -> int:
-        """Index of the first code token starting at or after ``offset``."""
-        return bisect.bisect_left(self._starts, offset)
+    @cached_property
+    def _functions(self) -> tuple[Function, ...]:
+        return tuple(scan_functions(self))
 
-    def line_of(self, offset: int) -> int:
-        return self.text.count("\n", 0, offset) + 1
-
-    def line_start(self, offset: int) -> int:
-        return self.text.rfind("\n", 0, offset) + 1
-
-    def indent_at(self, offset: int) -> str:
-        start = self.line_start(offset)
-        m = re.match(r"[ \t]*", self.text[start:])
-        return m.group() if m else ""
-
-    def matching(self, index: int) -> int:
-        return self._match[index]
-
-    # -- functions --------------------------------------------------------------
     def functions(self) -> list[Function]:
         """Every function definition and prototype at file scope."""
-        if self._functions is None:
-            self._functions = list(self._scan_functions())
-        return self._functions
+        return list(self._functions)
 
     def enclosing(self, offset: int) -> Function | None:
         """The function definition whose body contains ``offset``."""
-        for fn in self.functions():
+        for fn in self._functions:
             if fn.body_open is not None and fn.body_close is not None and \
                     fn.body_open < offset < fn.body_close:
                 return fn
         return None
 
     def function(self, name: str, *, definition: bool = True) -> Function | None:
-        for fn in self.functions():
-            if fn.name == name and fn.is_definition == definition:
-                return fn
-        return None
+        return next((fn for fn in self._functions
+                     if fn.name == name and fn.is_definition == definition), None)
 
-    def _scan_functions(self) -> Iterator[Function]:
-        toks = self.tokens
-        depth = 0
-        decl_start = 0
-        i = 0
-        while i < len(toks):
-            t = toks[i]
-            if t.text == "{":
-                if depth == 0 and not self._is_function_body(i):
-                    # struct/union/enum/initializer at file scope: skip it whole.
-                    i = self._match[i] + 1
-                    continue
-                depth += 1
-            elif t.text == "}":
-                depth -= 1
-                if depth == 0:
-                    decl_start = i + 1
-            elif depth == 0 and t.text == ";":
-                decl_start = i + 1
-            elif depth == 0 and t.kind == "ident" and i + 1 < len(toks) and toks[i + 1].text == "(":
-                fn = self._function_at(i, decl_start)
-                if fn is not None:
-                    yield fn
-                    if fn.body_close is not None:
-                        i = self.index_at(fn.body_close) + 1
-                        decl_start = i
-                        continue
-            i += 1
-
-    def _is_function_body(self, brace: int) -> bool:
-        # A body follows ")" possibly with attributes/macros in between.
-        j = brace - 1
-        while j >= 0 and self.tokens[j].kind == "ident":
-            j -= 1
-        return j >= 0 and self.tokens[j].text == ")"
-
-    def _function_at(self, i: int, decl_start: int) -> Function | None:
-        toks = self.tokens
-        open_i = i + 1
-        close_i = self._match[open_i]
-        # Skip macros such as __acquires(x) or __attribute__((...)) after the list.
-        j = close_i + 1
-        while j < len(toks) and toks[j].kind == "ident":
-            if j + 1 < len(toks) and toks[j + 1].text == "(":
-                j = self._match[j + 1] + 1
-            else:
-                j += 1
-        if j >= len(toks) or toks[j].text not in ("{", ";"):
-            return None
-        # Need a return type before the name: "foo(x);" at file scope is a macro call.
-        if i == decl_start or toks[i - 1].text in ("=", ",", "(", "return"):
-            return None
-        params = tuple(self._split(open_i, close_i))
-        start = toks[decl_start].start
-        if toks[j].text == "{":
-            body_close = self._match[j]
-            return Function(toks[i].text, start, toks[i].start, toks[open_i].start,
-                            toks[close_i].start, params, toks[j].start, toks[body_close].start,
-                            toks[body_close].end)
-        return Function(toks[i].text, start, toks[i].start, toks[open_i].start,
-                        toks[close_i].start, params, None, None, toks[j].end)
-
-    def _split(self, open_i: int, close_i: int) -> Iterator[Param]:
-        """Split a bracketed list at top-level commas."""
-        toks = self.tokens
-        if close_i == open_i + 1:
-            return
-        k = open_i + 1
-        item_start = k
-        while k <= close_i:
-            t = toks[k]
-            if t.text in _OPEN:
-                k = self._match[k] + 1
-                continue
-            if t.text == "," or k == close_i:
-                first, last = toks[item_start], toks[k - 1]
-                yield Param(self.text[first.start:last.end], first.start, last.end)
-                item_start = k + 1
-            k += 1
-
-    # -- calls and references ---------------------------------------------------
     def calls(self, name: str, within: tuple[int, int] | None = None) -> list[Call]:
         """Calls of ``name`` (its own definition and prototypes are not calls)."""
-        declared = {f.name_start for f in self.functions() if f.name == name}
-        out = []
-        for i, t in enumerate(self.tokens):
-            if t.kind != "ident" or t.text != name or t.start in declared:
-                continue
-            if within is not None and not within[0] <= t.start < within[1]:
-                continue
-            if i + 1 < len(self.tokens) and self.tokens[i + 1].text == "(":
-                if i > 0 and self.tokens[i - 1].text in (".", "->"):
-                    continue  # a member, not our function
-                open_i = i + 1
-                close_i = self._match[open_i]
-                out.append(Call(name, t.start, self.tokens[open_i].start,
-                                self.tokens[close_i].start, tuple(self._split(open_i, close_i))))
-        return out
+        declared = {f.name_start for f in self._functions if f.name == name}
+        return [call_at(self, i) for i, t in enumerate(self.tokens)
+                if t.kind == "ident" and t.text == name and t.start not in declared
+                and _within(t, within) and followed_by_paren(self, i)
+                and not is_member(self, i)]
 
     def member_calls(self, member: str) -> list[Call]:
         """Calls through a member function pointer: ``x->member(...)`` / ``x.member(...)``."""
-        out = []
-        for i, t in enumerate(self.tokens):
-            if (t.kind == "ident" and t.text == member and i > 0
-                    and self.tokens[i - 1].text in (".", "->")
-                    and i + 1 < len(self.tokens) and self.tokens[i + 1].text == "("):
-                open_i = i + 1
-                close_i = self._match[open_i]
-                out.append(Call(member, t.start, self.tokens[open_i].start,
-                                self.tokens[close_i].start, tuple(self._split(open_i, close_i))))
-        return out
+        return [call_at(self, i) for i, t in enumerate(self.tokens)
+                if t.kind == "ident" and t.text == member and is_member(self, i)
+                and followed_by_paren(self, i)]
 
     def references(self, name: str, within: tuple[int, int] | None = None) -> list[Token]:
         """Every use of identifier ``name`` as code (not in comments or strings)."""
-        out = []
-        for i, t in enumerate(self.tokens):
-            if t.kind == "ident" and t.text == name:
-                if within is not None and not within[0] <= t.start < within[1]:
-                    continue
-                if i > 0 and self.tokens[i - 1].text in (".", "->"):
-                    continue  # a struct member of the same name
-                out.append(t)
-        return out
+        return [t for i, t in enumerate(self.tokens)
+                if t.kind == "ident" and t.text == name and _within(t, within)
+                and not is_member(self, i)]
 
     def is_value_use(self, tok: Token) -> bool:
         """A reference that is not a call and not a declaration of the name."""
-        i = self.index_at(tok.start)
-        nxt = self.tokens[i + 1].text if i + 1 < len(self.tokens) else ""
-        return nxt != "("
-
-    def next_token(self, offset: int) -> Token | None:
-        i = self.index_at(offset)
-        return self.tokens[i] if i < len(self.tokens) else None
-
-    def prev_token(self, offset: int) -> Token | None:
-        i = self.index_at(offset) - 1
-        return self.tokens[i] if i >= 0 else None
+        return not followed_by_paren(self, self.index_at(tok.start))
 
     def statement_start(self, offset: int) -> int:
         """Offset of the first token of the statement containing ``offset``."""
@@ -398,50 +314,14 @@ class CFile:
         first = self.tokens[j].text
         return first in ("case", "default") or (colon - j == 1 and self.tokens[j].kind == "ident")
 
-    # -- preprocessor -------------------------------------------------------------
+    def define(self, name: str) -> Token | None:
+        """The ``#define name`` directive, if the file has one."""
+        head = re.compile(rf"\s*#\s*define\s+{re.escape(name)}\b")
+        return next((d for d in self.directives if head.match(self.code[d.start:d.end])), None)
+
     def conditional_ranges(self) -> list[tuple[int, int, str]]:
         """(start, end, condition) of every #if/#ifdef/#ifndef ... #endif region."""
-        stack: list[tuple[int, str]] = []
-        out = []
-        for d in self.directives:
-            word = directive_word(d.text)
-            if word in ("if", "ifdef", "ifndef"):
-                stack.append((d.start, d.text.strip()))
-            elif word == "endif" and stack:
-                start, cond = stack.pop()
-                out.append((start, d.end, cond))
-        return out
-
-    def in_conditional(self, offset: int, region: tuple[int, int] | None = None) -> bool:
-        """Whether ``offset`` is inside a conditional that starts within ``region``."""
-        for start, end, _ in self.conditional_ranges():
-            if start <= offset < end and (region is None or region[0] <= start < region[1]):
-                return True
-        return False
-
-
-def directive_word(text: str) -> str:
-    m = re.match(r"\s*#\s*([a-z]+)", text)
-    return m.group(1) if m else ""
-
-
-def _match_brackets(tokens: Sequence[Token], path: str) -> dict[int, int]:
-    """Match brackets; on an #if/#else imbalance, report where."""
-    match: dict[int, int] = {}
-    stack: list[int] = []
-    for i, t in enumerate(tokens):
-        if t.text in _OPEN:
-            stack.append(i)
-        elif t.text in _CLOSE:
-            if not stack or tokens[stack[-1]].text != _CLOSE[t.text]:
-                raise CSyntaxError(f"{path}: unbalanced {t.text!r} at offset {t.start}")
-            j = stack.pop()
-            match[i] = j
-            match[j] = i
-    if stack:
-        raise CSyntaxError(f"{path}: unclosed {tokens[stack[-1]].text!r} at offset "
-                           f"{tokens[stack[-1]].start}")
-    return match
+        return list(self.conditionals)
 
 
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:

@@ -107,7 +107,7 @@ def _kallsyms_add(view: TreeView) -> None:
     fn = cedit.require_function(view, BPF_CORE_C, "bpf_prog_kallsyms_add")
     start, end = cedit.body(fn)
     m = re.search(r"(!bpf_prog_kallsyms_candidate\((\w+)\) \|\|\n\s*)(!\w+\([^;{]*?\))\)\n",
-                  cf.text[start:end])
+                  cf.code[start:end])
     if m is None:
         raise RecipeError(f"{BPF_CORE_C}: bpf_prog_kallsyms_add() does not start with the "
                           "'not a candidate || not capable' test")
@@ -169,7 +169,10 @@ def _sysctl_doc(view: TreeView, entry: str) -> None:
 
 
 def _hook_limit(view: TreeView) -> int:
-    m = re.search(r"^#define\s+MAX_HOOK_COUNT\s+(\d+)", view.read(CORE_C), re.M)
+    cf = view.parse(CORE_C)
+    define = cf.define("MAX_HOOK_COUNT")
+    m = re.search(r"MAX_HOOK_COUNT\s+(\d+)\s*$", cf.code[define.start:define.end]) \
+        if define is not None else None
     if m is None:
         raise RecipeError(f"{CORE_C}: no '#define MAX_HOOK_COUNT <number>'")
     return int(m.group(1))
@@ -277,9 +280,11 @@ def dying_netns(ctx: Context) -> dict[str, Any]:
                         "if (recompile)\n\tnf_hook_bpf_attach(new);", before=True)]
     line = cedit.statement_after(cf, shrink, r"nf_hook_bpf_attach\(new\);")
     edits.append(Edit(line[0], line[1], ""))
-    doc = re.search(r"^ \* @pp -- [^\n]*\n", cf.text[:shrink.start], re.M)
-    if doc is not None:
-        edits.append(Edit(doc.end(), doc.end(),
+    # The kernel-doc right above the function, nobody else's.
+    comment = cf.comment_before(shrink.start)
+    doc = re.search(r"^ \* @pp -- [^\n]*\n", comment.text, re.M) if comment else None
+    if comment is not None and doc is not None:
+        edits.append(Edit(comment.start + doc.end(), comment.start + doc.end(),
                           " * @recompile -- generate a bpf program for the new blob\n"))
     unregister = None
     for call in cf.calls("__nf_hook_entries_try_shrink"):
@@ -331,10 +336,14 @@ def prog_cache(ctx: Context) -> dict[str, Any]:
 
 def _leading_comment_end(cf: CFile) -> int:
     """Offset of the " */" line that closes the comment at the top of the file."""
-    m = re.match(r"(?://[^\n]*\n)*/\*.*?\n(?= \*/\n)", cf.text, re.S)
-    if m is None:
+    first = cf.comments[0] if cf.comments else None
+    block = next((c for c in cf.comments if c.text.startswith("/*")), None)
+    code = min([t.start for t in cf.tokens[:1] + cf.directives[:1]] or [len(cf.text)])
+    # "// SPDX..." lines, then the block comment, before any code or directive.
+    if first is None or first.start != 0 or block is None or block.end > code or \
+            not cf.text[block.start:block.end + 1].endswith("\n */\n"):
         raise RecipeError(f"{cf.path}: no comment at the top of the file")
-    return m.end()
+    return cf.line_start(block.end - 1)
 
 
 def _include_edits(cf: CFile, lines: str) -> list[Edit]:

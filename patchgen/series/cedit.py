@@ -49,15 +49,23 @@ def struct_body(cf: CFile, name: str) -> tuple[int, int]:
     raise RecipeError(f"{cf.path}: no definition of struct {name}")
 
 
+def code_lines(cf: CFile, start: int, end: int, pattern: str) -> list[tuple[int, int]]:
+    """(start, end incl. newline) of each line in [start, end) whose code begins
+    with ``pattern``.  The lines are read from ``cf.code``, where comments and
+    string contents are blanks, so a commented-out line never matches; the
+    offsets are the same in ``cf.text``."""
+    rx = re.compile(rf"^[ \t]*{pattern}[^\n]*\n", re.M)
+    return [(start + m.start(), start + m.end()) for m in rx.finditer(cf.code[start:end])]
+
+
 def member_line(cf: CFile, struct: str, pattern: str) -> tuple[int, int]:
     """(start, end incl. newline) of the one line in the struct matching ``pattern``."""
     start, end = struct_body(cf, struct)
-    found = [m for m in re.finditer(rf"^[ \t]*{pattern}[^\n]*\n", cf.text[start:end], re.M)]
+    found = code_lines(cf, start, end, pattern)
     if len(found) != 1:
         raise RecipeError(f"{cf.path}: expected one member matching {pattern!r} in struct "
                           f"{struct}, found {len(found)}")
-    m = found[0]
-    return start + m.start(), start + m.end()
+    return found[0]
 
 
 def insert_member_after(cf: CFile, struct: str, pattern: str, text: str) -> Edit:
@@ -135,14 +143,16 @@ def insert_before_statement(cf: CFile, offset: int, lines: Sequence[str]) -> Edi
 
 
 def first_item_is_declaration(cf: CFile, fn: Function) -> bool:
+    """Whether the body opens with a declaration (not a comment, #if or statement)."""
     start, end = body(fn)
-    text = cf.text[start + 1:end].lstrip()
-    if not text or text.startswith(("#", "/*", "//")):
+    first = cf.next_token(start + 1)
+    if first is None or first.start >= end:
         return False
-    word = re.match(r"[A-Za-z_]\w*", text)
-    if word is None or word.group() in _KEYWORDS:
+    if any(start < t.start < first.start for t in (*cf.comments, *cf.directives)):
         return False
-    return _DECL.match(text) is not None
+    if first.kind != "ident" or first.text in _KEYWORDS:
+        return False
+    return _DECL.match(cf.code[first.start:end]) is not None
 
 
 def insert_declarations(cf: CFile, fn: Function, decls: Sequence[str]) -> Edit:
@@ -158,11 +168,11 @@ def insert_declarations(cf: CFile, fn: Function, decls: Sequence[str]) -> Edit:
 def statement_after(cf: CFile, fn: Function, pattern: str) -> tuple[int, int]:
     """(start, end incl. newline) of the line in ``fn``'s body matching ``pattern``."""
     start, end = body(fn)
-    found = list(re.finditer(rf"^[ \t]*{pattern}[^\n]*\n", cf.text[start:end], re.M))
+    found = code_lines(cf, start, end, pattern)
     if len(found) != 1:
         raise RecipeError(f"{cf.path}: expected one line matching {pattern!r} in {fn.name}(), "
                           f"found {len(found)}")
-    return start + found[0].start(), start + found[0].end()
+    return found[0]
 
 
 @dataclass(frozen=True)

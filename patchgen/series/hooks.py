@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from patchgen.csrc import Call, CFile, Function, Token
+from patchgen.csrc import Call, CFile, Function, Token, enclosing_open
 from patchgen.series.view import RecipeError, TreeView
 
 HOOK_SIGNATURE = ("void *", "struct sk_buff *", "const struct nf_hook_state *")
@@ -128,7 +128,12 @@ def is_hook_signature(fn: Function) -> bool:
 
 
 def is_typedef(cf: CFile, fn: Function) -> bool:
-    return cf.text[fn.start:fn.name_start].lstrip().startswith("typedef")
+    return "typedef" in _words_before_name(cf, fn)
+
+
+def _words_before_name(cf: CFile, fn: Function) -> list[str]:
+    """The code tokens of a declaration before the function's name."""
+    return [t.text for t in cf.tokens[cf.index_at(fn.start):cf.index_at(fn.name_start)]]
 
 
 class _Files:
@@ -191,7 +196,7 @@ def _hook_macros(view: TreeView, files: _Files) -> dict[str, tuple[str, int, int
     for path in view.grep("nf_hook_state"):
         cf = files.get(path)
         for d in cf.directives:
-            m = _DEFINE.match(d.text.replace("\\\n", " "))
+            m = _DEFINE.match(cf.code[d.start:d.end].replace("\\\n", " "))
             fn = _HOOK_PARAMS.search(m.group(3)) if m else None
             if m is None or fn is None:
                 continue
@@ -215,8 +220,9 @@ def _macro_hooks(view: TreeView, files: _Files) -> Iterable[Unconvertible]:
             if after != "{":
                 continue  # a use in a declaration, or the macro's own use elsewhere
             mpath, mline, index = macros[tok.text]
-            args = cf.text[cf.tokens[i + 1].end:cf.tokens[close].start].split(",")
-            name = args[index].strip() if index < len(args) else args[0].strip()
+            args = [a.text for a in cf.calls(tok.text, within=(tok.start, tok.end))[0].args] \
+                or [""]
+            name = args[index] if index < len(args) else args[0]
             yield Unconvertible(path, _tree_line(view, cf, tok.start), name,
                                 f"is defined through the macro {tok.text}() ({mpath}:{mline})")
 
@@ -303,8 +309,8 @@ def _candidates(view: TreeView, files: _Files) -> dict[str, tuple[list[Site], li
 def _file_static(files: _Files, defs: list[Site]) -> bool:
     """Defined static in a .c file (not a static inline of a header)."""
     return bool(defs) and all(
-        s.path.endswith(".c") and "static" in files.get(s.path).text[
-            s.function.start:s.function.name_start].split() for s in defs)
+        s.path.endswith(".c") and "static" in _words_before_name(files.get(s.path), s.function)
+        for s in defs)
 
 
 def _visible(path: str, sites: tuple[list[Site], list[Site]], static: bool) -> bool:
@@ -372,19 +378,11 @@ def _spelling(cf: CFile, tok: Token) -> str:
 
 
 def _callee_of_argument(cf: CFile, tok: Token) -> str | None:
-    i = cf.index_at(tok.start)
-    depth = 0
-    while i > 0:
-        i -= 1
-        t = cf.tokens[i]
-        if t.text in (")", "]", "}"):
-            depth += 1
-        elif t.text in ("(", "[", "{"):
-            if depth == 0:
-                if t.text == "(" and i > 0 and cf.tokens[i - 1].kind == "ident":
-                    return cf.tokens[i - 1].text
-                return None
-            depth -= 1
+    """The function whose argument list holds ``tok``: the innermost open
+    bracket around it, if that is the "(" of a call."""
+    i = enclosing_open(cf, cf.index_at(tok.start))
+    if i is not None and cf.tokens[i].text == "(" and i > 0 and cf.tokens[i - 1].kind == "ident":
+        return cf.tokens[i - 1].text
     return None
 
 
@@ -437,7 +435,5 @@ def classify_call(cf: CFile, call: Call, caller: Function | None,
 
 def _declares_local_state(cf: CFile, fn: Function, var: str) -> bool:
     assert fn.body_open is not None and fn.body_close is not None
-    body = cf.text[fn.body_open:fn.body_close]
-    import re
-
+    body = cf.code[fn.body_open:fn.body_close]
     return re.search(rf"\b{STATE_TYPE}\s+{var}\s*[;=]", body) is not None

@@ -17,7 +17,6 @@ Calls through ``->hook`` (the core's own) fill the state before calling.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -96,9 +95,9 @@ def _core(cf: CFile, edits: dict[str, list[Edit]]) -> None:
 def _prototype(cf: CFile, fn: Function) -> list[Edit]:
     """Rewrite a prototype; drop "extern", which checkpatch flags on touched lines."""
     out = [_params_to_state(fn)]
-    m = re.match(r"extern\s+", cf.text[fn.start:fn.name_start])
-    if m is not None:
-        out.append(Edit(fn.start, fn.start + m.end(), ""))
+    first = cf.index_at(fn.start)
+    if cf.tokens[first].text == "extern":
+        out.append(Edit(fn.start, cf.tokens[first + 1].start, ""))
     return out
 
 

@@ -152,7 +152,7 @@ def _entry_index_reads(view: TreeView) -> None:
             fn = cf.enclosing(tok.start)
             if fn is None:
                 continue
-            scope = cf.text[fn.start:fn.body_close]
+            scope = cf.code[fn.start:fn.body_close]
             if re.search(rf"struct nf_queue_entry\s*\*\s*{re.escape(base)}\b", scope):
                 edits.append(Edit(tok.start, tok.end, "state.hook_index"))
         view.edit(path, edits)
@@ -160,7 +160,7 @@ def _entry_index_reads(view: TreeView) -> None:
 
 def _assert_hook_count(view: TreeView) -> None:
     cf = view.parse(CORE_C)
-    if not re.search(r"^#define\s+MAX_HOOK_COUNT\b", cf.text, re.M):
+    if cf.define("MAX_HOOK_COUNT") is None:
         raise RecipeError(f"{CORE_C}: MAX_HOOK_COUNT is not defined")
     init = cedit.require_function(view, CORE_C, "netfilter_init")
     view.edit(CORE_C, [_first_statement(cf, init, ["BUILD_BUG_ON(MAX_HOOK_COUNT > USHRT_MAX);"])])
@@ -172,8 +172,10 @@ def _first_statement(cf: CFile, fn: Function, lines: list[str]) -> Edit:
     pos = cf.text.index("\n", start) + 1
     while pos < end:
         line_end = cf.text.index("\n", pos) + 1
-        line = cf.text[pos:line_end].strip()
-        if line and not (cedit._DECL.match(line) and line.split()[0] not in cedit._KEYWORDS):
+        # A line of comment stops the walk as a statement does: it speaks of what follows.
+        line, code = cf.text[pos:line_end].strip(), cf.code[pos:line_end].strip()
+        if line and not (code and cedit._DECL.match(code)
+                         and code.split()[0] not in cedit._KEYWORDS):
             break
         pos = line_end
     return Edit(pos, pos, "".join(f"\t{line}\n" for line in lines) + "\n")
@@ -190,13 +192,13 @@ def nat_run_hooks(ctx: Context) -> dict[str, Any]:
         raise RecipeError(f"{NAT_CORE_C}: {NAT_HELPER}() exists already")
     fn = cedit.require_function(view, NAT_CORE_C, "nf_nat_inet_fn")
     start, end = cedit.body(fn)
-    m = _LOOKUP_IF.search(cf.text, start, end)
+    m = _LOOKUP_IF.search(cf.code, start, end)
     if m is None:
         raise RecipeError(f"{NAT_CORE_C}: nf_nat_inet_fn() has no "
                           "'if (!nf_nat_initialized(ct, maniptype)) {' block")
     brace = cf.index_at(m.end() - 1)
     block = (cf.tokens[brace].end, cf.tokens[cf.matching(brace)].start)
-    inner = cf.text[block[0]:block[1]]
+    inner = cf.code[block[0]:block[1]]
     lpriv = re.search(r"struct nf_nat_lookup_hook_priv\s*\*\s*(\w+)\s*=\s*(\w+);", inner)
     if lpriv is None or ".hook(" not in inner:
         raise RecipeError(f"{NAT_CORE_C}: the lookup block of nf_nat_inet_fn() no longer "
@@ -218,7 +220,7 @@ def nat_run_hooks(ctx: Context) -> dict[str, Any]:
 
 def _drop_unused_label(cf: CFile, fn: Function, label: str, removed: tuple[int, int]) -> list[Edit]:
     start, end = cedit.body(fn)
-    text = cf.text
+    text = cf.code
     gotos = [m for m in re.finditer(rf"\bgoto\s+{label}\s*;", text[start:end])
              if not removed[0] <= start + m.start() < removed[1]]
     line = re.search(rf"^{label}:[ \t]*\n", text[start:end], re.M)
@@ -265,7 +267,7 @@ def _slow_callers(view: TreeView) -> dict[str, Any]:
         state, index = call.arg_texts[1], call.arg_texts[3]
         edits = by_file.setdefault(cf.path, [])
         if index == "0" and state.startswith("&") and fn is not None and \
-                "nf_hook_state_init(" + state in cf.text[fn.start:fn.end].replace(" ", ""):
+                "nf_hook_state_init(" + state in cf.code[fn.start:fn.end].replace(" ", ""):
             # nf_hook_state_init() has just set the index to 0.
             edits.append(cedit.drop_item(call.args, 3, name))
         else:

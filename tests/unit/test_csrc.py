@@ -116,3 +116,83 @@ def test_a_definition_is_not_a_call_of_itself() -> None:
     cf = CFile.parse("x.c", src)
     calls = cf.calls("f")
     assert len(calls) == 1 and calls[0].arg_texts == ("a", "b")
+
+
+# -- defects of issue 14 item 5: each test failed before its fix -----------------------
+BOTH_BRANCHES = """\
+static int a;
+
+#if IS_ENABLED(CONFIG_IPV6)
+static unsigned int f(void *priv, struct sk_buff *skb, const struct nf_hook_state *state)
+{
+	if (state->pf == NFPROTO_IPV6) {
+#else
+static unsigned int f(void *priv, struct sk_buff *skb, const struct nf_hook_state *state)
+{
+	if (state->pf == NFPROTO_IPV4) {
+#endif
+		g(skb);
+	}
+	return NF_ACCEPT;
+}
+
+static int h(int x)
+{
+#ifdef CONFIG_X
+	if (x) {
+#elif defined(CONFIG_Y)
+	if (!x) {
+#else
+	{
+#endif
+		x++;
+	}
+	return k(x, (x + 1));
+}
+"""
+
+
+def test_a_brace_opened_in_both_branches_of_an_if_parses() -> None:
+    cf = CFile.parse("x.c", BOTH_BRANCHES)
+    assert [(f.name, f.is_definition) for f in cf.functions()] == [("f", True), ("h", True)]
+    f = cf.function("f")
+    assert f is not None and f.body_close is not None
+    assert BOTH_BRANCHES[f.body_close:f.end] == "}"
+    assert BOTH_BRANCHES.count("\n", 0, f.body_close) == 14  # the last "}" of f
+    (g,) = cf.calls("g")
+    assert cf.enclosing(g.name_start) == f
+    (k,) = cf.calls("k")
+    assert k.arg_texts == ("x", "(x + 1)")
+    assert cf.enclosing(k.name_start) == cf.function("h")
+
+
+def test_a_brace_closed_in_both_branches_of_an_if_parses() -> None:
+    src = "int f(int x)\n{\n\tif (x) {\n#ifdef A\n\t}\n#else\n\t}\n#endif\n\treturn 0;\n}\n"
+    cf = CFile.parse("x.c", src)
+    (f,) = cf.functions()
+    assert f.name == "f" and f.end == len(src) - 1
+
+
+def test_unnamed_parameters_have_no_name() -> None:
+    src = "void f(bool, size_t, const bool, struct net *, int (*)(int), u32 len, bool on);\n"
+    (f,) = CFile.parse("x.h", src).functions()
+    assert [p.name for p in f.params] == [None, None, None, None, None, "len", "on"]
+    assert f.param_types()[:3] == ("bool", "size_t", "const bool")
+    assert f.param_types()[5:] == ("u32", "bool")
+
+
+def test_a_comment_inside_a_parameter_is_not_its_name_or_type() -> None:
+    src = "void f(struct sk_buff * /* the packet */ skb, int /* no name */);\n"
+    (f,) = CFile.parse("x.h", src).functions()
+    assert [p.name for p in f.params] == ["skb", None]
+    assert f.param_types() == ("struct sk_buff *", "int")
+
+
+@pytest.mark.parametrize(("src", "where"), [
+    ("int a;\n\nint f(void)\n{\n\treturn (1;\n}\n", r"bad\.c:6: unbalanced '\}'"),
+    ("int a;\nint f(void)\n{\n\treturn 1;\n", r"bad\.c:3: unclosed '\{'"),
+    ("int a;\nint b = 1 @ 2;\n", r"bad\.c:2: cannot tokenize"),
+])
+def test_syntax_errors_name_file_and_line(src: str, where: str) -> None:
+    with pytest.raises(CSyntaxError, match=where):
+        CFile.parse("bad.c", src)
