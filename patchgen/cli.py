@@ -46,24 +46,24 @@ def add_guest_opts(p: argparse.ArgumentParser) -> None:
 
 # -- handlers ------------------------------------------------------------------------
 def cmd_tree(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
+    from patchgen import stages
     from patchgen.tree import TreeRequest
 
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
     print(json.dumps(tree.as_dict(), indent=2))
     return ExitCode.OK
 
 
 def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import kconfig, pipeline
+    from patchgen import kconfig, stages
     from patchgen.tree import TreeRequest
 
     profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    run_dir = pipeline.new_run_dir(settings, "build", ns.output)
-    rev = pipeline.trees_rev(tree, ns.rev)
+    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    run_dir = stages.new_run_dir(settings, "build", ns.output)
+    rev = stages.trees_rev(tree, ns.rev)
     with tree_lock(settings, tree.id, progress):
-        result = pipeline.stage_build(tree, rev, profile, settings, progress, run_dir)
+        result = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
     print(json.dumps(result.as_dict(), indent=2))
     return ExitCode.OK
 
@@ -113,17 +113,17 @@ def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
 
 
 def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
+    from patchgen import stages
     from patchgen.series import generate
     from patchgen.tree import TreeRequest
 
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault,
+    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    series = stages.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault,
                                   local_ok=ns.plan)
     print(generate.format_plan(series, verbose=ns.verbose))
     if ns.plan:
         return ExitCode.OK
-    done = pipeline.commit_series(series, ns.branch, ns.date, settings, progress)
+    done = stages.commit_series(series, ns.branch, ns.date, settings, progress)
     state = "unchanged (same patches as before)" if done.reused else "updated"
     print(f"\nbranch {done.branch} {state}: {len(done.commits)} commits on {done.base[:12]} "
           f"in {tree.repo}")
@@ -133,16 +133,16 @@ def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress)
 
 
 def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import check, kconfig, matrix, pipeline
+    from patchgen import check, kconfig, matrix, stages
     from patchgen.series import generate
     from patchgen.tree import TreeRequest
 
     profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
     configs = matrix.select(matrix.load(settings.kernel_config_dir), ns.matrix,
                             tuple(c for c in (ns.configs or "").split(",") if c))
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
     branch = ns.branch or generate.load_spec(settings.templates_dir).branch
-    run_dir = pipeline.new_run_dir(settings, "check", ns.output)
+    run_dir = stages.new_run_dir(settings, "check", ns.output)
     progress.info(f"run directory: {run_dir}")
     with tree_lock(settings, tree.id, progress):
         report = check.check_series(tree, branch, profile, settings, progress, run_dir,
@@ -209,12 +209,12 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline, prep
+    from patchgen import prep, stages
     from patchgen.series import generate
     from patchgen.series.render import Renderer
     from patchgen.tree import TreeRequest
 
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
+    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
     spec = generate.load_spec(settings.templates_dir)
     defaults = spec.prep
     req = prep.PrepRequest(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from patchgen import bench, equiv, kconfig, kselftest, proc, results
+from patchgen import bench, equiv, kconfig, kselftest, proc, results, stages
 from patchgen import build as kbuild
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, GuestFailure, PatchgenError, UserError
@@ -29,25 +29,14 @@ from patchgen.progress import Progress
 from patchgen.report import Report, summary, tool_versions, write_json, write_junit
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
-from patchgen.vm.argv import GuestSpec, qemu_opts
-from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry, free_port
+from patchgen.vm.argv import qemu_opts
+from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry
 
 if TYPE_CHECKING:
-    from patchgen.series.generate import Committed, Runtime, SeriesPlan
+    from patchgen.series.generate import Runtime
 
 
 ACCELS = ("auto", "kvm", "tcg")
-
-
-def switch_positions(switch: str) -> list[str]:
-    """--switch: "auto" (what the tree has: []), or positions of the switch, "1,0"."""
-    if switch == "auto":
-        return []
-    positions = [p.strip() for p in switch.split(",")]
-    if not switch or any(p not in ("0", "1") for p in positions) or \
-            len(set(positions)) != len(positions):
-        raise UserError(f"--switch takes 0, 1 or both (1,0), got {switch!r}")
-    return positions
 
 
 def check_test_request(req: TestRequest, settings: Settings) -> None:
@@ -96,7 +85,7 @@ class TestRequest:
 
     def __post_init__(self) -> None:
         """Every field that can be judged alone; check_test_request() does the rest."""
-        switch_positions(self.switch)
+        stages.switch_positions(self.switch)
         if not self.tests.strip(" ,"):
             raise UserError("--tests is empty", hint="quick, default, all, or test names")
         for name, value, least in (("--retries", self.retries, 0), ("--cpus", self.cpus, 1),
@@ -136,68 +125,7 @@ class Outcome:
     summary: str  # as written to summary.txt
 
 
-def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
-    """A directory for this run; an --output directory is linked from runs/ too.
-
-    Later commands (prep quotes the newest check and test reports) look
-    for earlier runs under runs/, wherever their output went.
-    """
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = output.resolve() if output else settings.runs / f"{stamp}-{kind}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    settings.runs.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        if output is not None:
-            (settings.runs / f"{stamp}-{kind}").symlink_to(run_dir)
-        latest = settings.runs / "latest"
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(run_dir if output else Path(run_dir.name))
-    return run_dir
-
-
 # -- stages ----------------------------------------------------------------------
-def stage_tree(req: trees.TreeRequest, settings: Settings, progress: Progress) -> trees.Tree:
-    with progress.stage("tree"):
-        tree = trees.prepare(req, settings, progress)
-        progress.info(f"{tree.id}: {tree.origin}, base {tree.base[:12]}")
-    return tree
-
-
-def stage_build(tree: trees.Tree, rev: str, profile: kconfig.Profile, settings: Settings,
-                progress: Progress, run_dir: Path) -> kbuild.BuildResult:
-    with progress.stage(f"build ({profile.name})"):
-        src = trees.worktree(tree, settings)
-        trees.checkout(src, rev)
-        req = kbuild.BuildRequest(src, kbuild.build_dir(settings, tree.id, profile), profile)
-        result = kbuild.build(req, settings, progress, run_dir / "build.log")
-        if not result.skipped:
-            progress.info(f"{result.compiled} objects compiled, image {result.image}")
-    return result
-
-
-def stage_selftests_install(tree: trees.Tree, built: kbuild.BuildResult, settings: Settings,
-                            progress: Progress, run_dir: Path) -> kselftest.Installed:
-    with progress.stage("kselftest build"):
-        src = trees.worktree(tree, settings)
-        return kselftest.install(src, built.outdir, tree.facts, settings, progress,
-                                 run_dir / "kselftest-install.log")
-
-
-def stage_accel(requested: str, built: kbuild.BuildResult, settings: Settings,
-                progress: Progress) -> vmaccel.AccelDecision:
-    with progress.stage("accelerator"):
-        decision = vmaccel.decide(requested, built.image, settings.cache, progress)
-        progress.info(f"{decision.accel.value}: {decision.reason}")
-    return decision
-
-
-def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, settings: Settings,
-               memory: str, cpus: int, append: tuple[str, ...] = (),
-               icount: bool = False) -> GuestSpec:
-    """The guest every stage boots: this build's kernel, patchgen's guest init, a free port."""
-    return GuestSpec(built.image, decision.accel, free_port(),
-                     settings.selftests_dir / "guest" / "patchgen-guest-init.sh",
-                     memory, cpus, append, build_dir=built.outdir, icount=icount)
 
 
 def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
@@ -212,7 +140,7 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
 
         def guest_for(attempt: int) -> Guest:
             tried.append(attempt)
-            spec = guest_spec(built, decision, settings, req.memory, req.cpus)
+            spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
             where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
             return Guest(spec, where, progress)
 
@@ -222,7 +150,7 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
                           f"(console {guest.console_log})")
             record: dict[str, Any] = {"boot": n,
                                       "seconds_to_ssh": round(guest.boot_seconds, 2),
-                                      "attempts": len(tried), **boot_facts(guest, runtime)}
+                                      "attempts": len(tried), **stages.boot_facts(guest, runtime)}
             boots.append(record)
             try:
                 yield guest
@@ -231,25 +159,6 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
                 record["peak_rss_kb"] = guest.peak_rss_kb
 
     return boot
-
-
-# What a guest is like right after boot, before any test changes it: the
-# position the runtime switch defaults to there, and why (the kernel's
-# Spectre v2 mitigation: the default is 1 where retpolines are in use).
-BOOT_FACTS = {
-    "spectre_v2": "/sys/devices/system/cpu/vulnerabilities/spectre_v2",
-}
-
-
-def boot_facts(guest: Guest, runtime: Runtime) -> dict[str, str]:
-    """BOOT_FACTS and the switch, read in the guest (absent files are left out)."""
-    out: dict[str, str] = {}
-    facts = {"switch_default": runtime.switch_file, **BOOT_FACTS}
-    for key, path in facts.items():
-        res = guest.run(["cat", path], timeout=30)
-        if res.returncode == 0:
-            out[key] = res.stdout.strip()
-    return out
 
 
 @dataclass(frozen=True)
@@ -267,15 +176,16 @@ class BootRequest:
 
 def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResult:
     """Build if needed, boot, run one command in the guest (a debugging aid)."""
-    run_dir = new_run_dir(settings, "boot", req.output)
+    run_dir = stages.new_run_dir(settings, "boot", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
-    tree = stage_tree(req.tree, settings, progress)
+    tree = stages.stage_tree(req.tree, settings, progress)
     with tree_lock(settings, tree.id, progress):
-        built = stage_build(tree, trees_rev(tree, req.rev), profile, settings, progress, run_dir)
-    decision = stage_accel(req.accel, built, settings, progress)
+        built = stages.stage_build(tree, stages.trees_rev(tree, req.rev), profile, settings,
+                                   progress, run_dir)
+    decision = stages.stage_accel(req.accel, built, settings, progress)
 
     def guest_for(attempt: int) -> Guest:
-        spec = guest_spec(built, decision, settings, req.memory, req.cpus)
+        spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
         return Guest(spec, run_dir / f"boot-{attempt}", progress)
 
     with progress.stage("boot and run"), contextlib.ExitStack() as stack:
@@ -287,7 +197,7 @@ def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> Co
 # -- the whole test pipeline ------------------------------------------------------
 def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outcome:
     check_test_request(req, settings)
-    run_dir = new_run_dir(settings, "test", req.output)
+    run_dir = stages.new_run_dir(settings, "test", req.output)
     report = Report(command=req.reproducer(),
                     started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     report.stages = progress.timings
@@ -295,7 +205,7 @@ def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outco
     progress.info(f"run directory: {run_dir}")
     _save(report, run_dir)
     exit_code = ExitCode.OK
-    runtime = series_runtime(settings)
+    runtime = stages.series_runtime(settings)
     text = ""
     try:
         exit_code = _run_tests(req, settings, progress, run_dir, report, runtime)
@@ -315,33 +225,27 @@ def run_tests(req: TestRequest, settings: Settings, progress: Progress) -> Outco
     return Outcome(report, run_dir, exit_code, text)
 
 
-def series_runtime(settings: Settings) -> Runtime:
-    """The switch, the generator and the guest checks of the series (series.toml)."""
-    from patchgen.series import generate
-
-    return generate.load_spec(settings.templates_dir).runtime
-
-
 def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path,
                report: Report, runtime: Runtime) -> ExitCode:
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
-    tree = stage_tree(req.tree, settings, progress)
+    tree = stages.stage_tree(req.tree, settings, progress)
     report.metadata.update({"tree": tree.id, "origin": tree.origin, "version": str(tree.version),
                             "base": tree.base, "facts": tree.facts.as_dict(),
                             "profile": profile.name})
-    rev = trees_rev(tree, req.rev)
+    rev = stages.trees_rev(tree, req.rev)
     report.metadata["rev"] = rev
-    variants = switch_variants(tree, rev, req.switch, runtime)  # before the build: may refuse
+    # Before the build: it may refuse.
+    variants = stages.switch_variants(tree, rev, req.switch, runtime)
     _save(report, run_dir)
     with tree_lock(settings, tree.id, progress):
-        built = stage_build(tree, rev, profile, settings, progress, run_dir)
-        installed = stage_selftests_install(tree, built, settings, progress, run_dir)
+        built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
+        installed = stages.stage_selftests_install(tree, built, settings, progress, run_dir)
     report.build = built.as_dict()
     report.build["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     report.metadata["config_digest"] = built.config_digest
     catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
     plans = kselftest.select(catalogue, installed.tests, req.tests)
-    decision = stage_accel(req.accel, built, settings, progress)
+    decision = stages.stage_accel(req.accel, built, settings, progress)
     report.metadata["accel"] = decision.accel.value
     report.metadata["accel_reason"] = decision.reason
     expect_file = settings.selftests_dir / "expected" / f"{tree.version.series}.toml"
@@ -364,29 +268,6 @@ def _run_tests(req: TestRequest, settings: Settings, progress: Progress, run_dir
                                            req.retries, variants, scripts, keep,
                                            equiv_plan(tree, rev, variants, settings, req))
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
-
-
-def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime
-                    ) -> tuple[kselftest.Variant, ...]:
-    """Which positions of the runtime switch to test at ``rev``.
-
-    "auto": both (programs, then nf_hook_slow()) once the generator is in
-    the tree, nothing to switch before that.
-    """
-    from patchgen.git import Git
-
-    has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
-                                    check=False).returncode == 0
-    if switch == "auto":
-        positions = ["1", "0"] if has_switch else []
-    else:
-        positions = switch_positions(switch)
-        if positions and not has_switch:
-            raise UserError(f"{rev[:12]} has no {runtime.generator}: there is no switch to set")
-    if not positions:
-        return (kselftest.NO_VARIANT,)
-    return tuple(kselftest.Variant(f"{runtime.switch_name}={p}", {runtime.switch: p})
-                 for p in positions)
 
 
 def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],
@@ -431,14 +312,6 @@ def build_guest_helper(source: Path, run_dir: Path) -> Path:
     return out
 
 
-def trees_rev(tree: trees.Tree, rev: str | None) -> str:
-    if rev is None:
-        return tree.base
-    from patchgen.git import Git
-
-    return Git(tree.repo).rev_parse(rev)
-
-
 def _save(report: Report, run_dir: Path) -> None:
     write_json(report, run_dir / "report.json")
     write_junit(report, run_dir / "junit.xml")
@@ -454,53 +327,10 @@ class RunRequest:
     date: str | None = None
 
 
-def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progress: Progress,
-                upto: int | None = None, fault: str | None = None, *,
-                local_ok: bool = False) -> SeriesPlan:
-    """Compute the series from the tree (nothing is written).
-
-    ``local_ok``: without a usable git identity, sign off as
-    generate.LOCAL_RUN (a test run, or a plan) instead of failing.
-    """
-    from patchgen.series import generate
-    from patchgen.series.render import Renderer
-
-    spec = generate.load_spec(settings.templates_dir)
-    identity = generate.identity_for(tree, author, local_ok=local_ok)
-    if identity == generate.LOCAL_RUN:
-        progress.warn(f"no usable git identity: this run signs the series off as {identity}; "
-                      "'patchgen generate' and 'prep' need yours (git config --global "
-                      "user.email/user.name, or --author)")
-    with progress.stage(f"generate: compute {upto or len(spec.patches)} patches from the tree"):
-        series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto,
-                               fault)
-        for p in series.patches:
-            for w in p.warnings:
-                progress.warn(w)
-    return series
-
-
-def commit_series(series: SeriesPlan, branch: str | None, date: str | None,
-                  settings: Settings, progress: Progress) -> Committed:
-    from patchgen.series import generate
-
-    branch = branch or series.spec.branch
-    # Without --date a rerun keeps the branch when only "now" differs.
-    chosen = date is not None
-    date = date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
-    with progress.stage(f"generate: commit to branch {branch}"), \
-            tree_lock(settings, series.tree.id, progress):
-        done = generate.commit(series, branch, date, keep_dates=chosen)
-        state = "unchanged (same patches as before)" if done.reused else "updated"
-        progress.info(f"branch {branch} {state}: {len(done.commits)} commits on "
-                      f"{series.tree.base[:12]}")
-    return done
-
-
 def run_series(req: RunRequest, settings: Settings, progress: Progress) -> Outcome:
-    tree = stage_tree(req.test.tree, settings, progress)
-    series = plan_series(tree, req.author, settings, progress, local_ok=True)
-    branch = commit_series(series, req.branch, req.date, settings, progress).branch
+    tree = stages.stage_tree(req.test.tree, settings, progress)
+    series = stages.plan_series(tree, req.author, settings, progress, local_ok=True)
+    branch = stages.commit_series(series, req.branch, req.date, settings, progress).branch
     test = dataclasses.replace(req.test, rev=branch, command="run")
     return run_tests(test, settings, progress)
 
@@ -539,17 +369,17 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
               ) -> tuple[bench.BenchResult, Path]:
     from patchgen.series import generate
 
-    run_dir = new_run_dir(settings, "bench", req.output)
+    run_dir = stages.new_run_dir(settings, "bench", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
-    tree = stage_tree(req.tree, settings, progress)
+    tree = stages.stage_tree(req.tree, settings, progress)
     spec = generate.load_spec(settings.templates_dir)
     rev = _bench_rev(tree, req.rev or spec.branch, spec.runtime)
     with tree_lock(settings, tree.id, progress):
-        built = stage_build(tree, rev, profile, settings, progress, run_dir)
+        built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
         with progress.stage("bench: module"):
             module = bench.build_module(trees.worktree(tree, settings), built.outdir,
                                         settings, progress, run_dir)
-    decision = stage_accel(req.accel, built, settings, progress)
+    decision = stages.stage_accel(req.accel, built, settings, progress)
     mode = bench.resolve_mode(req.timing, decision.accel)
     icount = mode == "icount"
     cpus = bench.bench_cpus(mode, req.cpus)
@@ -568,7 +398,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
                                  run_dir / f"boot-{mitigation}", progress)
             # The guest's own word on the mitigation and the switch's default,
             # read before any round sets the switch.
-            facts = boot_facts(guest, spec.runtime)
+            facts = stages.boot_facts(guest, spec.runtime)
             progress.status("nf_hook() microbenchmark")
             micro, thunks = bench.run_micro(guest, module, spec.runtime.switch, req.reps,
                                             req.iters, req.hook_counts, icount)
@@ -610,7 +440,7 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         bench.write(result, run_dir)
     if req.control and req.ctl_base:
         with tree_lock(settings, tree.id, progress):
-            base = stage_build(tree, tree.base, profile, settings, progress, run_dir)
+            base = stages.stage_build(tree, tree.base, profile, settings, progress, run_dir)
             with progress.stage("bench: module for the base kernel"):
                 base_module = bench.build_module(trees.worktree(tree, settings), base.outdir,
                                                  settings, progress, run_dir,
@@ -628,8 +458,8 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
 
 def _bench_rev(tree: trees.Tree, rev: str, runtime: Runtime) -> str:
     """The commit to benchmark: one with the generator."""
-    sha = trees_rev(tree, rev)
-    if not any(v.sysctls for v in switch_variants(tree, sha, "auto", runtime)):
+    sha = stages.trees_rev(tree, rev)
+    if not any(v.sysctls for v in stages.switch_variants(tree, sha, "auto", runtime)):
         raise UserError(f"{sha[:12]} has no generator to benchmark",
                         hint="patchgen generate first, or give --rev")
     return sha
@@ -640,7 +470,7 @@ def _bench_guest(stack: contextlib.ExitStack[bool | None], built: kbuild.BuildRe
                  cpus: int, extra: tuple[str, ...], icount: bool, where: Path,
                  progress: Progress) -> Guest:
     def guest_for(attempt: int) -> Guest:
-        spec = guest_spec(built, decision, settings, req.memory, cpus, extra, icount)
+        spec = stages.guest_spec(built, decision, settings, req.memory, cpus, extra, icount)
         return Guest(spec, where / f"attempt-{attempt}", progress)
 
     return boot_with_one_retry(stack, guest_for, progress)
