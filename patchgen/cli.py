@@ -15,10 +15,10 @@ from typing import Any
 from patchgen import settings as settings_mod
 from patchgen import space
 from patchgen.errors import ExitCode, PatchgenError
-from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.series.faults import NAMES as FAULT_NAMES
 from patchgen.settings import Settings
+from patchgen.tree import TreeRequest
 
 Handler = Callable[[argparse.Namespace, Settings, Progress], int]
 
@@ -46,24 +46,23 @@ def add_guest_opts(p: argparse.ArgumentParser) -> None:
 
 # -- handlers ------------------------------------------------------------------------
 def cmd_tree(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import stages
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import tree
 
-    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    print(json.dumps(tree.as_dict(), indent=2))
+    found = tree.run(_tree_request(ns), settings, progress)
+    print(json.dumps(found.as_dict(), indent=2))
     return ExitCode.OK
 
 
-def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import kconfig, stages
-    from patchgen.tree import TreeRequest
+def _tree_request(ns: argparse.Namespace) -> TreeRequest:
+    return TreeRequest(ns.kversion, ns.tree)
 
-    profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
-    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    run_dir = stages.new_run_dir(settings, "build", ns.output)
-    rev = stages.trees_rev(tree, ns.rev)
-    with tree_lock(settings, tree.id, progress):
-        result = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
+
+def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import build
+
+    req = build.BuildRevRequest(_tree_request(ns), profile=ns.profile, rev=ns.rev,
+                                output=ns.output)
+    result = build.run(req, settings, progress)
     print(json.dumps(result.as_dict(), indent=2))
     return ExitCode.OK
 
@@ -113,46 +112,37 @@ def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
 
 
 def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import stages
-    from patchgen.series import generate
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import generate
+    from patchgen.series.generate import SeriesPlan, format_plan
 
-    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    series = stages.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault,
-                                  local_ok=ns.plan)
-    print(generate.format_plan(series, verbose=ns.verbose))
-    if ns.plan:
+    def show(series: SeriesPlan) -> None:
+        print(format_plan(series, verbose=ns.verbose))
+
+    req = generate.GenerateRequest(_tree_request(ns), plan_only=ns.plan, upto=ns.upto,
+                                   branch=ns.branch, author=ns.author, date=ns.date,
+                                   fault=ns.inject_fault)
+    done = generate.run(req, settings, progress, on_plan=show)
+    if done.committed is None:
         return ExitCode.OK
-    done = stages.commit_series(series, ns.branch, ns.date, settings, progress)
-    state = "unchanged (same patches as before)" if done.reused else "updated"
-    print(f"\nbranch {done.branch} {state}: {len(done.commits)} commits on {done.base[:12]} "
-          f"in {tree.repo}")
-    for sha, patch in zip(done.commits, series.patches, strict=True):
+    state = "unchanged (same patches as before)" if done.committed.reused else "updated"
+    print(f"\nbranch {done.committed.branch} {state}: {len(done.committed.commits)} commits "
+          f"on {done.committed.base[:12]} in {done.tree.repo}")
+    for sha, patch in zip(done.committed.commits, done.series.patches, strict=True):
         print(f"  {sha[:12]} {patch.subject}")
     return ExitCode.OK
 
 
 def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import check, kconfig, matrix, stages
-    from patchgen.series import generate
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import check
 
-    profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
-    configs = matrix.select(matrix.load(settings.kernel_config_dir), ns.matrix,
-                            tuple(c for c in (ns.configs or "").split(",") if c))
-    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    branch = ns.branch or generate.load_spec(settings.templates_dir).branch
-    run_dir = stages.new_run_dir(settings, "check", ns.output)
-    progress.info(f"run directory: {run_dir}")
-    with tree_lock(settings, tree.id, progress):
-        report = check.check_series(tree, branch, profile, settings, progress, run_dir,
-                                    w1=not ns.no_w1, checkpatch=not ns.no_checkpatch,
-                                    patches=ns.patches, configs=configs)
-    text = check.format_report(report)
-    (run_dir / "check.txt").write_text(text + "\n")
-    print(text)
-    print(f"\nreport: {run_dir}/check.json")
-    return report.exit_code
+    req = check.CheckRequest(
+        _tree_request(ns), profile=ns.profile, branch=ns.branch, w1=not ns.no_w1,
+        checkpatch=not ns.no_checkpatch, patches=ns.patches, matrix=ns.matrix,
+        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output)
+    done = check.run(req, settings, progress)
+    print(done.text)
+    print(f"\nreport: {done.run_dir}/check.json")
+    return done.report.exit_code
 
 
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
@@ -209,44 +199,36 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import prep, stages
-    from patchgen.series import generate
-    from patchgen.series.render import Renderer
-    from patchgen.tree import TreeRequest
+    from patchgen import prep
+    from patchgen.commands.prep import Delivery, PrepCommandRequest, run
 
-    tree = stages.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    spec = generate.load_spec(settings.templates_dir)
-    defaults = spec.prep
-    req = prep.PrepRequest(
-        branch=ns.branch or spec.branch,
-        rfc=not ns.no_rfc, prefix=ns.prefix if ns.prefix is not None else defaults.prefix,
-        to=defaults.to + tuple(ns.to), cc=defaults.cc + tuple(ns.cc), output=ns.output)
-    with progress.stage("prep: format-patch, cover letter, recipients, checks"), \
-            tree_lock(settings, tree.id, progress):
-        done = prep.prep(tree, req, settings, Renderer(settings.templates_dir), spec)
-    print(prep.format_prepared(done))
-    if ns.mark_sent:
-        tag = prep.mark_sent(tree, req.branch, done)
-        print(f"\nnothing sent; v{done.version} recorded as sent ({tag}): the next prep of "
-              "new commits is the next version")
-        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
-    if not ns.send:
+    req = PrepCommandRequest(
+        _tree_request(ns), branch=ns.branch, rfc=not ns.no_rfc, prefix=ns.prefix,
+        to=tuple(ns.to), cc=tuple(ns.cc), output=ns.output, send=ns.send,
+        mark_sent=ns.mark_sent, force=ns.force, yes=ns.yes)
+    out = run(req, settings, progress,
+              on_prepared=lambda done: print(prep.format_prepared(done)),
+              confirm=lambda done: _confirm(f"send {len(done.files)} mails as shown? "
+                                            "type 'send': "),
+              on_sent=print)
+    done = out.prepared
+    checked = ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
+    if out.delivery is Delivery.MARKED:
+        print(f"\nnothing sent; v{done.version} recorded as sent ({out.tag}): the next prep "
+              "of new commits is the next version")
+        return checked
+    if out.delivery is Delivery.DRY_RUN:
         print(f"\nnothing sent (use --send to send); this is still v{done.version} until it "
               "is sent")
-        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
-    if not done.ok and not ns.force:
+        return checked
+    if out.delivery is Delivery.REFUSED:
         print("patchgen: error: a check failed; not sending (override with --force)",
               file=sys.stderr)
         return ExitCode.TEST_FAILURE
-    if not ns.yes and not _confirm(f"send {len(done.files)} mails as shown? type 'send': "):
+    if out.delivery is Delivery.DECLINED:
         print("not sent")
         return ExitCode.OK
-    from patchgen.git import Git
-
-    git = Git(tree.repo)
-    sender = str(git.commit_info(git.rev_parse(req.branch)).author)
-    print(prep.send_email(git, done.files, sender, dry_run=False))
-    print(f"sent; tagged {prep.mark_sent(tree, req.branch, done)}")
+    print(f"sent; tagged {out.tag}")
     return ExitCode.OK
 
 
