@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patchgen import settings as settings_mod
 from patchgen import space
@@ -19,6 +19,9 @@ from patchgen.progress import Progress
 from patchgen.series.faults import NAMES as FAULT_NAMES
 from patchgen.settings import Settings
 from patchgen.tree import TreeRequest
+
+if TYPE_CHECKING:
+    from patchgen.commands.test import TestOutcome, TestRequest
 
 Handler = Callable[[argparse.Namespace, Settings, Progress], int]
 
@@ -68,27 +71,24 @@ def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 
 
 def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
+    from patchgen.commands import test
 
-    return _show(pipeline.run_tests(test_request(ns, ns.rev, settings), settings, progress))
+    return _show(test.run(test_request(ns, ns.rev), settings, progress))
 
 
-def test_request(ns: argparse.Namespace, rev: str | None, settings: Settings) -> Any:
-    """The TestRequest the options of 'test' and 'run' describe, checked whole
-    before any work (a typo in --tests once cost a kernel build)."""
-    from patchgen import pipeline
-    from patchgen.tree import TreeRequest
+def test_request(ns: argparse.Namespace, rev: str | None) -> TestRequest:
+    """The TestRequest the options of 'test' and 'run' describe (the request
+    judges each field itself; the command checks it whole before any work)."""
+    from patchgen.commands.test import TestRequest
 
-    req = pipeline.TestRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=rev,
+    return TestRequest(
+        tree=_tree_request(ns), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
         churn=ns.churn)
-    pipeline.check_test_request(req, settings)
-    return req
 
 
-def _show(outcome: Any) -> int:
+def _show(outcome: TestOutcome) -> int:
     print(outcome.summary)
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
     return int(outcome.exit_code)
@@ -146,11 +146,11 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
 
 
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
+    from patchgen.commands import run
 
-    req = pipeline.RunRequest(test_request(ns, None, settings), branch=ns.branch, author=ns.author,
-                              date=ns.date)
-    return _show(pipeline.run_series(req, settings, progress))
+    req = run.RunRequest(test_request(ns, None), branch=ns.branch, author=ns.author,
+                         date=ns.date)
+    return _show(run.run(req, settings, progress))
 
 
 def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:

@@ -465,7 +465,7 @@ ROWS: list[Row] = [
 
 
 STAGES = ("stage_tree", "stage_build", "stage_selftests_install", "new_run_dir")
-WORK = ("run_tests", "run_series", "boot_and_run", "run_bench")
+WORK = ("boot_and_run", "run_bench")
 
 
 def run_inproc(argv: list[str], env: Env, monkeypatch: pytest.MonkeyPatch,

@@ -12,8 +12,8 @@ from patchgen.series import generate
 
 ROOT = Path(__file__).parent.parent.parent
 # Stages that run any series: build, test, check, bench, prep.
-GENERIC = ("pipeline.py", "stages.py", "check.py", "bench.py", "prep.py", "kselftest.py",
-           "report.py")
+GENERIC = ("pipeline.py", "stages.py", "commands/test.py", "check.py", "bench.py", "prep.py",
+           "kselftest.py", "report.py")
 
 
 def test_runtime_particulars_come_from_the_spec() -> None:
