@@ -95,14 +95,13 @@ def _show(outcome: TestOutcome) -> int:
 
 
 def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import boot
 
-    req = pipeline.BootRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
+    req = boot.BootRequest(
+        tree=_tree_request(ns), profile=ns.profile, rev=ns.rev,
         accel=ns.accel, memory=ns.memory, cpus=ns.cpus, command=tuple(ns.cmd),
         timeout=ns.timeout, output=ns.output)
-    result = pipeline.boot_and_run(req, settings, progress)
+    result = boot.run(req, settings, progress)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     if result.returncode is None:
@@ -154,11 +153,11 @@ def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> i
 
 
 def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import bench, pipeline
-    from patchgen.tree import TreeRequest
+    from patchgen.bench import format_table
+    from patchgen.commands import bench
 
-    req = pipeline.BenchRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), rev=ns.rev, profile=ns.profile,
+    req = bench.BenchRequest(
+        tree=_tree_request(ns), rev=ns.rev, profile=ns.profile,
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
         mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
@@ -167,13 +166,12 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
         control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
         ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
-    result, run_dir = pipeline.run_bench(req, settings, progress)
-    print(bench.format_table(result))
-    spread = run_dir / "bench-spread.txt"
-    if spread.exists():
-        print("\n" + spread.read_text().rstrip())
-    print(f"\nreports: {run_dir}/bench.json, bench.txt, junit.xml, bench.png")
-    return ExitCode.TEST_FAILURE if result.missing else ExitCode.OK
+    done = bench.run(req, settings, progress)
+    print(format_table(done.result))
+    if done.spread is not None:
+        print("\n" + done.spread.rstrip())
+    print(f"\nreports: {done.run_dir}/bench.json, bench.txt, junit.xml, bench.png")
+    return ExitCode.TEST_FAILURE if done.result.missing else ExitCode.OK
 
 
 def _ints(text: str) -> tuple[int, ...]:

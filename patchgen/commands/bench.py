@@ -1,9 +1,5 @@
-"""tree -> config -> build -> boot -> test -> report, as small typed stages.
-
-Each stage is a function that takes what earlier stages returned and returns
-a typed result; ``run_tests`` strings them together and always writes the
-report, also when a stage fails or the user presses Ctrl-C.
-"""
+"""patchgen bench: the cost of both dispatch paths, interleaved round by round,
+with retpolines on and off; bench.txt, bench.json, bench.png."""
 
 from __future__ import annotations
 
@@ -21,55 +17,12 @@ from patchgen.progress import Progress
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import qemu_opts
-from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry
+from patchgen.vm.guest import Guest, boot_with_one_retry
 
 if TYPE_CHECKING:
     from patchgen.series.generate import Runtime
 
 
-# -- stages ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BootRequest:
-    tree: trees.TreeRequest
-    command: tuple[str, ...]
-    profile: str = "selftests"
-    rev: str | None = None
-    accel: str = "auto"
-    memory: str = "2G"
-    cpus: int = 2
-    timeout: int = 600
-    output: Path | None = None
-
-
-def boot_and_run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResult:
-    """Build if needed, boot, run one command in the guest (a debugging aid)."""
-    run_dir = stages.new_run_dir(settings, "boot", req.output)
-    profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
-    tree = stages.stage_tree(req.tree, settings, progress)
-    with tree_lock(settings, tree.id, progress):
-        built = stages.stage_build(tree, stages.trees_rev(tree, req.rev), profile, settings,
-                                   progress, run_dir)
-    decision = stages.stage_accel(req.accel, built, settings, progress)
-
-    def guest_for(attempt: int) -> Guest:
-        spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
-        return Guest(spec, run_dir / f"boot-{attempt}", progress)
-
-    with progress.stage("boot and run"), contextlib.ExitStack() as stack:
-        guest = boot_with_one_retry(stack, guest_for, progress)
-        progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}")
-        return guest.run_checked(list(req.command), timeout=req.timeout)
-
-
-# -- the whole test pipeline ------------------------------------------------------
-
-
-# -- the main job: generate, then test the tip ------------------------------------
-
-
-# -- the benchmark ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class BenchRequest:
     tree: trees.TreeRequest
@@ -99,8 +52,14 @@ class BenchRequest:
     against: Path | None = None  # an earlier bench.json (or its run directory)
 
 
-def run_bench(req: BenchRequest, settings: Settings, progress: Progress
-              ) -> tuple[bench.BenchResult, Path]:
+@dataclass(frozen=True)
+class BenchOutcome:
+    result: bench.BenchResult
+    run_dir: Path
+    spread: str | None  # bench-spread.txt of the run directory, if there is one
+
+
+def run(req: BenchRequest, settings: Settings, progress: Progress) -> BenchOutcome:
     from patchgen.series import generate
 
     run_dir = stages.new_run_dir(settings, "bench", req.output)
@@ -123,49 +82,14 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         "calls_per_run": req.iters, "cpus": cpus, "memory": req.memory,
         "qemu_opts": qemu_opts(decision.accel, icount)},
         model=bench.CostModel(req.cpi, req.penalty))
-    script = settings.selftests_dir / "bench" / "fwd_bench.sh"
     for mitigation in req.mitigations:
         extra = bench.MITIGATIONS[mitigation]
         with progress.stage(f"bench: retpolines {mitigation} ({mode})"), \
                 contextlib.ExitStack() as stack:
             guest = _bench_guest(stack, built, decision, settings, req, cpus, extra, icount,
                                  run_dir / f"boot-{mitigation}", progress)
-            # The guest's own word on the mitigation and the switch's default,
-            # read before any round sets the switch.
-            facts = stages.boot_facts(guest, spec.runtime)
-            progress.status("nf_hook() microbenchmark")
-            micro, thunks = bench.run_micro(guest, module, spec.runtime.switch, req.reps,
-                                            req.iters, req.hook_counts, icount)
-            overflow: dict[str, dict[int, list[float]]] = {}
-            if req.overflow:
-                progress.status(f"nf_hook() with {bench.OVERFLOW_FILL} more programs")
-                overflow, more = bench.run_micro(guest, module, spec.runtime.switch, req.reps,
-                                                 req.iters, req.overflow, icount,
-                                                 bench.OVERFLOW_FILL)
-                thunks += more
-            progress.status("forwarding benchmark")
-            fwd: dict[tuple[str, str], list[float]] = {}
-            raw = ""
-            try:
-                if req.configs:
-                    fwd, raw = bench.run_fwd(guest, script, req.reps, req.count,
-                                             req.configs, icount)
-            except GuestFailure as exc:
-                # The nf_hook() figures stand on their own: keep them, and let
-                # the forwarding points show up as missing.
-                progress.warn(f"forwarding benchmark: {exc.message}")
-                fwd, raw = {}, exc.message
-            result.raw[mitigation] = {"fwd_output": raw, "micro": micro, "overflow": overflow,
-                                      "thunks": thunks, **facts,
-                                      "spectre_v2": facts.get("spectre_v2",
-                                                              bench.spectre_v2(raw))}
-            cost = bench.thunk_cost(thunks)
-            if cost is not None:
-                result.calibration[mitigation] = cost
-            found, missing = bench.comparisons(mitigation, fwd, micro, req.configs,
-                                               req.hook_counts, icount, overflow)
-            result.comparisons += found
-            result.missing += missing
+            _bench_data_plane(result, mitigation, guest, module, req, icount, settings,
+                              progress, spec.runtime)
         # What is measured so far survives a later boot that fails.
         bench.write(result, run_dir)
     if req.control:
@@ -182,12 +106,59 @@ def run_bench(req: BenchRequest, settings: Settings, progress: Progress
         _bench_control(result, req, base, decision, settings, base_module, icount, run_dir,
                        progress, spec.runtime.switch, kernel="base")
     bench.write(result, run_dir)
-    if req.against is not None:
-        earlier = req.against / "bench.json" if req.against.is_dir() else req.against
-        rows = bench.compare_runs(bench.BenchResult.load(earlier), result)
-        (run_dir / "bench-spread.txt").write_text(
-            bench.format_run_diff(rows, str(earlier)) + "\n")
-    return result, run_dir
+    _against(req.against, result, run_dir)
+    spread = run_dir / "bench-spread.txt"
+    return BenchOutcome(result, run_dir, spread.read_text() if spread.exists() else None)
+
+
+def _bench_data_plane(result: bench.BenchResult, mitigation: str, guest: Guest, module: Path,
+                      req: BenchRequest, icount: bool, settings: Settings, progress: Progress,
+                      runtime: Runtime) -> None:
+    """nf_hook() and forwarding in one guest booted with ``mitigation``."""
+    # The guest's own word on the mitigation and the switch's default,
+    # read before any round sets the switch.
+    facts = stages.boot_facts(guest, runtime)
+    progress.status("nf_hook() microbenchmark")
+    micro, thunks = bench.run_micro(guest, module, runtime.switch, req.reps,
+                                    req.iters, req.hook_counts, icount)
+    overflow: dict[str, dict[int, list[float]]] = {}
+    if req.overflow:
+        progress.status(f"nf_hook() with {bench.OVERFLOW_FILL} more programs")
+        overflow, more = bench.run_micro(guest, module, runtime.switch, req.reps,
+                                         req.iters, req.overflow, icount,
+                                         bench.OVERFLOW_FILL)
+        thunks += more
+    progress.status("forwarding benchmark")
+    fwd: dict[tuple[str, str], list[float]] = {}
+    raw = ""
+    try:
+        if req.configs:
+            fwd, raw = bench.run_fwd(guest, settings.selftests_dir / "bench" / "fwd_bench.sh",
+                                     req.reps, req.count, req.configs, icount)
+    except GuestFailure as exc:
+        # The nf_hook() figures stand on their own: keep them, and let
+        # the forwarding points show up as missing.
+        progress.warn(f"forwarding benchmark: {exc.message}")
+        fwd, raw = {}, exc.message
+    result.raw[mitigation] = {"fwd_output": raw, "micro": micro, "overflow": overflow,
+                              "thunks": thunks, **facts,
+                              "spectre_v2": facts.get("spectre_v2", bench.spectre_v2(raw))}
+    cost = bench.thunk_cost(thunks)
+    if cost is not None:
+        result.calibration[mitigation] = cost
+    found, missing = bench.comparisons(mitigation, fwd, micro, req.configs,
+                                       req.hook_counts, icount, overflow)
+    result.comparisons += found
+    result.missing += missing
+
+
+def _against(against: Path | None, result: bench.BenchResult, run_dir: Path) -> None:
+    """--against: the run-to-run difference of every median, to bench-spread.txt."""
+    if against is None:
+        return
+    earlier = against / "bench.json" if against.is_dir() else against
+    rows = bench.compare_runs(bench.BenchResult.load(earlier), result)
+    (run_dir / "bench-spread.txt").write_text(bench.format_run_diff(rows, str(earlier)) + "\n")
 
 
 def _bench_rev(tree: trees.Tree, rev: str, runtime: Runtime) -> str:
@@ -232,3 +203,4 @@ def _bench_control(result: bench.BenchResult, req: BenchRequest, built: kbuild.B
         where = f"{decision.accel.value} {clock}"
         result.control += [{"clock": where, **row} for row in rows]
     result.metadata["control_cpus"] = req.cpus
+
