@@ -10,15 +10,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patchgen import settings as settings_mod
 from patchgen import space
 from patchgen.errors import ExitCode, PatchgenError
-from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.series.faults import NAMES as FAULT_NAMES
 from patchgen.settings import Settings
+from patchgen.tree import TreeRequest
+
+if TYPE_CHECKING:
+    from patchgen.commands.test import TestOutcome, TestRequest
 
 Handler = Callable[[argparse.Namespace, Settings, Progress], int]
 
@@ -46,64 +49,59 @@ def add_guest_opts(p: argparse.ArgumentParser) -> None:
 
 # -- handlers ------------------------------------------------------------------------
 def cmd_tree(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import tree
 
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    print(json.dumps(tree.as_dict(), indent=2))
+    found = tree.run(_tree_request(ns), settings, progress)
+    print(json.dumps(found.as_dict(), indent=2))
     return ExitCode.OK
 
 
-def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import kconfig, pipeline
-    from patchgen.tree import TreeRequest
+def _tree_request(ns: argparse.Namespace) -> TreeRequest:
+    return TreeRequest(ns.kversion, ns.tree)
 
-    profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    run_dir = pipeline.new_run_dir(settings, "build", ns.output)
-    rev = pipeline.trees_rev(tree, ns.rev)
-    with tree_lock(settings, tree.id, progress):
-        result = pipeline.stage_build(tree, rev, profile, settings, progress, run_dir)
+
+def cmd_build(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import build
+
+    req = build.BuildRevRequest(_tree_request(ns), profile=ns.profile, rev=ns.rev,
+                                output=ns.output)
+    result = build.run(req, settings, progress)
     print(json.dumps(result.as_dict(), indent=2))
     return ExitCode.OK
 
 
 def cmd_test(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
+    from patchgen.commands import test
 
-    return _show(pipeline.run_tests(test_request(ns, ns.rev, settings), settings, progress))
+    return _show(test.run(test_request(ns, ns.rev), settings, progress))
 
 
-def test_request(ns: argparse.Namespace, rev: str | None, settings: Settings) -> Any:
-    """The TestRequest the options of 'test' and 'run' describe, checked whole
-    before any work (a typo in --tests once cost a kernel build)."""
-    from patchgen import pipeline
-    from patchgen.tree import TreeRequest
+def test_request(ns: argparse.Namespace, rev: str | None) -> TestRequest:
+    """The TestRequest the options of 'test' and 'run' describe (the request
+    judges each field itself; the command checks it whole before any work)."""
+    from patchgen.commands.test import TestRequest
 
-    req = pipeline.TestRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=rev,
+    return TestRequest(
+        tree=_tree_request(ns), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
         churn=ns.churn)
-    pipeline.check_test_request(req, settings)
-    return req
 
 
-def _show(outcome: Any) -> int:
+def _show(outcome: TestOutcome) -> int:
     print(outcome.summary)
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
     return int(outcome.exit_code)
 
 
 def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import boot
 
-    req = pipeline.BootRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), profile=ns.profile, rev=ns.rev,
+    req = boot.BootRequest(
+        tree=_tree_request(ns), profile=ns.profile, rev=ns.rev,
         accel=ns.accel, memory=ns.memory, cpus=ns.cpus, command=tuple(ns.cmd),
         timeout=ns.timeout, output=ns.output)
-    result = pipeline.boot_and_run(req, settings, progress)
+    result = boot.run(req, settings, progress)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     if result.returncode is None:
@@ -113,62 +111,53 @@ def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
 
 
 def cmd_generate(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
-    from patchgen.series import generate
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import generate
+    from patchgen.series.generate import SeriesPlan, format_plan
 
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    series = pipeline.plan_series(tree, ns.author, settings, progress, ns.upto, ns.inject_fault,
-                                  local_ok=ns.plan)
-    print(generate.format_plan(series, verbose=ns.verbose))
-    if ns.plan:
+    def show(series: SeriesPlan) -> None:
+        print(format_plan(series, verbose=ns.verbose))
+
+    req = generate.GenerateRequest(_tree_request(ns), plan_only=ns.plan, upto=ns.upto,
+                                   branch=ns.branch, author=ns.author, date=ns.date,
+                                   fault=ns.inject_fault)
+    done = generate.run(req, settings, progress, on_plan=show)
+    if done.committed is None:
         return ExitCode.OK
-    done = pipeline.commit_series(series, ns.branch, ns.date, settings, progress)
-    state = "unchanged (same patches as before)" if done.reused else "updated"
-    print(f"\nbranch {done.branch} {state}: {len(done.commits)} commits on {done.base[:12]} "
-          f"in {tree.repo}")
-    for sha, patch in zip(done.commits, series.patches, strict=True):
+    state = "unchanged (same patches as before)" if done.committed.reused else "updated"
+    print(f"\nbranch {done.committed.branch} {state}: {len(done.committed.commits)} commits "
+          f"on {done.committed.base[:12]} in {done.tree.repo}")
+    for sha, patch in zip(done.committed.commits, done.series.patches, strict=True):
         print(f"  {sha[:12]} {patch.subject}")
     return ExitCode.OK
 
 
 def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import check, kconfig, matrix, pipeline
-    from patchgen.series import generate
-    from patchgen.tree import TreeRequest
+    from patchgen.commands import check
 
-    profile = kconfig.get_profile(settings.kernel_config_dir, ns.profile)
-    configs = matrix.select(matrix.load(settings.kernel_config_dir), ns.matrix,
-                            tuple(c for c in (ns.configs or "").split(",") if c))
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    branch = ns.branch or generate.load_spec(settings.templates_dir).branch
-    run_dir = pipeline.new_run_dir(settings, "check", ns.output)
-    progress.info(f"run directory: {run_dir}")
-    with tree_lock(settings, tree.id, progress):
-        report = check.check_series(tree, branch, profile, settings, progress, run_dir,
-                                    w1=not ns.no_w1, checkpatch=not ns.no_checkpatch,
-                                    patches=ns.patches, configs=configs)
-    text = check.format_report(report)
-    (run_dir / "check.txt").write_text(text + "\n")
-    print(text)
-    print(f"\nreport: {run_dir}/check.json")
-    return report.exit_code
+    req = check.CheckRequest(
+        _tree_request(ns), profile=ns.profile, branch=ns.branch, w1=not ns.no_w1,
+        checkpatch=not ns.no_checkpatch, patches=ns.patches, matrix=ns.matrix,
+        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output)
+    done = check.run(req, settings, progress)
+    print(done.text)
+    print(f"\nreport: {done.run_dir}/check.json")
+    return done.report.exit_code
 
 
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline
+    from patchgen.commands import run
 
-    req = pipeline.RunRequest(test_request(ns, None, settings), branch=ns.branch, author=ns.author,
-                              date=ns.date)
-    return _show(pipeline.run_series(req, settings, progress))
+    req = run.RunRequest(test_request(ns, None), branch=ns.branch, author=ns.author,
+                         date=ns.date)
+    return _show(run.run(req, settings, progress))
 
 
 def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import bench, pipeline
-    from patchgen.tree import TreeRequest
+    from patchgen.bench import format_table
+    from patchgen.commands import bench
 
-    req = pipeline.BenchRequest(
-        tree=TreeRequest(ns.kversion, ns.tree), rev=ns.rev, profile=ns.profile,
+    req = bench.BenchRequest(
+        tree=_tree_request(ns), rev=ns.rev, profile=ns.profile,
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
         mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
@@ -177,13 +166,12 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
         control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
         ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
-    result, run_dir = pipeline.run_bench(req, settings, progress)
-    print(bench.format_table(result))
-    spread = run_dir / "bench-spread.txt"
-    if spread.exists():
-        print("\n" + spread.read_text().rstrip())
-    print(f"\nreports: {run_dir}/bench.json, bench.txt, junit.xml, bench.png")
-    return ExitCode.TEST_FAILURE if result.missing else ExitCode.OK
+    done = bench.run(req, settings, progress)
+    print(format_table(done.result))
+    if done.spread is not None:
+        print("\n" + done.spread.rstrip())
+    print(f"\nreports: {done.run_dir}/bench.json, bench.txt, junit.xml, bench.png")
+    return ExitCode.TEST_FAILURE if done.result.missing else ExitCode.OK
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -209,44 +197,36 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
-    from patchgen import pipeline, prep
-    from patchgen.series import generate
-    from patchgen.series.render import Renderer
-    from patchgen.tree import TreeRequest
+    from patchgen import prep
+    from patchgen.commands.prep import Delivery, PrepCommandRequest, run
 
-    tree = pipeline.stage_tree(TreeRequest(ns.kversion, ns.tree), settings, progress)
-    spec = generate.load_spec(settings.templates_dir)
-    defaults = spec.prep
-    req = prep.PrepRequest(
-        branch=ns.branch or spec.branch,
-        rfc=not ns.no_rfc, prefix=ns.prefix if ns.prefix is not None else defaults.prefix,
-        to=defaults.to + tuple(ns.to), cc=defaults.cc + tuple(ns.cc), output=ns.output)
-    with progress.stage("prep: format-patch, cover letter, recipients, checks"), \
-            tree_lock(settings, tree.id, progress):
-        done = prep.prep(tree, req, settings, Renderer(settings.templates_dir), spec)
-    print(prep.format_prepared(done))
-    if ns.mark_sent:
-        tag = prep.mark_sent(tree, req.branch, done)
-        print(f"\nnothing sent; v{done.version} recorded as sent ({tag}): the next prep of "
-              "new commits is the next version")
-        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
-    if not ns.send:
+    req = PrepCommandRequest(
+        _tree_request(ns), branch=ns.branch, rfc=not ns.no_rfc, prefix=ns.prefix,
+        to=tuple(ns.to), cc=tuple(ns.cc), output=ns.output, send=ns.send,
+        mark_sent=ns.mark_sent, force=ns.force, yes=ns.yes)
+    out = run(req, settings, progress,
+              on_prepared=lambda done: print(prep.format_prepared(done)),
+              confirm=lambda done: _confirm(f"send {len(done.files)} mails as shown? "
+                                            "type 'send': "),
+              on_sent=print)
+    done = out.prepared
+    checked = ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
+    if out.delivery is Delivery.MARKED:
+        print(f"\nnothing sent; v{done.version} recorded as sent ({out.tag}): the next prep "
+              "of new commits is the next version")
+        return checked
+    if out.delivery is Delivery.DRY_RUN:
         print(f"\nnothing sent (use --send to send); this is still v{done.version} until it "
               "is sent")
-        return ExitCode.OK if done.ok else ExitCode.TEST_FAILURE
-    if not done.ok and not ns.force:
+        return checked
+    if out.delivery is Delivery.REFUSED:
         print("patchgen: error: a check failed; not sending (override with --force)",
               file=sys.stderr)
         return ExitCode.TEST_FAILURE
-    if not ns.yes and not _confirm(f"send {len(done.files)} mails as shown? type 'send': "):
+    if out.delivery is Delivery.DECLINED:
         print("not sent")
         return ExitCode.OK
-    from patchgen.git import Git
-
-    git = Git(tree.repo)
-    sender = str(git.commit_info(git.rev_parse(req.branch)).author)
-    print(prep.send_email(git, done.files, sender, dry_run=False))
-    print(f"sent; tagged {prep.mark_sent(tree, req.branch, done)}")
+    print(f"sent; tagged {out.tag}")
     return ExitCode.OK
 
 

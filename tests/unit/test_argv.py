@@ -9,8 +9,8 @@ import pytest
 from patchgen.build import BuildResult, make_argv
 from patchgen.kconfig import merge_config_argv
 from patchgen.kselftest import TestPlan, guest_test_argv, guest_test_env, install_argv
-from patchgen.pipeline import guest_spec
 from patchgen.settings import PROJECT_ROOT, Settings
+from patchgen.stages import guest_spec
 from patchgen.tree import apt_argv, apt_sources_line
 from patchgen.vm.accel import Accel, AccelDecision, kvm_probe_argv
 from patchgen.vm.argv import MAX_APPEND, GuestSpec, kernel_cmdline, qemu_opts, vng_argv

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from patchgen import pipeline
+from patchgen import stages
 from patchgen.cli import main
+from patchgen.commands import test as test_cmd
 from patchgen.errors import ExitCode, UserError
 from patchgen.tree import TreeRequest
 
@@ -49,8 +50,8 @@ def tripwires(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             raise AssertionError(f"{name} reached: the request was not checked first")
         return stage
 
-    for name in ("stage_tree", "stage_build", "run_tests", "run_series", "new_run_dir"):
-        monkeypatch.setattr(pipeline, name, tripwire(name))
+    for name in ("stage_tree", "stage_build", "stage_selftests_install", "new_run_dir"):
+        monkeypatch.setattr(stages, name, tripwire(name))
     return reached
 
 
@@ -93,15 +94,15 @@ def test_a_tier_or_known_names_pass(tree: Path, tmp_path: Path) -> None:
     s = settings.load(tmp_path / "c")
     for tests in ("quick", "default", "all", "nft_nat.sh, conntrack_vrf.sh",
                   "conntrack_dump_flush"):
-        req = pipeline.TestRequest(tree=TreeRequest(path=tree), tests=tests)
-        pipeline.check_test_request(req, s)  # no error
+        req = test_cmd.TestRequest(tree=TreeRequest(path=tree), tests=tests)
+        test_cmd.check_test_request(req, s)  # no error
 
 
 def test_the_request_itself_refuses_bad_fields() -> None:
     with pytest.raises(UserError, match="--switch takes 0, 1 or both"):
-        pipeline.TestRequest(tree=TreeRequest(), switch="1,x")
+        test_cmd.TestRequest(tree=TreeRequest(), switch="1,x")
     with pytest.raises(UserError, match="--accel must be auto, kvm or tcg"):
-        pipeline.TestRequest(tree=TreeRequest(), accel="hvf")
+        test_cmd.TestRequest(tree=TreeRequest(), accel="hvf")
 
 
 def test_selftest_names_of_a_makefile() -> None:

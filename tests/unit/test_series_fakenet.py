@@ -157,9 +157,9 @@ def test_an_explicit_new_date_makes_new_commits(fakenet: Path, tmp_path: Path) -
 def test_switch_variants_follow_the_generator(fakenet: Path, tmp_path: Path) -> None:
     from patchgen import settings
     from patchgen.errors import UserError as UE
-    from patchgen.pipeline import switch_variants
     from patchgen.progress import null_progress
     from patchgen.series import generate
+    from patchgen.stages import switch_variants
     from patchgen.tree import TreeRequest, prepare
 
     plan = plan_for(fakenet, tmp_path / "cache")

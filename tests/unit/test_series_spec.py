@@ -11,8 +11,10 @@ import pytest
 from patchgen.series import generate
 
 ROOT = Path(__file__).parent.parent.parent
-# Stages that run any series: build, test, check, bench, prep.
-GENERIC = ("pipeline.py", "check.py", "bench.py", "prep.py", "kselftest.py", "report.py")
+# Stages and commands that run any series: build, test, check, boot, bench, prep.
+GENERIC = ("stages.py", "commands/build.py", "commands/check.py", "commands/test.py",
+           "commands/boot.py", "commands/bench.py", "commands/prep.py", "check.py", "bench.py",
+           "prep.py", "kselftest.py", "report.py")
 
 
 def test_runtime_particulars_come_from_the_spec() -> None:

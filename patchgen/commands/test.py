@@ -1,0 +1,285 @@
+"""patchgen test: tree -> build -> kselftest install -> boot -> selftests -> report.
+
+``run`` strings the stages together and always writes the report, also
+when a stage fails or the user presses Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import json
+import re
+import resource
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from patchgen import build as kbuild
+from patchgen import equiv, kconfig, kselftest, proc, results, stages
+from patchgen import tree as trees
+from patchgen.errors import ExitCode, PatchgenError, UserError
+from patchgen.lock import tree_lock
+from patchgen.progress import Progress
+from patchgen.report import Report, summary, tool_versions, write_json, write_junit
+from patchgen.settings import Settings
+from patchgen.vm import accel as vmaccel
+from patchgen.vm.argv import qemu_opts
+from patchgen.vm.guest import Guest, boot_with_one_retry
+
+if TYPE_CHECKING:
+    from patchgen.series.generate import Runtime
+
+
+ACCELS = ("auto", "kvm", "tcg")
+
+
+def check_test_request(req: TestRequest, settings: Settings) -> None:
+    """What needs more than the request: the profile exists, the test names are
+    the tree's.  Cheap, and done before any tree, build or guest work."""
+    kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    kselftest.check_selection(catalogue, known_tests(req.tree, settings, catalogue), req.tests)
+
+
+def known_tests(req: trees.TreeRequest, settings: Settings,
+                catalogue: kselftest.Catalogue) -> list[str] | None:
+    """The tree's selftests as far as they can be known without any work.
+
+    Your tree, or a Debian tree already in the cache: its selftests
+    Makefile.  A Debian tree not unpacked yet: the tests patchgen has
+    recorded for that series (selftests/expected, kselftests.toml).
+    """
+    if req.path is not None:
+        return kselftest.tree_tests(req.path.expanduser())
+    series = req.version if req.version is not None else trees.default_series()
+    cached = settings.trees / f"debian-{series}"
+    if (cached / trees.STAMP).exists():
+        return kselftest.tree_tests(cached)
+    expect = settings.selftests_dir / "expected" / f"{series}.toml"
+    recorded = list(results.load_expectations(expect, "tcg").outcomes) if expect.exists() else []
+    names = recorded + [n for n in catalogue.tests if n not in recorded]
+    return names or None
+
+
+@dataclass(frozen=True)
+class TestRequest:
+    tree: trees.TreeRequest
+    profile: str = "selftests"
+    rev: str | None = None  # None: the tree's base commit
+    tests: str = "default"
+    retries: int = 1
+    accel: str = "auto"
+    output: Path | None = None
+    memory: str = "2G"
+    cpus: int = 2
+    switch: str = "auto"  # positions of net.netfilter.nf_hook_bpf to test: "1,0", "1", ...
+    command: str = "test"  # how the user asked: "test", or "run" (generate first)
+    equiv: bool = True  # the equivalence cases (selftests/equiv)
+    churn: int = 200  # hook register/unregister cycles in nf_hook_bpf.sh
+
+    def __post_init__(self) -> None:
+        """Every field that can be judged alone; check_test_request() does the rest."""
+        stages.switch_positions(self.switch)
+        if not self.tests.strip(" ,"):
+            raise UserError("--tests is empty", hint="quick, default, all, or test names")
+        for name, value, least in (("--retries", self.retries, 0), ("--cpus", self.cpus, 1),
+                                   ("--churn", self.churn, 0)):
+            if value < least:
+                raise UserError(f"{name} must be {least} or more, got {value}")
+        if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", self.memory):
+            raise UserError(f"--memory must be a size like 2G or 512M, got {self.memory!r}")
+        if self.accel not in ACCELS:
+            raise UserError(f"--accel must be {', '.join(ACCELS[:-1])} or {ACCELS[-1]}, "
+                            f"got {self.accel!r}")
+
+    def reproducer(self) -> str:
+        argv = ["patchgen", self.command]
+        if self.tree.path is not None:
+            argv += ["--tree", str(self.tree.path)]
+        else:
+            argv += ["--version", self.tree.version or trees.default_series()]
+        argv += ["--profile", self.profile, "--tests", self.tests,
+                 "--retries", str(self.retries), "--accel", self.accel]
+        if self.rev and self.command == "test":
+            argv += ["--rev", self.rev]
+        if self.switch != "auto":
+            argv += ["--switch", self.switch]
+        if not self.equiv:
+            argv.append("--no-equiv")
+        if self.churn != 200:
+            argv += ["--churn", str(self.churn)]
+        return shlex.join(argv)
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """What a test run leaves: its report, where it is, and how it ended."""
+
+    report: Report
+    run_dir: Path
+    exit_code: ExitCode
+    summary: str  # as written to summary.txt
+
+
+
+def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
+                  settings: Settings, progress: Progress, run_dir: Path,
+                  boots: list[dict[str, Any]], runtime: Runtime) -> kselftest.GuestFactory:
+    counter = itertools.count(1)
+
+    @contextlib.contextmanager
+    def boot() -> Iterator[Guest]:
+        n = next(counter)
+        tried: list[int] = []
+
+        def guest_for(attempt: int) -> Guest:
+            tried.append(attempt)
+            spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
+            where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
+            return Guest(spec, where, progress)
+
+        with contextlib.ExitStack() as stack:
+            guest = boot_with_one_retry(stack, guest_for, progress)
+            progress.info(f"guest {n} up: SSH after {guest.boot_seconds:.1f}s "
+                          f"(console {guest.console_log})")
+            record: dict[str, Any] = {"boot": n,
+                                      "seconds_to_ssh": round(guest.boot_seconds, 2),
+                                      "attempts": len(tried), **stages.boot_facts(guest, runtime)}
+            boots.append(record)
+            try:
+                yield guest
+            finally:
+                guest.shutdown()
+                record["peak_rss_kb"] = guest.peak_rss_kb
+
+    return boot
+
+
+def run(req: TestRequest, settings: Settings, progress: Progress) -> TestOutcome:
+    """The request is checked whole before any work (a typo in --tests once cost
+    a kernel build)."""
+    check_test_request(req, settings)
+    run_dir = stages.new_run_dir(settings, "test", req.output)
+    report = Report(command=req.reproducer(),
+                    started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    report.stages = progress.timings
+    report.metadata["tools"] = tool_versions()
+    progress.info(f"run directory: {run_dir}")
+    _save(report, run_dir)
+    exit_code = ExitCode.OK
+    runtime = stages.series_runtime(settings)
+    text = ""
+    try:
+        exit_code = _run(req, settings, progress, run_dir, report, runtime)
+    except PatchgenError as exc:
+        report.error = exc.message
+        exit_code = exc.exit_code
+        raise
+    except KeyboardInterrupt:
+        report.error = "interrupted"
+        exit_code = ExitCode.INTERRUPTED
+        raise
+    finally:
+        report.metadata["exit_code"] = int(exit_code)
+        _save(report, run_dir)
+        text = summary(report, runtime.switch_name)
+        (run_dir / "summary.txt").write_text(text + "\n")
+    return TestOutcome(report, run_dir, exit_code, text)
+
+
+def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path,
+               report: Report, runtime: Runtime) -> ExitCode:
+    profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    tree = stages.stage_tree(req.tree, settings, progress)
+    report.metadata.update({"tree": tree.id, "origin": tree.origin, "version": str(tree.version),
+                            "base": tree.base, "facts": tree.facts.as_dict(),
+                            "profile": profile.name})
+    rev = stages.trees_rev(tree, req.rev)
+    report.metadata["rev"] = rev
+    # Before the build: it may refuse.
+    variants = stages.switch_variants(tree, rev, req.switch, runtime)
+    _save(report, run_dir)
+    with tree_lock(settings, tree.id, progress):
+        built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
+        installed = stages.stage_selftests_install(tree, built, settings, progress, run_dir)
+    report.build = built.as_dict()
+    report.build["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    report.metadata["config_digest"] = built.config_digest
+    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    plans = kselftest.select(catalogue, installed.tests, req.tests)
+    decision = stages.stage_accel(req.accel, built, settings, progress)
+    report.metadata["accel"] = decision.accel.value
+    report.metadata["accel_reason"] = decision.reason
+    expect_file = settings.selftests_dir / "expected" / f"{tree.version.series}.toml"
+    expectations = results.load_expectations(expect_file, decision.accel.value)
+    report.expectations = str(expectations.source) if expectations.source else None
+    boots: list[dict[str, Any]] = []
+    report.guest = {"accel": decision.accel.value, "boots": boots,
+                    "qemu_opts": qemu_opts(decision.accel)}
+    factory = guest_factory(built, decision, req, settings, progress, run_dir, boots, runtime)
+    report.metadata["variants"] = [v.name for v in variants if v.name]
+    scripts = guest_scripts(settings, runtime, variants, req.churn, run_dir)
+    runs = len(plans) * len(variants)
+    with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
+                        f"{len(scripts)} patchgen scripts)"):
+        def keep(so_far: list[results.TestResult]) -> None:
+            report.tests = list(so_far)
+            _save(report, run_dir)
+
+        report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
+                                           req.retries, variants, scripts, keep,
+                                           equiv_plan(tree, rev, variants, settings, req))
+    return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
+
+
+def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],
+               settings: Settings, req: TestRequest) -> equiv.EquivPlan | None:
+    """Equivalence cases: recorded on the unpatched tree, compared at the tip."""
+    if not req.equiv:
+        return None
+    script = settings.selftests_dir / "equiv" / "equiv.sh"
+    baseline = settings.cache / "equiv" / f"{tree.id}-{tree.base[:12]}.json"
+    if rev == tree.base:
+        return equiv.EquivPlan(script, baseline=baseline, record=True)
+    if not any(v.sysctls for v in variants):
+        return None  # an intermediate commit: nothing to compare
+    return equiv.EquivPlan(script, baseline=baseline)
+
+
+def guest_scripts(settings: Settings, runtime: Runtime, variants: tuple[kselftest.Variant, ...],
+                  churn: int = 200, run_dir: Path | None = None
+                  ) -> tuple[kselftest.ScriptPlan, ...]:
+    """Our runtime checks of the generated programs, when the tree has them:
+    patchgen's own, and the series' selftest (templates/selftest, the files
+    its last patch adds), run from the templates so that a branch without
+    that patch, or an older series, is checked the same way."""
+    if not any(v.sysctls for v in variants):
+        return ()
+    script = settings.selftests_dir / "guest" / runtime.checks
+    plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)})]
+    if run_dir is not None:
+        source = settings.templates_dir / "selftest"
+        helper = build_guest_helper(source / f"{runtime.helper}.c", run_dir)
+        plans.append(kselftest.ScriptPlan(source / runtime.selftest, 900,
+                                          {runtime.helper_env: str(helper)},
+                                          label=f"selftest/{runtime.selftest}"))
+    return tuple(plans)
+
+
+def build_guest_helper(source: Path, run_dir: Path) -> Path:
+    """Compile a selftest's C helper on the host (the guest shares its files)."""
+    out = run_dir / source.stem
+    proc.require("gcc")
+    proc.run(["gcc", "-O2", "-Wall", "-o", str(out), str(source)], timeout=300)
+    return out
+
+
+def _save(report: Report, run_dir: Path) -> None:
+    write_json(report, run_dir / "report.json")
+    write_junit(report, run_dir / "junit.xml")
+    (run_dir / "metadata.json").write_text(json.dumps(report.metadata, indent=2) + "\n")
+

@@ -1,0 +1,206 @@
+"""The stages several commands share: tree, build, kselftest install,
+accelerator, guest, the run directory, and the series (plan, commit, switch).
+
+Each stage takes what earlier stages returned and returns a typed result;
+the commands (patchgen/commands/) string them together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from patchgen import build as kbuild
+from patchgen import kconfig, kselftest
+from patchgen import tree as trees
+from patchgen.errors import UserError
+from patchgen.lock import tree_lock
+from patchgen.progress import Progress
+from patchgen.settings import Settings
+from patchgen.vm import accel as vmaccel
+from patchgen.vm.argv import GuestSpec
+from patchgen.vm.guest import Guest, free_port
+
+if TYPE_CHECKING:
+    from patchgen.series.generate import Committed, Runtime, SeriesPlan
+
+
+def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
+    """A directory for this run; an --output directory is linked from runs/ too.
+
+    Later commands (prep quotes the newest check and test reports) look
+    for earlier runs under runs/, wherever their output went.
+    """
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = output.resolve() if output else settings.runs / f"{stamp}-{kind}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings.runs.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if output is not None:
+            (settings.runs / f"{stamp}-{kind}").symlink_to(run_dir)
+        latest = settings.runs / "latest"
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(run_dir if output else Path(run_dir.name))
+    return run_dir
+
+
+
+def stage_tree(req: trees.TreeRequest, settings: Settings, progress: Progress) -> trees.Tree:
+    with progress.stage("tree"):
+        tree = trees.prepare(req, settings, progress)
+        progress.info(f"{tree.id}: {tree.origin}, base {tree.base[:12]}")
+    return tree
+
+
+def stage_build(tree: trees.Tree, rev: str, profile: kconfig.Profile, settings: Settings,
+                progress: Progress, run_dir: Path) -> kbuild.BuildResult:
+    with progress.stage(f"build ({profile.name})"):
+        src = trees.worktree(tree, settings)
+        trees.checkout(src, rev)
+        req = kbuild.BuildRequest(src, kbuild.build_dir(settings, tree.id, profile), profile)
+        result = kbuild.build(req, settings, progress, run_dir / "build.log")
+        if not result.skipped:
+            progress.info(f"{result.compiled} objects compiled, image {result.image}")
+    return result
+
+
+def stage_selftests_install(tree: trees.Tree, built: kbuild.BuildResult, settings: Settings,
+                            progress: Progress, run_dir: Path) -> kselftest.Installed:
+    with progress.stage("kselftest build"):
+        src = trees.worktree(tree, settings)
+        return kselftest.install(src, built.outdir, tree.facts, settings, progress,
+                                 run_dir / "kselftest-install.log")
+
+
+def stage_accel(requested: str, built: kbuild.BuildResult, settings: Settings,
+                progress: Progress) -> vmaccel.AccelDecision:
+    with progress.stage("accelerator"):
+        decision = vmaccel.decide(requested, built.image, settings.cache, progress)
+        progress.info(f"{decision.accel.value}: {decision.reason}")
+    return decision
+
+
+def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, settings: Settings,
+               memory: str, cpus: int, append: tuple[str, ...] = (),
+               icount: bool = False) -> GuestSpec:
+    """The guest every stage boots: this build's kernel, patchgen's guest init, a free port."""
+    return GuestSpec(built.image, decision.accel, free_port(),
+                     settings.selftests_dir / "guest" / "patchgen-guest-init.sh",
+                     memory, cpus, append, build_dir=built.outdir, icount=icount)
+
+
+# What a guest is like right after boot, before any test changes it: the
+# position the runtime switch defaults to there, and why (the kernel's
+# Spectre v2 mitigation: the default is 1 where retpolines are in use).
+BOOT_FACTS = {
+    "spectre_v2": "/sys/devices/system/cpu/vulnerabilities/spectre_v2",
+}
+
+
+def boot_facts(guest: Guest, runtime: Runtime) -> dict[str, str]:
+    """BOOT_FACTS and the switch, read in the guest (absent files are left out)."""
+    out: dict[str, str] = {}
+    facts = {"switch_default": runtime.switch_file, **BOOT_FACTS}
+    for key, path in facts.items():
+        res = guest.run(["cat", path], timeout=30)
+        if res.returncode == 0:
+            out[key] = res.stdout.strip()
+    return out
+
+
+
+def trees_rev(tree: trees.Tree, rev: str | None) -> str:
+    if rev is None:
+        return tree.base
+    from patchgen.git import Git
+
+    return Git(tree.repo).rev_parse(rev)
+
+
+
+# -- the series -------------------------------------------------------------------
+def switch_positions(switch: str) -> list[str]:
+    """--switch: "auto" (what the tree has: []), or positions of the switch, "1,0"."""
+    if switch == "auto":
+        return []
+    positions = [p.strip() for p in switch.split(",")]
+    if not switch or any(p not in ("0", "1") for p in positions) or \
+            len(set(positions)) != len(positions):
+        raise UserError(f"--switch takes 0, 1 or both (1,0), got {switch!r}")
+    return positions
+
+
+def series_runtime(settings: Settings) -> Runtime:
+    """The switch, the generator and the guest checks of the series (series.toml)."""
+    from patchgen.series import generate
+
+    return generate.load_spec(settings.templates_dir).runtime
+
+
+def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime
+                    ) -> tuple[kselftest.Variant, ...]:
+    """Which positions of the runtime switch to test at ``rev``.
+
+    "auto": both (programs, then nf_hook_slow()) once the generator is in
+    the tree, nothing to switch before that.
+    """
+    from patchgen.git import Git
+
+    has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
+                                    check=False).returncode == 0
+    if switch == "auto":
+        positions = ["1", "0"] if has_switch else []
+    else:
+        positions = switch_positions(switch)
+        if positions and not has_switch:
+            raise UserError(f"{rev[:12]} has no {runtime.generator}: there is no switch to set")
+    if not positions:
+        return (kselftest.NO_VARIANT,)
+    return tuple(kselftest.Variant(f"{runtime.switch_name}={p}", {runtime.switch: p})
+                 for p in positions)
+
+
+def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progress: Progress,
+                upto: int | None = None, fault: str | None = None, *,
+                local_ok: bool = False) -> SeriesPlan:
+    """Compute the series from the tree (nothing is written).
+
+    ``local_ok``: without a usable git identity, sign off as
+    generate.LOCAL_RUN (a test run, or a plan) instead of failing.
+    """
+    from patchgen.series import generate
+    from patchgen.series.render import Renderer
+
+    spec = generate.load_spec(settings.templates_dir)
+    identity = generate.identity_for(tree, author, local_ok=local_ok)
+    if identity == generate.LOCAL_RUN:
+        progress.warn(f"no usable git identity: this run signs the series off as {identity}; "
+                      "'patchgen generate' and 'prep' need yours (git config --global "
+                      "user.email/user.name, or --author)")
+    with progress.stage(f"generate: compute {upto or len(spec.patches)} patches from the tree"):
+        series = generate.plan(tree, Renderer(settings.templates_dir), spec, identity, upto,
+                               fault)
+        for p in series.patches:
+            for w in p.warnings:
+                progress.warn(w)
+    return series
+
+
+def commit_series(series: SeriesPlan, branch: str | None, date: str | None,
+                  settings: Settings, progress: Progress) -> Committed:
+    from patchgen.series import generate
+
+    branch = branch or series.spec.branch
+    # Without --date a rerun keeps the branch when only "now" differs.
+    chosen = date is not None
+    date = date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    with progress.stage(f"generate: commit to branch {branch}"), \
+            tree_lock(settings, series.tree.id, progress):
+        done = generate.commit(series, branch, date, keep_dates=chosen)
+        state = "unchanged (same patches as before)" if done.reused else "updated"
+        progress.info(f"branch {branch} {state}: {len(done.commits)} commits on "
+                      f"{series.tree.base[:12]}")
+    return done
+
