@@ -114,25 +114,33 @@ def _child(args: list[str], cwd: Path | None, env: Mapping[str, str] | None,
     child runs on unseen (generate's commit phase wrote a temporary index
     into a directory that was being removed).
     """
-    with _signals_held() as pending:
-        try:
-            child = subprocess.Popen(
-                args, cwd=cwd, env=_merged_env(env),
-                stdin=subprocess.PIPE if has_input else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                start_new_session=True)
-        except FileNotFoundError as exc:
-            raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
+    child: subprocess.Popen[str] | None = None
+    # The ``with`` is inside the ``try``: a held Ctrl-C is acted on as the
+    # handlers come back, before any statement after the ``with`` runs.
     try:
+        with _signals_held() as pending:
+            try:
+                child = subprocess.Popen(
+                    args, cwd=cwd, env=_merged_env(env),
+                    stdin=subprocess.PIPE if has_input else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                    start_new_session=True)
+            except FileNotFoundError as exc:
+                raise MissingTool(args[0], TOOL_PACKAGES.get(Path(args[0]).name)) from exc
         _deliver(pending)
         yield child
     finally:
-        if child.poll() is None:
-            _stop(child)
-        child.wait()
-        for stream in (child.stdin, child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+        if child is not None:
+            _reap(child)
+
+
+def _reap(child: subprocess.Popen[str]) -> None:
+    if child.poll() is None:
+        _stop(child)
+    child.wait()
+    for stream in (child.stdin, child.stdout, child.stderr):
+        if stream is not None:
+            stream.close()
 
 
 HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -148,14 +156,18 @@ def undivided(make: Callable[[], T], undo: Callable[[T], None]) -> Iterator[T]:
     nothing behind (a temporary directory made by mkdtemp() but not yet
     handed to the code that removes it, say).
     """
-    with _signals_held() as pending:
-        thing = make()
+    made: list[T] = []
+    # As in _child(): the ``with`` inside the ``try``, so that a Ctrl-C acted
+    # on as the handlers come back still finds the thing to undo.
     try:
+        with _signals_held() as pending:
+            made.append(make())
         _deliver(pending)
-        yield thing
+        yield made[0]
     finally:
-        with uninterrupted():
-            undo(thing)
+        if made:
+            with uninterrupted():
+                undo(made[0])
 
 
 @contextlib.contextmanager
