@@ -113,7 +113,9 @@ class CheckReport:
 
 
 def checkpatch_argv(src: Path) -> list[str]:
-    return ["perl", str(src / "scripts" / "checkpatch.pl"), "--strict", "--no-tree",
+    """Run in the tree (cwd ``src``): some checks look at it, and --no-tree
+    would skip them where a maintainer's run does not."""
+    return ["perl", str(src / "scripts" / "checkpatch.pl"), "--strict",
             "--show-types", "--color=never", "-"]
 
 

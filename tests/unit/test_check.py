@@ -41,9 +41,11 @@ def test_no_summary_is_an_error_not_a_pass() -> None:
     assert r.errors == 1 and r.findings[0].startswith("checkpatch printed no summary")
 
 
-def test_checkpatch_argv_is_strict() -> None:
+def test_checkpatch_argv_is_strict_and_sees_the_tree() -> None:
+    """As a maintainer runs it: in the tree, so the checks that look at the
+    tree run too (<asm/x.h> where <linux/x.h> exists, for one)."""
     assert checkpatch_argv(Path("/s")) == ["perl", "/s/scripts/checkpatch.pl", "--strict",
-                                           "--no-tree", "--show-types", "--color=never", "-"]
+                                           "--show-types", "--color=never", "-"]
 
 
 def test_matrix_quick_tier_is_what_ci_builds_and_full_adds_the_rest() -> None:
