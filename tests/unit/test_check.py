@@ -81,7 +81,7 @@ def test_matrix_profiles() -> None:
 
 
 def test_matrix_arm64_builds_the_profile_with_the_cross_toolchain(tmp_path: Path) -> None:
-    """Generic code meets other architectures' build bots: x86-only names break there."""
+    """The hook functions the series changes are built by other architectures' bots too."""
     from patchgen import matrix
     from patchgen.build import make_argv
 
