@@ -204,7 +204,7 @@ def build(req: BuildRequest, settings: Settings, progress: Progress, log_path: P
 
 def _configure(req: BuildRequest, progress: Progress, log_path: Path) -> ConfigResult:
     progress.status(f"configuring ({req.profile.name})")
-    cfg = configure(req.src, req.outdir, req.profile, arch=ARCH, log_path=log_path)
+    cfg = configure(req.src, req.outdir, req.profile, log_path=log_path)
     if cfg.validation.not_in_tree:
         progress.info("options not defined by this tree (ignored): "
                       + ", ".join(cfg.validation.not_in_tree))
@@ -214,7 +214,8 @@ def _configure(req: BuildRequest, progress: Progress, log_path: Path) -> ConfigR
 def _make(req: BuildRequest, settings: Settings, progress: Progress, log_path: Path,
           expected: int) -> int:
     argv = make_argv(req.src, req.outdir, req.targets, jobs=settings.jobs,
-                     make_vars=req.make_vars)
+                     make_vars={**req.profile.make_vars(), **req.make_vars},
+                     arch=req.profile.arch)
     counter = _StepCounter(progress, expected)
     offset = log_path.stat().st_size if log_path.exists() else 0
     try:

@@ -154,7 +154,9 @@ class CheckReport:
 
 
 def checkpatch_argv(src: Path) -> list[str]:
-    return ["perl", str(src / "scripts" / "checkpatch.pl"), "--strict", "--no-tree",
+    """Run in the tree (cwd ``src``): some checks look at it, and --no-tree
+    would skip them where a maintainer's run does not."""
+    return ["perl", str(src / "scripts" / "checkpatch.pl"), "--strict",
             "--show-types", "--color=never", "-"]
 
 
@@ -222,19 +224,21 @@ def w1_dir(settings: Settings, tree_id: str, profile: Profile) -> Path:
 
 
 def w1_warnings(src: Path, main_out: Path, out: Path, objects: Sequence[str], settings: Settings,
-                log_path: Path) -> tuple[set[str], list[str]]:
+                log_path: Path, profile: Profile) -> tuple[set[str], list[str]]:
     """(warnings as "file: message" without line numbers, objects compiled)."""
     out.mkdir(parents=True, exist_ok=True)
     config = (main_out / ".config").read_bytes()
     target = out / ".config"
     if not target.exists() or target.read_bytes() != config:
         target.write_bytes(config)
-    argv = kbuild.make_argv(src, out, ["olddefconfig", "prepare"], jobs=settings.jobs)
+    argv = kbuild.make_argv(src, out, ["olddefconfig", "prepare"], jobs=settings.jobs,
+                            make_vars=profile.make_vars(), arch=profile.arch)
     proc.stream(argv, log_path=log_path, env=kbuild.build_env(settings))
     built = [o for o in objects if (main_out / o).exists()]
     if not built:
         return set(), []
-    argv = kbuild.make_argv(src, out, built, jobs=settings.jobs, make_vars={"W": "1"})
+    argv = kbuild.make_argv(src, out, built, jobs=settings.jobs,
+                            make_vars={**profile.make_vars(), "W": "1"}, arch=profile.arch)
     offset = log_path.stat().st_size
     # Errors show up in the normal build; here only warnings count.
     with contextlib.suppress(CommandFailed):
@@ -273,6 +277,7 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
                            hint="run patchgen generate first")
     if configs is None:
         configs = kmatrix.select(kmatrix.load(settings.kernel_config_dir), "quick")
+    kmatrix.toolchains(configs)
     src = trees.worktree(tree, settings)
     report = CheckReport(tree.id, tree.base, branch, [], configs=[c.name for c in configs])
     wanted = parse_range(patches, len(shas))
@@ -342,10 +347,10 @@ def _w1(pc: PatchCheck, profile: Profile, git: Git, src: Path, tree: trees.Tree,
     log_path = run_dir / f"w1-{pc.number}-{bc.variant.replace('=', '_')}.log"
     progress.status(f"W=1 on {len(objects)} files at the parent commit ({bc.variant})")
     trees.checkout(src, f"{pc.sha}^")
-    before, _ = w1_warnings(src, main_out, out, objects, settings, log_path)
+    before, _ = w1_warnings(src, main_out, out, objects, settings, log_path, profile)
     progress.status(f"W=1 on {len(objects)} files at the commit ({bc.variant})")
     trees.checkout(src, pc.sha)
-    after, built = w1_warnings(src, main_out, out, objects, settings, log_path)
+    after, built = w1_warnings(src, main_out, out, objects, settings, log_path, profile)
     bc.w1_files = built
     bc.warnings_added = sorted(after - before)
 

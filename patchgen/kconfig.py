@@ -9,6 +9,7 @@ another kernel version) are reported separately and are not an error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -128,6 +129,14 @@ class Profile:
     # Only the extras must survive olddefconfig: options of the fragments
     # that depend on what the extras turn off may go (a config matrix entry).
     relaxed: bool = False
+    # The kernel's ARCH, and the prefix of the cross toolchain when it is not
+    # the host's (a matrix entry that builds another architecture).
+    arch: str = "x86_64"
+    cross_compile: str = ""
+
+    def make_vars(self) -> dict[str, str]:
+        """What make needs besides ARCH to build for this profile."""
+        return {"CROSS_COMPILE": self.cross_compile} if self.cross_compile else {}
 
     def requested(self) -> Kconfig:
         merged = Kconfig({})
@@ -146,11 +155,20 @@ class Profile:
                    base: str | None = None, relaxed: bool | None = None) -> Profile:
         return Profile(f"{self.name}+{suffix}", self.description, self.fragments,
                        (*self.extra, *entries), base or self.base,
-                       self.relaxed if relaxed is None else relaxed)
+                       self.relaxed if relaxed is None else relaxed, self.arch,
+                       self.cross_compile)
+
+    def for_arch(self, arch: str, cross_compile: str) -> Profile:
+        """This profile built for another architecture; options of the
+        fragments that the architecture lacks may go (relaxed)."""
+        return dataclasses.replace(self, name=f"{self.name}+{arch}", relaxed=True, arch=arch,
+                                   cross_compile=cross_compile)
 
     def digest(self) -> str:
         h = hashlib.sha256()
         h.update(f"{self.base}\0{self.relaxed}\0".encode())
+        if self.arch != "x86_64":
+            h.update(f"{self.arch}\0{self.cross_compile}\0".encode())
         for frag in self.fragments:
             h.update(frag.name.encode() + b"\0" + frag.read_bytes())
         for e in self.extra:
@@ -192,13 +210,14 @@ def merge_config_argv(src: Path, outdir: Path, fragments: Iterable[Path]) -> lis
             *(str(f) for f in fragments)]
 
 
-def allconfig_argv(src: Path, outdir: Path, target: str, arch: str) -> list[str]:
+def allconfig_argv(src: Path, outdir: Path, target: str, arch: str,
+                   cross_compile: str = "") -> list[str]:
     """make allmodconfig (or another all*config) into ``outdir``."""
-    return ["make", "-C", str(src), f"O={outdir}", f"ARCH={arch}", target]
+    cross = [f"CROSS_COMPILE={cross_compile}"] if cross_compile else []
+    return ["make", "-C", str(src), f"O={outdir}", f"ARCH={arch}", *cross, target]
 
 
-def configure(src: Path, outdir: Path, profile: Profile, *, arch: str,
-              log_path: Path) -> ConfigResult:
+def configure(src: Path, outdir: Path, profile: Profile, *, log_path: Path) -> ConfigResult:
     """Write ``outdir/.config`` for ``profile`` and check that every option took."""
     outdir.mkdir(parents=True, exist_ok=True)
     config = outdir / ".config"
@@ -210,11 +229,12 @@ def configure(src: Path, outdir: Path, profile: Profile, *, arch: str,
         extra.write_text("".join(f"{e}\n" for e in profile.extra))
         fragments.append(extra)
     if profile.base == "allmodconfig":
-        proc.stream(allconfig_argv(src, outdir, "allmodconfig", arch), log_path=log_path,
+        proc.stream(allconfig_argv(src, outdir, "allmodconfig", profile.arch,
+                                   profile.cross_compile), log_path=log_path,
                     cwd=src, env={"KCONFIG_ALLCONFIG": str(extra) if profile.extra else ""})
     else:
         proc.stream(merge_config_argv(src, outdir, fragments), log_path=log_path, cwd=src,
-                    env={"ARCH": arch})
+                    env={"ARCH": profile.arch, **profile.make_vars()})
     after = config.read_bytes()
     if before is not None and before_stat is not None and before == after:
         # Same content: keep the old timestamp so make sees nothing new.

@@ -9,11 +9,13 @@ mitigations), plus allmodconfig for the directories the series touches.
 
 from __future__ import annotations
 
+import shutil
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchgen.errors import UserError
+from patchgen.errors import MissingTool, UserError
 from patchgen.kconfig import KconfigEntry, Profile
 
 TIERS = ("quick", "full")
@@ -28,15 +30,19 @@ class MatrixConfig:
     scope: str  # "full" (bzImage) or "dirs" (the directories the series touches)
     tier: str
     base: str = "profile"
+    arch: str = "x86_64"
+    cross_compile: str = ""  # the cross toolchain's prefix, for another arch
 
     def profile(self, base: Profile) -> Profile:
         """The build profile: ``base`` itself when nothing is set on top."""
+        if self.arch != base.arch:
+            base = base.for_arch(self.arch, self.cross_compile)
         if not self.settings and self.base == "profile":
             return base
         suffix = self.name.replace("=", "_")
         if self.base == "allmodconfig":
             return Profile(f"{base.name}+{suffix}", f"allmodconfig ({self.name})", (),
-                           self.settings, "allmodconfig", True)
+                           self.settings, "allmodconfig", True, base.arch, base.cross_compile)
         return base.with_extra(suffix, self.settings, relaxed=True)
 
     def applies(self, symbols: set[str]) -> bool:
@@ -65,7 +71,11 @@ def load(config_dir: Path) -> tuple[MatrixConfig, ...]:
         where = f"{path}: config {i} ({c.get('name', '?')})"
         cfg = MatrixConfig(c["name"], tuple(_entry(t, where) for t in c.get("set", [])),
                            c.get("scope", "full"), c.get("tier", "full"),
-                           c.get("base", "profile"))
+                           c.get("base", "profile"), c.get("arch", "x86_64"),
+                           c.get("cross_compile", ""))
+        if cfg.arch != "x86_64" and (not cfg.cross_compile or cfg.scope != "dirs"):
+            raise UserError(f"{where}: another arch needs cross_compile and scope \"dirs\" "
+                            "(the guest and the image are x86_64)")
         for value, known, what in ((cfg.scope, SCOPES, "scope"), (cfg.tier, TIERS, "tier"),
                                    (cfg.base, BASES, "base")):
             if value not in known:
@@ -90,3 +100,12 @@ def select(configs: tuple[MatrixConfig, ...], tier: str,
         return tuple(known[n] for n in names)
     wanted = TIERS[:TIERS.index(tier) + 1]
     return tuple(c for c in configs if c.tier in wanted)
+
+
+def toolchains(configs: Iterable[MatrixConfig]) -> None:
+    """Every cross compiler the configs need is installed (else: which package)."""
+    for c in configs:
+        if c.cross_compile:
+            gcc = f"{c.cross_compile}gcc"
+            if shutil.which(gcc) is None:
+                raise MissingTool(gcc, f"gcc-{c.cross_compile.rstrip('-')}")

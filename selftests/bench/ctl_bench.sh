@@ -36,6 +36,36 @@ progs = [p for p in json.load(sys.stdin) if p.get("name", "").startswith("nf_hoo
 print("programs=%d prog_bytes=%d" % (len(progs), sum(p.get("bytes_memlock", 0) for p in progs)))'
 }
 
+# The same once it has not changed for a second: programs leave the
+# dispatcher, and are released, from a work item after the hooks change.
+programs_settled() {
+	local prev cur same=0
+
+	prev=$(programs)
+	for _ in $(seq 1 100); do
+		sleep 0.2
+		cur=$(programs)
+		if [ "$cur" = "$prev" ]; then
+			same=$((same + 1))
+			[ $same -ge 5 ] && break
+		else
+			same=0
+		fi
+		prev=$cur
+	done
+	echo "$prev"
+}
+
+# One row: the time since t0, then the settled programs; the wait for
+# them is not counted (t0 moves past it).
+row() {
+	local el=$(($(now) - t0)) t1
+
+	t1=$(now)
+	echo "CTL what=$1 count=$2 $(programs_settled) ns=$el"
+	t0=$((t0 + $(now) - t1))
+}
+
 cleanup() {
 	for i in $(seq 1 "$NETNS"); do ip netns del "ctl$i" 2>/dev/null; done
 	ip netns del ctlnft 2>/dev/null
@@ -44,7 +74,7 @@ trap cleanup EXIT
 
 command -v bpftool >/dev/null || { echo "bpftool is missing" >&2; exit 4; }
 cleanup
-before=$(programs)
+before=$(programs_settled)
 echo "CTL what=before count=0 $before ns=0"
 
 t0=$(now)
@@ -53,7 +83,7 @@ for i in $(seq 1 "$NETNS"); do
 	ip netns exec "ctl$i" $IPT -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED \
 		-j ACCEPT || exit 3
 	case $i in
-	1 | 10 | "$NETNS") echo "CTL what=netns count=$i $(programs) ns=$(($(now) - t0))" ;;
+	1 | 10 | "$NETNS") row netns "$i" ;;
 	esac
 done
 t0=$(now)
@@ -75,7 +105,7 @@ ip netns add ctlnft
 } > /tmp/ctl_bench.nft
 t0=$(now)
 ip netns exec ctlnft nft -f /tmp/ctl_bench.nft || exit 3
-echo "CTL what=nft_chains count=$CHAINS $(programs) ns=$(($(now) - t0))"
+row nft_chains "$CHAINS"
 t0=$(now)
 ip netns exec ctlnft nft delete table inet ctl || exit 3
-echo "CTL what=nft_chains_delete count=$CHAINS $(programs) ns=$(($(now) - t0))"
+row nft_chains_delete "$CHAINS"

@@ -168,6 +168,9 @@ echo "# spectre_v2: $(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/
 setup
 for config in ${*:-none filter ct flowtable}; do
 	ruleset "$config"
+	# The new programs enter the dispatcher from a work item, one RCU
+	# grace period per change; until then they are called indirectly.
+	sleep 2
 	round "$config" 1 0 >/dev/null   # warm up: caches, the conntrack entry
 	if [ "$config" = flowtable ]; then
 		answer

@@ -53,6 +53,12 @@ module_param(ctl, uint, 0444);
  */
 static unsigned int hold;
 module_param(hold, uint, 0444);
+/* Milliseconds to wait after registering, before measuring: the series
+ * puts programs into its BPF dispatcher from a work item (one RCU grace
+ * period per change); until then the dispatcher calls them indirectly.
+ */
+static unsigned int settle = 2000;
+module_param(settle, uint, 0444);
 
 #define MAX_BENCH_HOOKS	64
 /* Fill sequences: FILL_LEN hooks, each one of two functions: 2^6 programs. */
@@ -295,6 +301,8 @@ static int __init nf_hook_bench_init(void)
 	if (err)
 		goto out_fill;
 
+	if (settle)
+		msleep(settle);
 	if (hold)
 		msleep(hold * 1000);
 

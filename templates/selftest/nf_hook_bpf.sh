@@ -139,16 +139,22 @@ nsnft() {
 
 nprogs() { "$PROGS" -n 2> /dev/null | wc -l; }
 
-# Program count once it has stopped changing: namespaces are torn down
-# asynchronously and programs are freed after an RCU grace period.
+# Program count once it has not changed for a second: namespaces are torn
+# down asynchronously, and replaced programs leave the dispatcher, and are
+# released, from a work item.
 nprogs_settled() {
-	local prev cur i
+	local prev cur i same=0
 
 	prev=$(nprogs)
-	for i in $(seq 1 20); do
-		sleep 0.5
+	for i in $(seq 1 100); do
+		sleep 0.2
 		cur=$(nprogs)
-		[ "$cur" -eq "$prev" ] && break
+		if [ "$cur" -eq "$prev" ]; then
+			same=$((same + 1))
+			[ $same -ge 5 ] && break
+		else
+			same=0
+		fi
 		prev=$cur
 	done
 	echo "$prev"
@@ -393,9 +399,9 @@ test_netns_sharing() {
 			chain output { type filter hook output priority 0; }
 		}
 		EOF
-		[ "$i" -eq 1 ] && c1=$(nprogs)
+		[ "$i" -eq 1 ] && c1=$(nprogs_settled)
 	done
-	c10=$(nprogs)
+	c10=$(nprogs_settled)
 	# Hooks other than nft's (LSMs register some in every netns) make
 	# the number of distinct hook sequences vary; the first netns shows
 	# it: at most one per location, 6.  The other nine add nothing.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from patchgen.check import (
     CheckpatchResult,
     checkpatch_argv,
@@ -39,9 +41,11 @@ def test_no_summary_is_an_error_not_a_pass() -> None:
     assert r.errors == 1 and r.findings[0].startswith("checkpatch printed no summary")
 
 
-def test_checkpatch_argv_is_strict() -> None:
+def test_checkpatch_argv_is_strict_and_sees_the_tree() -> None:
+    """As a maintainer runs it: in the tree, so the checks that look at the
+    tree run too (<asm/x.h> where <linux/x.h> exists, for one)."""
     assert checkpatch_argv(Path("/s")) == ["perl", "/s/scripts/checkpatch.pl", "--strict",
-                                           "--no-tree", "--show-types", "--color=never", "-"]
+                                           "--show-types", "--color=never", "-"]
 
 
 def test_matrix_quick_tier_is_what_ci_builds_and_full_adds_the_rest() -> None:
@@ -52,7 +56,7 @@ def test_matrix_quick_tier_is_what_ci_builds_and_full_adds_the_rest() -> None:
     assert quick == ["selftests", "nf_hook_bpf=n", "xfrm=n"]
     full = [c.name for c in matrix.select(configs, "full")]
     for name in ("ipv6=n", "bridge_netfilter=n", "nf_nat=n", "bpf_jit=n", "mitigations=off",
-                 "allmodconfig"):
+                 "arm64", "allmodconfig"):
         assert name in full
     assert full[:3] == quick
 
@@ -74,6 +78,51 @@ def test_matrix_profiles() -> None:
     allmod = configs["allmodconfig"].profile(base)
     assert allmod.base == "allmodconfig" and allmod.fragments == ()
     assert configs["allmodconfig"].applies(set())
+
+
+def test_matrix_arm64_builds_the_profile_with_the_cross_toolchain(tmp_path: Path) -> None:
+    """The hook functions the series changes are built by other architectures' bots too."""
+    from patchgen import matrix
+    from patchgen.build import make_argv
+
+    base = get_profile(PROJECT_ROOT / "kernel-config", "selftests")
+    arm = {c.name: c for c in matrix.load(PROJECT_ROOT / "kernel-config")}["arm64"]
+    prof = arm.profile(base)
+    assert (prof.arch, prof.cross_compile) == ("arm64", "aarch64-linux-gnu-")
+    assert prof.name == "selftests+arm64" and prof.relaxed  # x86-only options may go
+    assert prof.fragments == base.fragments and arm.scope == "dirs"
+    assert prof.digest() != base.digest()  # its own build directory and stamp
+    argv = make_argv(Path("/s"), Path("/o"), ["net/netfilter/"], jobs=2,
+                     make_vars=prof.make_vars(), arch=prof.arch)
+    assert "ARCH=arm64" in argv and "CROSS_COMPILE=aarch64-linux-gnu-" in argv
+    assert base.make_vars() == {}
+
+
+def test_matrix_missing_cross_toolchain_names_the_package(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest
+
+    from patchgen import matrix
+    from patchgen.errors import MissingTool
+
+    configs = matrix.load(PROJECT_ROOT / "kernel-config")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    matrix.toolchains(matrix.select(configs, "quick"))  # none needed
+    with pytest.raises(MissingTool, match="aarch64-linux-gnu-gcc") as exc:
+        matrix.toolchains(matrix.select(configs, "full"))
+    assert exc.value.hint == "install it with: apt-get install gcc-aarch64-linux-gnu"
+
+
+def test_matrix_other_arch_needs_a_toolchain_and_dirs_scope(tmp_path: Path) -> None:
+    import pytest
+
+    from patchgen import matrix
+    from patchgen.errors import UserError
+
+    (tmp_path / "matrix.toml").write_text(
+        '[[config]]\nname = "p"\n[[config]]\nname = "a"\narch = "arm64"\nscope = "full"\n')
+    with pytest.raises(UserError, match="cross_compile"):
+        matrix.load(tmp_path)
 
 
 def test_matrix_selection_errors() -> None:

@@ -77,7 +77,7 @@ def test_configure_with_fake_tree_reports_dropped(fakelinux: Path, tmp_path: Pat
     frag.write_text("CONFIG_NETFILTER=y\nCONFIG_DROPPED_ONE=y\n")
     profile = Profile("t", "", (frag,))
     with pytest.raises(BuildFailure, match="CONFIG_DROPPED_ONE: requested y, got n"):
-        configure(fakelinux, tmp_path / "out", profile, arch="x86_64", log_path=tmp_path / "l")
+        configure(fakelinux, tmp_path / "out", profile, log_path=tmp_path / "l")
 
 
 def test_configure_keeps_timestamp_when_nothing_changed(fakelinux: Path, tmp_path: Path) -> None:
@@ -85,12 +85,12 @@ def test_configure_keeps_timestamp_when_nothing_changed(fakelinux: Path, tmp_pat
     frag.write_text("CONFIG_NETFILTER=y\nCONFIG_FOO=y\n")
     profile = Profile("t", "", (frag,))
     out = tmp_path / "out"
-    first = configure(fakelinux, out, profile, arch="x86_64", log_path=tmp_path / "l")
+    first = configure(fakelinux, out, profile, log_path=tmp_path / "l")
     assert first.changed
     (out / ".config").touch()
     import os
     os.utime(out / ".config", (1000, 1000))
-    second = configure(fakelinux, out, profile, arch="x86_64", log_path=tmp_path / "l")
+    second = configure(fakelinux, out, profile, log_path=tmp_path / "l")
     assert not second.changed
     assert (out / ".config").stat().st_mtime == 1000
     assert second.digest == first.digest
