@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from patchgen import junit, proc, runfile
 from patchgen.progress import StageTiming, format_seconds
 from patchgen.results import Change, Outcome, TestResult, split_failed
+from patchgen.vm.bootstages import record_line
 
 
 @dataclass
@@ -152,6 +153,9 @@ def summary(report: Report, switch_name: str) -> str:
     if "switch_default" in first_boot:
         lines.append(f"  switch default in the guest: {switch_name}={first_boot['switch_default']}"
                      f" (spectre_v2: {first_boot.get('spectre_v2', 'unknown')})")
+    if "stages" in first_boot:
+        lines.append(f"  boot to SSH {first_boot['stages']['total']:.1f}s: "
+                     + record_line(first_boot["stages"]))
     if report.tests:
         lines.append("")
         lines.append(f"  {'test':<50} {'result':<8} {'time':>8}  vs expected")

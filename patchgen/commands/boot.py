@@ -11,6 +11,7 @@ from patchgen import tree as trees
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.settings import Settings
+from patchgen.vm.bootstages import boot_stages_note
 from patchgen.vm.guest import CommandResult, Guest, boot_with_one_retry
 
 
@@ -43,6 +44,7 @@ def run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResu
 
     with progress.stage("boot and run"), contextlib.ExitStack() as stack:
         guest = boot_with_one_retry(stack, guest_for, progress)
-        progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}")
+        progress.info(f"SSH after {guest.boot_seconds:.1f}s; console {guest.console_log}"
+                      + boot_stages_note(guest.boot_stages))
         return guest.run_checked(list(req.command), timeout=req.timeout)
 

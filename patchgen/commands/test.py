@@ -28,6 +28,7 @@ from patchgen.report import Report, summary, tool_versions, write_json, write_ju
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import qemu_opts
+from patchgen.vm.bootstages import boot_stages_note
 from patchgen.vm.guest import Guest, boot_with_one_retry
 
 if TYPE_CHECKING:
@@ -145,10 +146,12 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
         with contextlib.ExitStack() as stack:
             guest = boot_with_one_retry(stack, guest_for, progress)
             progress.info(f"guest {n} up: SSH after {guest.boot_seconds:.1f}s "
-                          f"(console {guest.console_log})")
+                          f"(console {guest.console_log}){boot_stages_note(guest.boot_stages)}")
             record: dict[str, Any] = {"boot": n,
                                       "seconds_to_ssh": round(guest.boot_seconds, 2),
                                       "attempts": len(tried), **stages.boot_facts(guest, runtime)}
+            if guest.boot_stages is not None:
+                record["stages"] = guest.boot_stages.record()
             boots.append(record)
             try:
                 yield guest

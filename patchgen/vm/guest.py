@@ -28,8 +28,10 @@ from patchgen import proc
 from patchgen.errors import GuestFailure
 from patchgen.progress import Progress
 from patchgen.vm.argv import GuestSpec, vng_argv
+from patchgen.vm.bootstages import BootStages, HostMarks, boot_stages
 
 READY_MARK = "patchgen-guest-ready"
+_KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ", re.M)
 PANIC = re.compile(r"Kernel panic - not syncing")
 # Console lines that mean the kernel is in trouble, most specific first: the
 # first such line names the trouble (a panic is usually the consequence).
@@ -113,6 +115,7 @@ class Guest:
         self.console_log = run_dir / "console.log"
         self.home = run_dir / "home"
         self.boot_seconds = 0.0
+        self.boot_stages: BootStages | None = None
         self.peak_rss_kb = 0
         self._stack = contextlib.ExitStack()
         self._vng: subprocess.Popen[bytes] | None = None
@@ -177,20 +180,28 @@ class Guest:
     def _wait_ready(self) -> None:
         start = time.monotonic()
         key = self.home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"
+        seen: dict[str, float] = {}  # host moments for the boot stages
         while True:
             elapsed = time.monotonic() - start
             self.progress.status(f"booting ({self.spec.accel.value}) {elapsed:.0f}s")
             if not self.alive():
                 raise self.failure("the guest exited during boot")
-            trouble = self.trouble()
+            console = self.console()
+            trouble = find_trouble(console)
             if trouble is not None and trouble.fatal:
                 raise self.failure(f"kernel {trouble} during boot", trouble)
             if elapsed > self.boot_timeout:
                 raise self.failure(f"no SSH after {self.boot_timeout:.0f}s")
-            if READY_MARK in self.console() and key.exists() and self._try_connect(key):
-                self.boot_seconds = time.monotonic() - start
-                return
-            time.sleep(0.3)
+            if "kernel" not in seen and _KERNEL_LINE.search(console):
+                seen["kernel"] = elapsed
+            if READY_MARK in console:
+                seen.setdefault("ready", elapsed)
+                if key.exists() and self._try_connect(key):
+                    self.boot_seconds = time.monotonic() - start
+                    marks = HostMarks(seen.get("kernel"), seen.get("ready"), self.boot_seconds)
+                    self.boot_stages = boot_stages(console, marks)
+                    return
+            time.sleep(0.1)
 
     def _try_connect(self, key: Path) -> bool:
         client = paramiko.SSHClient()

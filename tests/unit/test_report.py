@@ -94,3 +94,14 @@ def test_summary_says_which_switch_default_the_guest_got() -> None:
             "Retpolines; STIBP: disabled)") in summary(r, "nf_hook_bpf").splitlines()
     r.guest = {"accel": "tcg", "boots": [{"boot": 1}]}  # a kernel without the switch
     assert "switch default" not in summary(r, "nf_hook_bpf")
+
+
+def test_summary_shows_where_the_first_boot_spent_its_time() -> None:
+    r = sample()
+    stages = {"total": 14.7, "stages": {"host": 4.1, "kernel": 1.2, "services": 6.0},
+              "details": {"udev": 4.3}}
+    r.guest = {"accel": "tcg", "boots": [{"boot": 1, "stages": stages}]}
+    assert ("  boot to SSH 14.7s: host 4.1s, kernel 1.2s, services 6.0s "
+            "(within services: udev 4.3s)") in summary(r, "nf_hook_bpf").splitlines()
+    r.guest = {"accel": "tcg", "boots": [{"boot": 1}]}  # a report from before stages
+    assert "boot to SSH" not in summary(r, "nf_hook_bpf")
