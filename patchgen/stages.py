@@ -91,6 +91,11 @@ def guest_spec(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, setti
                      memory, cpus, append, build_dir=built.outdir, icount=icount)
 
 
+def guest_ssh_keys(settings: Settings) -> Path:
+    """Where guests' SSH keys are kept between boots (vm/sshkeys.py)."""
+    return settings.cache / "guest-ssh"
+
+
 # What a guest is like right after boot, before any test changes it: the
 # position the runtime switch defaults to there, and why (the kernel's
 # Spectre v2 mitigation: the default is 1 where retpolines are in use).

@@ -176,7 +176,8 @@ def _bench_guest(stack: contextlib.ExitStack[bool | None], built: kbuild.BuildRe
                  progress: Progress) -> Guest:
     def guest_for(attempt: int) -> Guest:
         spec = stages.guest_spec(built, decision, settings, req.memory, cpus, extra, icount)
-        return Guest(spec, where / f"attempt-{attempt}", progress)
+        return Guest(spec, where / f"attempt-{attempt}", progress,
+                     ssh_keys=stages.guest_ssh_keys(settings))
 
     return boot_with_one_retry(stack, guest_for, progress)
 

@@ -40,7 +40,8 @@ def run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResu
 
     def guest_for(attempt: int) -> Guest:
         spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
-        return Guest(spec, run_dir / f"boot-{attempt}", progress)
+        return Guest(spec, run_dir / f"boot-{attempt}", progress,
+                     ssh_keys=stages.guest_ssh_keys(settings))
 
     with progress.stage("boot and run"), contextlib.ExitStack() as stack:
         guest = boot_with_one_retry(stack, guest_for, progress)

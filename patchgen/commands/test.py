@@ -141,7 +141,7 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
             tried.append(attempt)
             spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
             where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
-            return Guest(spec, where, progress)
+            return Guest(spec, where, progress, ssh_keys=stages.guest_ssh_keys(settings))
 
         with contextlib.ExitStack() as stack:
             guest = boot_with_one_retry(stack, guest_for, progress)

@@ -2,8 +2,9 @@
 
 ``Guest`` is a context manager: entering boots the kernel and waits until
 SSH answers; leaving powers the guest off and kills whatever is left of the
-QEMU process group, on Ctrl-C too.  Each run gets its own SSH key (vng runs
-with HOME pointing into the run directory) and its own loopback port.  The
+QEMU process group, on Ctrl-C too.  Each boot has its own HOME for vng (in
+the run directory), with SSH keys kept across boots (``sshkeys``), and its own
+loopback port.  The
 console is kept in ``console.log``; a guest that panics, oopses or stops
 answering is reported with the console lines that show it.
 """
@@ -27,6 +28,7 @@ import paramiko
 from patchgen import proc
 from patchgen.errors import GuestFailure
 from patchgen.progress import Progress
+from patchgen.vm import sshkeys
 from patchgen.vm.argv import GuestSpec, vng_argv
 from patchgen.vm.bootstages import BootStages, HostMarks, boot_stages
 
@@ -107,8 +109,10 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None,
 
 class Guest:
     def __init__(self, spec: GuestSpec, run_dir: Path, progress: Progress,
-                 boot_timeout: float = 240.0) -> None:
+                 boot_timeout: float = 240.0, ssh_keys: Path | None = None) -> None:
         self.spec = spec
+        # Where SSH keys are kept across boots (sshkeys); None: vng makes new ones.
+        self.ssh_keys = ssh_keys
         self.run_dir = run_dir
         self.progress = progress
         self.boot_timeout = boot_timeout
@@ -129,6 +133,8 @@ class Guest:
         self.home.mkdir(parents=True, exist_ok=True)
         proc.require("vng")
         proc.require("qemu-system-x86_64")
+        if self.ssh_keys is not None:
+            sshkeys.seed(self.ssh_keys, self._ssh_dir())
         try:
             self._vng = self._stack.enter_context(proc.background(
                 self.argv(), log_path=self.console_log, cwd=self.run_dir,
@@ -137,7 +143,13 @@ class Guest:
         except BaseException:
             self._stack.close()
             raise
+        if self.ssh_keys is not None:
+            sshkeys.keep(self._ssh_dir(), self.ssh_keys)
         return self
+
+    def _ssh_dir(self) -> Path:
+        """Where vng keeps the guest's host keys and the client key (under HOME)."""
+        return self.home / ".cache" / "virtme-ng" / ".ssh"
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -179,7 +191,7 @@ class Guest:
     # -- boot ---------------------------------------------------------------
     def _wait_ready(self) -> None:
         start = time.monotonic()
-        key = self.home / ".cache" / "virtme-ng" / ".ssh" / "id_virtme"
+        key = self._ssh_dir() / "id_virtme"
         seen: dict[str, float] = {}  # host moments for the boot stages
         while True:
             elapsed = time.monotonic() - start
