@@ -16,7 +16,8 @@ init       guest  init → ``basic initialization done`` (mounts,
 services   guest  → ``starting script`` (udev coldplug and settle, DHCP and
                   sshd, run side by side by virtme-ng-init)
 script     guest  → ``patchgen-guest-ready`` (patchgen-guest-init.sh)
-ssh        host   ready line seen → SSH connected
+ssh        host   ready line seen → SSH connected (Guest connects while the
+                  script runs, so this is what the connection takes longer)
 other      host   what the stages above leave of the total (console
                   delivery, polling, clock skew)
 ========== ====== ==========================================================

@@ -33,6 +33,8 @@ from patchgen.vm.argv import GuestSpec, vng_argv
 from patchgen.vm.bootstages import BootStages, HostMarks, boot_stages
 
 READY_MARK = "patchgen-guest-ready"
+# virtme-ng-init's line when it starts our init script, after sshd and DHCP.
+SCRIPT_MARK = "virtme-ng-init: starting script"
 _KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ", re.M)
 PANIC = re.compile(r"Kernel panic - not syncing")
 # Console lines that mean the kernel is in trouble, most specific first: the
@@ -141,6 +143,9 @@ class Guest:
                 env={"HOME": str(self.home)}))
             self._wait_ready()
         except BaseException:
+            if self._ssh is not None:  # connected, but the guest never got ready
+                self._ssh.close()
+                self._ssh = None
             self._stack.close()
             raise
         if self.ssh_keys is not None:
@@ -208,11 +213,16 @@ class Guest:
                 seen["kernel"] = elapsed
             if READY_MARK in console:
                 seen.setdefault("ready", elapsed)
-                if key.exists() and self._try_connect(key):
-                    self.boot_seconds = time.monotonic() - start
-                    marks = HostMarks(seen.get("kernel"), seen.get("ready"), self.boot_seconds)
-                    self.boot_stages = boot_stages(console, marks)
-                    return
+            # sshd and the network are up once vng's init starts our script
+            # (it waits for both): connect while the script runs.
+            if (self._ssh is None and (SCRIPT_MARK in console or "ready" in seen)
+                    and key.exists()):
+                self._try_connect(key)
+            if self._ssh is not None and "ready" in seen:
+                self.boot_seconds = time.monotonic() - start
+                marks = HostMarks(seen.get("kernel"), seen["ready"], self.boot_seconds)
+                self.boot_stages = boot_stages(console, marks)
+                return
             time.sleep(0.1)
 
     def _try_connect(self, key: Path) -> bool:
