@@ -202,7 +202,7 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
 
     req = PrepCommandRequest(
         _tree_request(ns), branch=ns.branch, rfc=not ns.no_rfc, prefix=ns.prefix,
-        to=tuple(ns.to), cc=tuple(ns.cc), output=ns.output, send=ns.send,
+        to=tuple(ns.to), cc=tuple(ns.cc), output=ns.output, b4=ns.b4, send=ns.send,
         mark_sent=ns.mark_sent, force=ns.force, yes=ns.yes)
     out = run(req, settings, progress,
               on_prepared=lambda done: print(prep.format_prepared(done)),
@@ -295,6 +295,9 @@ def _parser_prep(sub: Any) -> None:
     p.add_argument("--to", action="append", default=[], help="extra To: recipient")
     p.add_argument("--cc", action="append", default=[], help="extra Cc: recipient")
     p.add_argument("--output", type=Path, help="directory for the patches (no version tag)")
+    p.add_argument("--b4", action="store_true",
+                   help="also write the mails b4 would send (b4 send -o) to <output>/b4, "
+                        "with patchgen's cover letter, version and To/Cc")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--send", action="store_true", help="really send, with git send-email")
     p.add_argument("--force", action="store_true", help="send even if a check failed")

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 from patchgen import check as checks
 from patchgen import proc
+from patchgen.b4 import B4Mails, write_mails
 from patchgen.errors import PatchgenError, UserError
 from patchgen.git import Git, Identity, identity_env
 from patchgen.identity import committer_identity
@@ -61,6 +62,7 @@ class PrepRequest:
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
     output: Path | None = None
+    b4: bool = False  # also write b4's rendition (b4 send -o) to <outdir>/b4
 
 
 @dataclass
@@ -83,14 +85,18 @@ class Prepared:
     dry_run: str = ""
     tip: str = ""
     committer: Identity | None = None  # who formatted it, and tags it once sent
+    b4: B4Mails | None = None  # with PrepRequest.b4
 
     def moved_to(self, outdir: Path) -> Prepared:
         """The same result, its files in ``outdir`` (after the swap)."""
         def move(path: Path) -> Path:
             return outdir / path.relative_to(self.outdir)
 
+        b4 = None
+        if self.b4:
+            b4 = B4Mails(move(self.b4.outdir), [move(f) for f in self.b4.files], self.b4.count)
         return dataclasses.replace(self, outdir=outdir, files=[move(f) for f in self.files],
-                                   mbox=move(self.mbox))
+                                   mbox=move(self.mbox), b4=b4)
 
     @property
     def ok(self) -> bool:
@@ -207,7 +213,7 @@ def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Set
     git.run(*format_patch_argv(outdir, tree.base, tip, version, prefix, range_diff))
     files = sorted(outdir.glob("*.patch"))
     results = latest_results(settings, tree, shas)
-    fill_cover_letter(files[0], renderer, version, changes, results, rfc)
+    cover = fill_cover_letter(files[0], renderer, version, changes, results, rfc)
     src = tree.repo
     to, cc = address(files, src, req)
     mbox = outdir / f"{req.branch.replace('/', '-')}-v{version}.mbox"
@@ -217,6 +223,11 @@ def _prep_in(outdir: Path, git: Git, tree: Tree, req: PrepRequest, settings: Set
     prepared.checks = pre_send_checks(git, src, tree, tip, shas, files, mbox, settings, sender)
     # The user sends, whoever wrote the patches (From: lines keep the authors).
     prepared.dry_run = send_email(git, files, str(sender), dry_run=True)
+    if req.b4:
+        prepared.b4 = write_mails(tree.repo, req.branch, tree.base, version, prefix, cover, to,
+                                  cc, sender, outdir / "b4")
+        prepared.checks.append(Check("b4 send -o", prepared.b4.count == len(files),
+                                     f"{prepared.b4.count} of {len(files)} mails"))
     return prepared
 
 
@@ -324,7 +335,8 @@ def selftest_lines(report: Report) -> list[str]:
 
 
 def fill_cover_letter(cover: Path, renderer: Renderer, version: int, changes: list[str],
-                      results: dict[str, Any] | None, rfc: dict[str, Any]) -> None:
+                      results: dict[str, Any] | None, rfc: dict[str, Any]) -> str:
+    """Fill the cover letter's placeholders; returns its subject line and body."""
     text = cover.read_text()
     body = renderer.message("cover-letter.txt.j2", version=version, changes=changes,
                             results=results, rfc=rfc)
@@ -334,6 +346,7 @@ def fill_cover_letter(cover: Path, renderer: Renderer, version: int, changes: li
     text = text.replace("*** SUBJECT HERE ***", subject, 1)
     text = text.replace("*** BLURB HERE ***", blurb.strip("\n"), 1)
     cover.write_text(text)
+    return body
 
 
 # -- addresses ---------------------------------------------------------------------------
@@ -499,4 +512,7 @@ def format_prepared(p: Prepared) -> str:
     lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in p.checks]
     sent = [line for line in p.dry_run.splitlines() if line.startswith(("Dry-OK", "Dry-Sent"))]
     lines.append(f"git send-email --dry-run: {len(sent)} of {len(p.files)} mails would go out")
+    if p.b4:
+        lines.append(f"b4 send -o: {p.b4.count} mails in {p.b4.outdir} (to send them with b4 "
+                     "instead, then record the version: prep --mark-sent)")
     return "\n".join(lines)

@@ -27,6 +27,7 @@ class PrepCommandRequest:
     to: tuple[str, ...] = ()  # besides series.toml's
     cc: tuple[str, ...] = ()
     output: Path | None = None
+    b4: bool = False  # also write b4's mails (b4 send -o)
     send: bool = False
     mark_sent: bool = False
     force: bool = False  # send even if a check failed
@@ -65,7 +66,7 @@ def run(req: PrepCommandRequest, settings: Settings, progress: Progress, *,
     preq = prep.PrepRequest(
         branch=req.branch or spec.branch, rfc=req.rfc,
         prefix=req.prefix if req.prefix is not None else defaults.prefix,
-        to=defaults.to + req.to, cc=defaults.cc + req.cc, output=req.output)
+        to=defaults.to + req.to, cc=defaults.cc + req.cc, output=req.output, b4=req.b4)
     with progress.stage("prep: format-patch, cover letter, recipients, checks"), \
             tree_lock(settings, tree.id, progress):
         done = prep.prep(tree, preq, settings, Renderer(settings.templates_dir), spec)
