@@ -41,6 +41,7 @@ def test_prep_v1_then_v2(tmp_path: Path) -> None:
     again = patchgen("prep", env=COMMITTER)
     assert "v1 in" in again.stdout and "range-diff" not in again.stdout
     assert _git("tag", "--list", "patchgen/*/v*").split() == []
+    _b4_writes_the_same_series()
     marked = patchgen("prep", "--mark-sent", env=COMMITTER)
     assert f"v1 recorded as sent ({V1_TAG})" in marked.stdout, marked.stdout + marked.stderr
     assert _git("tag", "--list", "patchgen/*/v*").split() == [V1_TAG]
@@ -82,3 +83,17 @@ def _prep_v2_and_refuse_to_send() -> None:
     assert refused.returncode == 1
     assert "[FAIL] built by patchgen check" in refused.stdout
     assert "not sending (override with --force)" in refused.stderr
+
+
+def _b4_writes_the_same_series() -> None:
+    """prep --b4: b4's own rendition of exactly the checked commits, written
+    from a private clone; the tree gets no b4 state and no new commits."""
+    config, heads = _git("config", "--list", "--local"), _git("show-ref")
+    with_b4 = patchgen("prep", "--b4", env=COMMITTER)
+    assert "[ok] b4 send -o: 11 of 11 mails" in with_b4.stdout, with_b4.stdout + with_b4.stderr
+    outdir = Path(with_b4.stdout.split("v1 in ", 1)[1].split()[0])
+    (cover,) = (outdir / "b4").glob("0000-*")
+    text = cover.read_text()
+    assert "[PATCH RFC nf-next v1 00/10]" in text
+    assert "This series adds a generator of BPF programs" in text  # patchgen's cover letter
+    assert _git("config", "--list", "--local") == config and _git("show-ref") == heads
