@@ -27,6 +27,8 @@ command -v iptables-legacy >/dev/null && IPT=iptables-legacy
 
 now() { date +%s%N; }
 
+. "$(dirname "$0")/../lib/nf_progs.sh"
+
 # "programs=<n> prog_bytes=<memlock bytes>" of the generated programs
 # (named nf_hook_<hooks>), from bpftool's JSON.
 programs() {
@@ -36,33 +38,13 @@ progs = [p for p in json.load(sys.stdin) if p.get("name", "").startswith("nf_hoo
 print("programs=%d prog_bytes=%d" % (len(progs), sum(p.get("bytes_memlock", 0) for p in progs)))'
 }
 
-# The same once it has not changed for a second: programs leave the
-# dispatcher, and are released, from a work item after the hooks change.
-programs_settled() {
-	local prev cur same=0
-
-	prev=$(programs)
-	for _ in $(seq 1 100); do
-		sleep 0.2
-		cur=$(programs)
-		if [ "$cur" = "$prev" ]; then
-			same=$((same + 1))
-			[ $same -ge 5 ] && break
-		else
-			same=0
-		fi
-		prev=$cur
-	done
-	echo "$prev"
-}
-
 # One row: the time since t0, then the settled programs; the wait for
 # them is not counted (t0 moves past it).
 row() {
 	local el=$(($(now) - t0)) t1
 
 	t1=$(now)
-	echo "CTL what=$1 count=$2 $(programs_settled) ns=$el"
+	echo "CTL what=$1 count=$2 $(settled programs) ns=$el"
 	t0=$((t0 + $(now) - t1))
 }
 
@@ -74,7 +56,7 @@ trap cleanup EXIT
 
 command -v bpftool >/dev/null || { echo "bpftool is missing" >&2; exit 4; }
 cleanup
-before=$(programs_settled)
+before=$(settled programs)
 echo "CTL what=before count=0 $before ns=0"
 
 t0=$(now)

@@ -128,29 +128,19 @@ ruleset() {
 		{ echo "ruleset $1 did not load" >&2; exit 3; }
 }
 
-# Wait until the generated programs have stopped coming and going (their
-# count unchanged for a second, at most a minute): the series moves them in
-# and out of its dispatcher from a work item, one RCU grace period per
-# change, and an earlier step's backlog (the nf_hook() bench registers
-# hooks on 64 devices) would otherwise run inside the timed rounds, where
-# every instruction it executes is counted.
+# The generated programs settled (their count unchanged for a second, at
+# most a minute): an earlier step's backlog of dispatcher changes (the
+# nf_hook() bench registers hooks on 64 devices) would otherwise run inside
+# the timed rounds, where every instruction it executes is counted.
 settle() {
-	local prev cur same=0
-
-	command -v bpftool > /dev/null || { sleep 2; return; }
-	prev=$(bpftool prog show 2> /dev/null | grep -c ' name nf_hook_')
-	for _ in $(seq 1 300); do
-		sleep 0.2
-		cur=$(bpftool prog show 2> /dev/null | grep -c ' name nf_hook_')
-		if [ "$cur" = "$prev" ]; then
-			same=$((same + 1))
-			[ $same -ge 5 ] && return
-		else
-			same=0
-		fi
-		prev=$cur
-	done
+	if command -v bpftool > /dev/null; then
+		settled nf_progs 60 > /dev/null
+	else
+		sleep 2
+	fi
 }
+
+. "$(dirname "$0")/../lib/nf_progs.sh"
 
 forwarded() { ip netns exec $R cat /sys/class/net/veth2/statistics/tx_packets; }
 

@@ -65,27 +65,7 @@ fi
 ktap "1..9"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
-nf_progs() { bpftool prog show 2>/dev/null | grep -c ' name nf_hook_'; }
-
-# The count once it has not changed for a second: programs leave the
-# dispatcher, and are released, from a work item after the hooks change.
-nf_progs_settled() {
-	local prev cur same=0
-
-	prev=$(nf_progs)
-	for _ in $(seq 1 100); do
-		sleep 0.2
-		cur=$(nf_progs)
-		if [ "$cur" = "$prev" ]; then
-			same=$((same + 1))
-			[ $same -ge 5 ] && break
-		else
-			same=0
-		fi
-		prev=$cur
-	done
-	echo "$prev"
-}
+. "$(dirname "$0")/../lib/nf_progs.sh"
 
 # Two namespaces joined by veth; "r" routes, with conntrack and a filter
 # rule, so packets cross several hook locations.
@@ -116,9 +96,9 @@ setup_pair() {
 slow_hits() { awk '$1 == "nfslow" { print $2 }' $TRACING/kprobe_profile; }
 ping_some() { ip netns exec "c-$sfx" ping -q -c 20 -i 0.01 -W 1 10.99.0.1 >/dev/null; }
 
-before=$(nf_progs_settled)
+before=$(settled nf_progs)
 setup_pair
-after=$(nf_progs_settled)
+after=$(settled nf_progs)
 diag "nf_hook programs: $before before the ruleset, $after after"
 [ "$after" -gt "$before" ] && result programs_exist ok || result programs_exist fail
 
@@ -139,7 +119,7 @@ else
 fi
 
 # The same ruleset in ten more namespaces: shared programs, not new ones.
-base=$(nf_progs_settled)
+base=$(settled nf_progs)
 for i in $(seq 1 10); do
 	ns="s$i-$sfx"; mkns "$ns"
 	ip netns exec "$ns" nft -f - <<-EOF
@@ -149,7 +129,7 @@ for i in $(seq 1 10); do
 	}
 	EOF
 done
-grown=$(nf_progs_settled)
+grown=$(settled nf_progs)
 diag "ten namespaces with the same ruleset: nf_hook programs $base -> $grown"
 [ $((grown - base)) -le 2 ] && result programs_shared ok || result programs_shared fail
 
