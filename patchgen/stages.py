@@ -24,7 +24,8 @@ from patchgen.vm.argv import GuestSpec
 from patchgen.vm.guest import Guest, free_port
 
 if TYPE_CHECKING:
-    from patchgen.series.generate import Committed, Runtime, SeriesPlan
+    from patchgen.series.context import Runtime
+    from patchgen.series.generate import Committed, SeriesPlan
 
 
 def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:

@@ -20,7 +20,7 @@ from patchgen.vm.argv import qemu_opts
 from patchgen.vm.guest import Guest, boot_with_one_retry
 
 if TYPE_CHECKING:
-    from patchgen.series.generate import Runtime
+    from patchgen.series.context import Runtime
 
 
 @dataclass(frozen=True)

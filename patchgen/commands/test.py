@@ -32,7 +32,7 @@ from patchgen.vm.bootstages import boot_stages_note
 from patchgen.vm.guest import Guest, boot_with_one_retry
 
 if TYPE_CHECKING:
-    from patchgen.series.generate import Runtime
+    from patchgen.series.context import Runtime
 
 
 ACCELS = ("auto", "kvm", "tcg")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from patchgen.csrc import CFile, Edit, Function
 from patchgen.series import cedit
+from patchgen.series.context import Context
 from patchgen.series.view import RecipeError, TreeView
-
-if TYPE_CHECKING:
-    from patchgen.series.recipes import Context
 
 NETFILTER_H = "include/linux/netfilter.h"
 CORE_C = "net/netfilter/core.c"

@@ -24,6 +24,12 @@ _DECL = re.compile(
 )
 
 
+
+def is_declaration(code: str) -> bool:
+    """Whether a statement's comment-free text declares a variable."""
+    return _DECL.match(code) is not None and code.split()[0] not in _KEYWORDS
+
+
 def require_function(view: TreeView, path: str, name: str, *, definition: bool = True) -> Function:
     fn = view.parse(path).function(name, definition=definition)
     if fn is None:

@@ -25,7 +25,8 @@ from patchgen.csrc import CFile, CSyntaxError
 from patchgen.errors import UserError
 from patchgen.git import Git, Identity, identity_env
 from patchgen.series import faults
-from patchgen.series.recipes import RECIPES, Context
+from patchgen.series.context import Context, Runtime
+from patchgen.series.recipes import RECIPES
 from patchgen.series.render import Renderer
 from patchgen.series.view import FileChange, RecipeError, TreeView, changes_between
 from patchgen.tree import Tree
@@ -48,27 +49,6 @@ class Origin:
     author: Identity
     link: str
     dropped: tuple[str, ...] = ()  # its patches this series leaves out, and why
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What the series adds that generic stages need by name (series.toml [runtime])."""
-
-    switch: str  # sysctl: 1 runs the generated programs, 0 nf_hook_slow()
-    generator: str  # the file of the generator: a commit with it has the switch
-    kconfig: str  # the symbol that builds the generator
-    checks: str  # patchgen's guest checks, under selftests/guest/
-    selftest: str  # the series' selftest script, under templates/selftest/
-    helper: str  # its C helper, templates/selftest/<helper>.c
-    helper_env: str  # where the selftest finds the helper built on the host
-
-    @property
-    def switch_name(self) -> str:
-        return self.switch.rsplit(".", 1)[1]
-
-    @property
-    def switch_file(self) -> str:
-        return "/proc/sys/" + self.switch.replace(".", "/")
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from patchgen.csrc import CFile, Edit, Function, Token
 from patchgen.series import cedit
+from patchgen.series.context import Context
 from patchgen.series.hooks import CallKind, CallSite, Inventory, Site
 from patchgen.series.view import RecipeError
-
-if TYPE_CHECKING:
-    from patchgen.series.recipes import Context
 
 NETFILTER_H = "include/linux/netfilter.h"
 FIELDS = {0: "priv", 1: "skb"}  # parameter position -> nf_hook_state member

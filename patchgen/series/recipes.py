@@ -11,19 +11,13 @@ Tree differences come from ``TreeFacts``, never from version numbers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from patchgen.csrc import Call, CFile, Edit, Function
-from patchgen.probe import TreeFacts
-from patchgen.series import cedit
-from patchgen.series.hooks import Inventory, check_convertible, discover
-from patchgen.series.render import Renderer
+from patchgen.series import bpf_recipes, cedit, onearg, selftest_recipe
+from patchgen.series.context import Context, Recipe
+from patchgen.series.hooks import check_convertible, discover
 from patchgen.series.view import RecipeError, TreeView
-
-if TYPE_CHECKING:
-    from patchgen.series.generate import Runtime
 
 NETFILTER_H = "include/linux/netfilter.h"
 NF_QUEUE_H = "include/net/netfilter/nf_queue.h"
@@ -33,19 +27,6 @@ NAT_CORE_C = "net/netfilter/nf_nat_core.c"
 NAT_HELPER = "nf_nat_inet_run_hooks"
 
 
-@dataclass
-class Context:
-    view: TreeView
-    facts: TreeFacts
-    renderer: Renderer
-    author: str
-    runtime: Runtime  # the names series.toml gives the generator, its switch, its selftest
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    inventory: Inventory | None = None
-
-
-Recipe = Callable[[Context], dict[str, Any]]
 
 
 def where(cf: CFile, offset: int) -> str:
@@ -174,8 +155,7 @@ def _first_statement(cf: CFile, fn: Function, lines: list[str]) -> Edit:
         line_end = cf.text.index("\n", pos) + 1
         # A line of comment stops the walk as a statement does: it speaks of what follows.
         line, code = cf.text[pos:line_end].strip(), cf.code[pos:line_end].strip()
-        if line and not (code and cedit._DECL.match(code)
-                         and code.split()[0] not in cedit._KEYWORDS):
+        if line and not (code and cedit.is_declaration(code)):
             break
         pos = line_end
     return Edit(pos, pos, "".join(f"\t{line}\n" for line in lines) + "\n")
@@ -283,8 +263,6 @@ def _slow_callers(view: TreeView) -> dict[str, Any]:
 
 # -- patch 4 -------------------------------------------------------------------------
 def one_argument(ctx: Context) -> dict[str, Any]:
-    from patchgen.series import onearg
-
     inventory = discover(ctx.view)
     check_convertible(inventory)
     ctx.inventory = inventory
@@ -301,8 +279,6 @@ def one_argument(ctx: Context) -> dict[str, Any]:
 
 
 def _bpf() -> dict[str, Recipe]:
-    from patchgen.series import bpf_recipes, selftest_recipe
-
     return {
         "kernel_prog": bpf_recipes.kernel_prog,
         "generator": bpf_recipes.generator,

@@ -9,12 +9,11 @@ runtime checks run the same two files on any tree (commands.test.guest_scripts).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from patchgen.series.context import Context
 from patchgen.series.view import RecipeError, TreeView
 
-if TYPE_CHECKING:
-    from patchgen.series.recipes import Context
 
 def selftest(ctx: Context) -> dict[str, Any]:
     directory = ctx.facts.selftests_dir

@@ -1,0 +1,53 @@
+"""What every recipe gets (Context), and the series' runtime particulars.
+
+Its own module so that recipes.py, which maps names to recipes, and the
+recipe modules it imports (onearg, bpf_recipes, selftest_recipe) all depend
+on it and not on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from patchgen.probe import TreeFacts
+from patchgen.series.hooks import Inventory
+from patchgen.series.render import Renderer
+from patchgen.series.view import TreeView
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the series adds that generic stages need by name (series.toml [runtime])."""
+
+    switch: str  # sysctl: 1 runs the generated programs, 0 nf_hook_slow()
+    generator: str  # the file of the generator: a commit with it has the switch
+    kconfig: str  # the symbol that builds the generator
+    checks: str  # patchgen's guest checks, under selftests/guest/
+    selftest: str  # the series' selftest script, under templates/selftest/
+    helper: str  # its C helper, templates/selftest/<helper>.c
+    helper_env: str  # where the selftest finds the helper built on the host
+
+    @property
+    def switch_name(self) -> str:
+        return self.switch.rsplit(".", 1)[1]
+
+    @property
+    def switch_file(self) -> str:
+        return "/proc/sys/" + self.switch.replace(".", "/")
+
+
+@dataclass
+class Context:
+    view: TreeView
+    facts: TreeFacts
+    renderer: Renderer
+    author: str
+    runtime: Runtime  # the names series.toml gives the generator, its switch, its selftest
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    inventory: Inventory | None = None
+
+
+Recipe = Callable[[Context], dict[str, Any]]
