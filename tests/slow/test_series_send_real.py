@@ -94,6 +94,7 @@ def _b4_writes_the_same_series() -> None:
     outdir = Path(with_b4.stdout.split("v1 in ", 1)[1].split()[0])
     (cover,) = (outdir / "b4").glob("0000-*")
     text = cover.read_text()
-    assert "[PATCH RFC nf-next v1 00/10]" in text
+    # b4, like git format-patch, leaves v1 out of the subject.
+    assert "Subject: [PATCH RFC nf-next 00/10] netfilter: bpf base hook program" in text
     assert "This series adds a generator of BPF programs" in text  # patchgen's cover letter
     assert _git("config", "--list", "--local") == config and _git("show-ref") == heads
