@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Self
 
 from patchgen import build as kbuild
 from patchgen import junit, proc, runfile
@@ -120,11 +120,11 @@ class Comparison:
 
 
 @dataclass
-class BenchResult:
+class BenchResult(runfile.RunFile):
     """bench.json.  ``raw`` (the guest's output and the rounds) is kept as JSON
     has it: read back, its integer keys are strings."""
 
-    SCHEMA_VERSION: ClassVar[int] = 1
+    FILE = "bench.json"
 
     accel: str
     comparisons: list[Comparison] = field(default_factory=list)
@@ -163,17 +163,8 @@ class BenchResult:
                 "control": self.control, "table": format_table(self, model), "raw": self.raw}
 
     @classmethod
-    def from_json(cls, data: Any, source: str = "bench.json") -> BenchResult:
-        """What to_json() wrote (its derived figures are not read); RunFileError otherwise.
-        A model left at None was written as the default CostModel, and reads back as one."""
-        return runfile.parse(data, cls._read, cls.SCHEMA_VERSION, source)
-
-    @classmethod
-    def load(cls, path: Path) -> BenchResult:
-        return runfile.load(path, cls._read, cls.SCHEMA_VERSION)
-
-    @classmethod
-    def _read(cls, d: Mapping[str, Any]) -> BenchResult:
+    def _read(cls, d: Mapping[str, Any]) -> Self:
+        """A model left at None was written as the default CostModel, and reads back as one."""
         cost = runfile.table(d, "cost_model") if "cost_model" in d else None
         return cls(
             runfile.text(d, "accel"),

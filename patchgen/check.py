@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Self
 
 from patchgen import build as kbuild
 from patchgen import matrix as kmatrix
@@ -110,10 +110,10 @@ class PatchCheck:
 
 
 @dataclass
-class CheckReport:
+class CheckReport(runfile.RunFile):
     """check.json: every patch in every config of the matrix, and checkpatch."""
 
-    SCHEMA_VERSION: ClassVar[int] = 1
+    FILE = "check.json"
 
     tree: str
     base: str
@@ -132,15 +132,7 @@ class CheckReport:
         return d
 
     @classmethod
-    def from_json(cls, data: Any, source: str = "check.json") -> CheckReport:
-        return runfile.parse(data, cls._read, cls.SCHEMA_VERSION, source)
-
-    @classmethod
-    def load(cls, path: Path) -> CheckReport:
-        return runfile.load(path, cls._read, cls.SCHEMA_VERSION)
-
-    @classmethod
-    def _read(cls, d: Mapping[str, Any]) -> CheckReport:
+    def _read(cls, d: Mapping[str, Any]) -> Self:
         return cls(runfile.text(d, "tree"), runfile.text(d, "base"), runfile.text(d, "branch"),
                    [PatchCheck.from_dict(p) for p in runfile.items(d, "patches")],
                    runfile.opt_integer(d, "first_failure"),

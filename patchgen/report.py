@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Self
 
 from patchgen import junit, proc, runfile
 from patchgen.progress import StageTiming, format_seconds
@@ -18,10 +18,10 @@ from patchgen.vm.bootstages import record_line
 
 
 @dataclass
-class Report:
+class Report(runfile.RunFile):
     """report.json: what 'test' and 'run' did, test by test."""
 
-    SCHEMA_VERSION: ClassVar[int] = 1
+    FILE = "report.json"
 
     command: str
     started: str
@@ -57,16 +57,7 @@ class Report:
         }
 
     @classmethod
-    def from_json(cls, data: Any, source: str = "report.json") -> Report:
-        """What to_json() wrote (its derived summary is not read); RunFileError otherwise."""
-        return runfile.parse(data, cls._read, cls.SCHEMA_VERSION, source)
-
-    @classmethod
-    def load(cls, path: Path) -> Report:
-        return runfile.load(path, cls._read, cls.SCHEMA_VERSION)
-
-    @classmethod
-    def _read(cls, d: Mapping[str, Any]) -> Report:
+    def _read(cls, d: Mapping[str, Any]) -> Self:
         return cls(
             command=runfile.text(d, "command"), started=runfile.text(d, "started"),
             metadata=runfile.table(d, "metadata"),

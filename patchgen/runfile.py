@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from patchgen.errors import UserError
 
@@ -25,6 +25,27 @@ _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 class RunFileError(UserError):
     """A run file patchgen cannot read: not JSON, malformed, or from a newer patchgen."""
+
+
+class RunFile:
+    """A result written to a run file and read back typed: the subclass says
+    its file, its version and how to read one (``_read``)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    FILE: ClassVar[str]
+
+    @classmethod
+    def _read(cls, d: Mapping[str, Any]) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls, data: Any, source: str | None = None) -> Self:
+        """What to_json() wrote (derived figures are not read); RunFileError otherwise."""
+        return parse(data, cls._read, cls.SCHEMA_VERSION, source or cls.FILE)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        return load(path, cls._read, cls.SCHEMA_VERSION)
 
 
 def parse(data: Any, read: Callable[[Mapping[str, Any]], T], current: int, source: str) -> T:
