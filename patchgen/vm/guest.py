@@ -4,7 +4,10 @@
 SSH answers; leaving powers the guest off and kills whatever is left of the
 QEMU process group, on Ctrl-C too.  Each boot has its own HOME for vng (in
 the run directory), with SSH keys kept across boots (``sshkeys``), and its own
-loopback port.  The
+loopback port.  A guest that is one of several at once is given a
+``cancel`` event: set (Ctrl-C reached the main thread, or another guest
+failed), it ends a boot or a command in this guest's own thread with
+KeyboardInterrupt, which unwinds to the power-off like Ctrl-C.  The
 console is kept in ``console.log``; a guest that panics, oopses or stops
 answering is reported with the console lines that show it.
 """
@@ -17,6 +20,7 @@ import re
 import shlex
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,8 +115,10 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None,
 
 class Guest:
     def __init__(self, spec: GuestSpec, run_dir: Path, progress: Progress,
-                 boot_timeout: float = 240.0, ssh_keys: Path | None = None) -> None:
+                 boot_timeout: float = 240.0, ssh_keys: Path | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.spec = spec
+        self.cancel = cancel
         # Where SSH keys are kept across boots (sshkeys); None: vng makes new ones.
         self.ssh_keys = ssh_keys
         self.run_dir = run_dir
@@ -200,6 +206,7 @@ class Guest:
         seen: dict[str, float] = {}  # host moments for the boot stages
         while True:
             elapsed = time.monotonic() - start
+            self._stop_if_cancelled()
             self.progress.status(f"booting ({self.spec.accel.value}) {elapsed:.0f}s")
             if not self.alive():
                 raise self.failure("the guest exited during boot")
@@ -266,6 +273,7 @@ class Guest:
         out, err = bytearray(), bytearray()
         deadline = start + timeout
         while True:
+            self._stop_if_cancelled()
             while chan.recv_ready():
                 out += chan.recv(65536)
             while chan.recv_stderr_ready():
@@ -279,6 +287,10 @@ class Guest:
                 return self._result(argv, None, out, err, start, timed_out=True)
             time.sleep(0.05)
         return self._result(argv, chan.recv_exit_status(), out, err, start)
+
+    def _stop_if_cancelled(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt("cancelled: the run is stopping")
 
     def run_checked(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
         """run(), raising GuestFailure if the kernel failed while it ran."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 CLIENT_FILES = ("id_virtme", "id_virtme.pub")
@@ -47,11 +48,12 @@ def keep(ssh_dir: Path, kept: Path) -> None:
     """Keep the keys vng made in ``ssh_dir`` for later boots, whole or not at all.
 
     Written beside ``kept`` and renamed into place, so a guest booting at the
-    same time in another run finds either all the keys or none.
+    same time in another run, or in another lane of this one, finds either all
+    the keys or none (and never a key pair made of two guests' halves).
     """
     if complete(kept) or not complete(ssh_dir):
         return
-    tmp = kept.with_name(f"{kept.name}.tmp{os.getpid()}")
+    tmp = kept.with_name(f"{kept.name}.tmp{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         _copy_keys(ssh_dir, tmp)
