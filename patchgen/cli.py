@@ -85,7 +85,7 @@ def test_request(ns: argparse.Namespace, rev: str | None) -> TestRequest:
         tree=_tree_request(ns), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
-        churn=ns.churn)
+        churn=ns.churn, jobs=ns.guests)
 
 
 def _show(outcome: TestOutcome) -> int:
@@ -193,6 +193,11 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--churn", type=int, default=200,
                    help="hook register/unregister cycles in the runtime checks (with the "
                         "kmemleak profile, a leak check follows)")
+    # dest "guests": 'patchgen -j N' before the command is the build's jobs.
+    p.add_argument("--jobs", dest="guests", type=int, metavar="J",
+                   help="guests at once, each running its share of the tests (default: one "
+                        "per core under TCG, host CPUs / --cpus under KVM, as far as the "
+                        "host's memory allows); 1: one guest, as before")
     p.add_argument("--output", type=Path, help="directory for logs and reports")
 
 

@@ -6,6 +6,13 @@ runs through the tree's own ``run_kselftest.sh`` so its output is real
 KTAP, which is parsed into typed results.  A test that kills or freezes the
 guest is recorded as a crash with the console lines that show it, and the
 guest is rebooted for the next test.
+
+A run's work is a list of units (``work_units``: a test in one position of
+the switch, one of our scripts, the equivalence cases), each with a stable
+key (``work_keys``).  ``run_tests`` gives them to one guest, or to several
+at once (``jobs``): each lane a thread with a guest of its own, taking
+units from a shared queue; the results come back in the order one guest
+would have produced them.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import contextlib
 import dataclasses
 import difflib
 import re
+import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +72,11 @@ class Variant:
 
     name: str
     sysctls: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The variant in a work key: its values ("1" for the switch at 1; "": none)."""
+        return ",".join(self.sysctls.values())
 
 
 NO_VARIANT = Variant("")
@@ -187,17 +200,122 @@ def check_selection(catalogue: Catalogue, known: list[str] | None, selection: st
             raise UserError(f"unknown test {name!r} in this tree", hint=hint)
 
 
+# -- the work of a run ---------------------------------------------------------------
+EQUIV_KEY = "equiv"
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """What one guest does at a time: a kselftest in one position of the
+    switch, one of our scripts, or the equivalence cases (every position,
+    compared, in one boot: neither ``plan`` nor ``script``)."""
+
+    key: str
+    variant: Variant = NO_VARIANT
+    plan: TestPlan | None = None
+    script: ScriptPlan | None = None
+    number: int = 0  # a kselftest's place among the test runs ("[3/40]")
+
+
+def work_units(plans: Sequence[TestPlan], variants: Sequence[Variant],
+               scripts: Sequence[ScriptPlan], equiv: bool) -> tuple[WorkUnit, ...]:
+    """The units of a run in the order one guest runs them: every plan in
+    each variant, then our scripts, then the equivalence cases."""
+    units: list[WorkUnit] = []
+    for variant in variants:
+        for plan in plans:
+            key = f"{variant.key}/{plan.name}" if variant.key else plan.name
+            units.append(WorkUnit(key, variant, plan=plan, number=len(units) + 1))
+    units += [WorkUnit(f"script:{script.name}", script=script) for script in scripts]
+    if equiv:
+        units.append(WorkUnit(EQUIV_KEY))
+    return tuple(units)
+
+
+def work_keys(plans: Sequence[TestPlan], variants: Sequence[Variant],
+              scripts: Sequence[ScriptPlan], equiv: bool) -> list[str]:
+    """The keys of a run's units of work, in the order one guest runs them.
+
+    Pure and stable (the same tests, positions and scripts give the same
+    keys, on any machine), and unique within a run:
+
+    * ``<position>/<test>`` for a kselftest with the switch at a position,
+      "1/nft_meta.sh", "0/nft_meta.sh" (on a tree without the switch, the
+      test's name alone: "nft_meta.sh");
+    * ``script:<name>`` for our scripts: "script:nf_hook_bpf.sh",
+      "script:selftest/nf_hook_bpf.sh";
+    * ``equiv`` for the equivalence cases (all positions in one guest).
+
+    A subset of these keys is a part of the run that any guest can do alone.
+    """
+    return [u.key for u in work_units(plans, variants, scripts, equiv)]
+
+
+def default_jobs(accel: Accel, host_cpus: int, mem_available: int, guest_memory: int,
+                 guest_cpus: int, units: int) -> int:
+    """Guests at once when --jobs is not given, at least one.
+
+    TCG runs a guest on one host thread (TCG_QEMU_OPTS): one guest per
+    core.  KVM: the host's CPUs over the guest's.  Either way no more
+    guests than the host's available memory holds, nor than units of work.
+    """
+    by_cpu = host_cpus if accel is Accel.TCG else host_cpus // max(1, guest_cpus)
+    by_memory = mem_available // max(1, guest_memory)
+    return max(1, min(by_cpu, by_memory, units))
+
+
 # -- running ------------------------------------------------------------------------
-GuestFactory = Callable[[], AbstractContextManager[Guest]]
+@dataclass(frozen=True)
+class Lane:
+    """One of the guests a run keeps at once.
+
+    Number 0 is the only guest of a serial run (its boots are numbered as
+    they always were); lanes of a parallel run count from 1.  ``cancel``
+    set: the run is stopping; the lane's guest ends what it does
+    (Guest.cancel) and the lane powers it off.
+    """
+
+    number: int
+    progress: Progress
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def name(self) -> str:
+        return f"guest {self.number}"
+
+
+GuestFactory = Callable[[Lane], AbstractContextManager[Guest]]
+
+
+@dataclass
+class LaneRecord:
+    """What a lane did: its units (by key) and the time from its start to its last result."""
+
+    number: int
+    keys: list[str] = field(default_factory=list)
+    busy_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lane": self.number, "busy_seconds": round(self.busy_seconds, 2),
+                "units": list(self.keys)}
+
+
+@dataclass(frozen=True)
+class LaneRun:
+    """The results of run_tests, in serial order, and what each lane did."""
+
+    results: list[TestResult]
+    lanes: tuple[LaneRecord, ...]
 
 
 class _Session:
     """The current guest; rebooted after a test kills it."""
 
-    def __init__(self, boot: GuestFactory, installed: Installed, progress: Progress) -> None:
+    def __init__(self, boot: GuestFactory, installed: Installed, lane: Lane) -> None:
         self.boot = boot
         self.installed = installed
-        self.progress = progress
+        self.lane = lane
+        self.progress = lane.progress
         self.boots = 0
         self.variant = NO_VARIANT
         self._stack = contextlib.ExitStack()
@@ -205,7 +323,7 @@ class _Session:
 
     def guest(self) -> Guest:
         if self._guest is None:
-            self._guest = self._stack.enter_context(self.boot())
+            self._guest = self._stack.enter_context(self.boot(self.lane))
             self.boots += 1
             self._prepare(self._guest)
         return self._guest
@@ -238,8 +356,8 @@ class _Session:
 
 
 @contextlib.contextmanager
-def session(boot: GuestFactory, installed: Installed, progress: Progress) -> Iterator[_Session]:
-    s = _Session(boot, installed, progress)
+def session(boot: GuestFactory, installed: Installed, lane: Lane) -> Iterator[_Session]:
+    s = _Session(boot, installed, lane)
     try:
         yield s
     finally:
@@ -265,40 +383,146 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               variants: tuple[Variant, ...] = (NO_VARIANT,),
               scripts: tuple[ScriptPlan, ...] = (),
               on_result: Callable[[list[TestResult]], None] | None = None,
-              equiv_plan: equiv.EquivPlan | None = None) -> list[TestResult]:
-    """Every plan once per variant (its sysctls set first), then our scripts; one session.
+              equiv_plan: equiv.EquivPlan | None = None, jobs: int = 1) -> LaneRun:
+    """Every plan once per variant (its sysctls set first), then our scripts,
+    then the equivalence cases: in one guest, or in ``jobs`` at once.
 
-    ``on_result`` sees the results so far after each test (to keep the
-    report current on disk while a long run goes on).
+    ``on_result`` sees the results so far, in serial order, after each unit
+    (to keep the report current on disk while a long run goes on).
     """
-    results: list[TestResult] = []
-    total = len(plans) * len(variants)
-    with session(boot, installed, progress) as sess:
-        for variant in variants:
-            sess.use(variant)
-            for plan in plans:
-                n = len(results) + 1
-                result = _run_with_retries(sess, plan, variant, expectations, progress,
-                                           retries, f"[{n}/{total}]")
-                results.append(result)
-                _say(progress, result)
-                if on_result is not None:
-                    on_result(results)
+    work = _Work(work_units(plans, variants, scripts, equiv_plan is not None), installed,
+                 expectations, retries, variants, equiv_plan, len(plans) * len(variants),
+                 on_result)
+    if jobs <= 1:
+        record = _lane(boot, Lane(0, progress), work, variants[0])
+        return LaneRun(work.results(), (record,))
+    lanes = [Lane(n, progress.lane(f"guest {n}")) for n in range(1, jobs + 1)]
+    return LaneRun(*_parallel(boot, lanes, work, variants))
+
+
+class _Work:
+    """The units of a run, those not yet taken, and the results so far."""
+
+    def __init__(self, units: tuple[WorkUnit, ...], installed: Installed,
+                 expectations: Expectations, retries: int, variants: tuple[Variant, ...],
+                 equiv_plan: equiv.EquivPlan | None, total: int,
+                 on_result: Callable[[list[TestResult]], None] | None) -> None:
+        self.units = units
+        self.installed = installed
+        self.expectations = expectations
+        self.retries = retries
+        self.variants = variants
+        self.equiv_plan = equiv_plan
+        self.total = total
+        self.on_result = on_result
+        self._pending = list(units)
+        self._slots: list[list[TestResult] | None] = [None] * len(units)
+        self._lock = threading.Lock()
+
+    def take(self, prefer: Variant) -> WorkUnit | None:
+        """The next unit for a lane whose guest is at ``prefer``: the first
+        pending one in that position, else the first (one lane: the list order)."""
+        with self._lock:
+            if not self._pending:
+                return None
+            unit = next((u for u in self._pending if u.variant == prefer), self._pending[0])
+            self._pending.remove(unit)
+            return unit
+
+    def done(self, unit: WorkUnit, results: list[TestResult]) -> None:
+        with self._lock:
+            self._slots[self.units.index(unit)] = results
+            if self.on_result is not None:
+                self.on_result(self.results())
+
+    def results(self) -> list[TestResult]:
+        return [r for slot in self._slots if slot is not None for r in slot]
+
+
+def _lane(boot: GuestFactory, lane: Lane, work: _Work, prefer: Variant) -> LaneRecord:
+    """One guest taking units until none is left."""
+    record = LaneRecord(lane.number)
+    start = time.monotonic()
+    with session(boot, work.installed, lane) as sess:
+        while (unit := work.take(prefer)) is not None:
+            if lane.cancel.is_set():
+                raise KeyboardInterrupt("cancelled: the run is stopping")
+            if unit.variant.sysctls:
+                prefer = unit.variant
+            results = _run_unit(sess, unit, work, lane.progress)
+            for result in results:
+                _say(lane.progress, result)
+            record.keys.append(unit.key)
+            record.busy_seconds = time.monotonic() - start
+            work.done(unit, results)
+    return record
+
+
+def _run_unit(sess: _Session, unit: WorkUnit, work: _Work,
+              progress: Progress) -> list[TestResult]:
+    if unit.plan is not None:
+        if sess.variant != unit.variant:
+            sess.use(unit.variant)
+        return [_run_with_retries(sess, unit.plan, unit.variant, work.expectations, progress,
+                                  work.retries, f"[{unit.number}/{work.total}]")]
+    if sess.variant != NO_VARIANT:
         sess.use(NO_VARIANT)
-        for script in scripts:
-            progress.status(f"{script.name} running (limit {script.timeout}s)")
-            for result in run_script(sess, script, expectations):
-                results.append(result)
-                _say(progress, result)
-            if on_result is not None:
-                on_result(results)
-        if equiv_plan is not None:
-            for result in run_equiv(sess, equiv_plan, variants, progress):
-                results.append(result)
-                _say(progress, result)
-            if on_result is not None:
-                on_result(results)
-    return results
+    if unit.script is not None:
+        progress.status(f"{unit.script.name} running (limit {unit.script.timeout}s)")
+        return run_script(sess, unit.script, work.expectations)
+    assert work.equiv_plan is not None
+    return run_equiv(sess, work.equiv_plan, work.variants, progress)
+
+
+def _parallel(boot: GuestFactory, lanes: list[Lane], work: _Work,
+              variants: tuple[Variant, ...]) -> tuple[list[TestResult], tuple[LaneRecord, ...]]:
+    """The lanes in threads; the first failure (or Ctrl-C, which only the
+    main thread sees) stops them all, and each powers its own guest off."""
+    cancel = threading.Event()
+    lanes = [dataclasses.replace(lane, cancel=cancel) for lane in lanes]
+    records: list[LaneRecord | None] = [None] * len(lanes)
+    errors: list[BaseException] = []
+    ended = [threading.Event() for _ in lanes]
+    lock = threading.Lock()
+
+    def main(i: int) -> None:
+        try:
+            records[i] = _lane(boot, lanes[i], work, variants[i % len(variants)])
+        except BaseException as exc:  # handed to the main thread
+            with lock:
+                errors.append(exc)
+            cancel.set()
+        finally:
+            ended[i].set()
+
+    threads = [threading.Thread(target=main, args=(i,), name=f"patchgen-{lane.name}")
+               for i, lane in enumerate(lanes)]
+    try:
+        for t in threads:
+            t.start()
+        _wait(ended)
+    except BaseException:
+        cancel.set()
+        _wait_through_interrupts([e for e, t in zip(ended, threads, strict=True) if t.ident])
+        raise
+    if errors:
+        raise errors[0]
+    return work.results(), tuple(r for r in records if r is not None)
+
+
+def _wait(ended: list[threading.Event]) -> None:
+    """Until every lane has ended.  Not Thread.join(): on Python 3.11 a join
+    that Ctrl-C interrupts can mark a running thread as stopped."""
+    for e in ended:
+        while not e.wait(0.2):
+            pass
+
+
+def _wait_through_interrupts(ended: list[threading.Event]) -> None:
+    """Wait for every lane to power its guest off, whatever else is pressed meanwhile."""
+    while not all(e.is_set() for e in ended):
+        with contextlib.suppress(KeyboardInterrupt):
+            _wait(ended)
 
 
 def run_equiv(sess: _Session, plan: equiv.EquivPlan, variants: tuple[Variant, ...],

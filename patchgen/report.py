@@ -172,9 +172,25 @@ def summary(report: Report, switch_name: str) -> str:
             lines.append("  failed with no expectation to compare with: "
                          + ", ".join(unexplained))
     lines.append("")
+    if guests := guests_line(report.guest):
+        lines.append(guests)
     lines.append("  stages: " + ", ".join(f"{s.name} {format_seconds(s.seconds)}"
                                          + ("" if s.ok else " (failed)") for s in report.stages))
     if report.error:
         lines.append(f"  error: {report.error}")
     lines.append(f"  reproduce: {report.command}")
     return "\n".join(lines)
+
+
+def guests_line(guest: Mapping[str, Any]) -> str:
+    """How many guests ran at once, how busy each was, and the wall time saved
+    ("" for a report without lanes: older, or interrupted)."""
+    lanes = guest.get("lanes")
+    if not lanes:
+        return ""
+    jobs = guest.get("jobs", len(lanes))
+    busy = " + ".join(format_seconds(lane["busy_seconds"]) for lane in lanes)
+    if jobs == 1:
+        return f"  guests: 1 at a time, busy {busy}"
+    return (f"  guests: {jobs} at once, busy {busy}; saved "
+            f"{format_seconds(guest.get('saved_seconds', 0.0))} of wall time")

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import os
 import re
 import resource
 import shlex
@@ -81,14 +82,16 @@ class TestRequest:
     command: str = "test"  # how the user asked: "test", or "run" (generate first)
     equiv: bool = True  # the equivalence cases (selftests/equiv)
     churn: int = 200  # hook register/unregister cycles in nf_hook_bpf.sh
+    jobs: int | None = None  # guests at once; None: what the host allows (guest_jobs)
 
     def __post_init__(self) -> None:
         """Every field that can be judged alone; check_test_request() does the rest."""
         stages.switch_positions(self.switch)
         if not self.tests.strip(" ,"):
             raise UserError("--tests is empty", hint="quick, default, all, or test names")
+        jobs = 1 if self.jobs is None else self.jobs
         for name, value, least in (("--retries", self.retries, 0), ("--cpus", self.cpus, 1),
-                                   ("--churn", self.churn, 0)):
+                                   ("--churn", self.churn, 0), ("--jobs", jobs, 1)):
             if value < least:
                 raise UserError(f"{name} must be {least} or more, got {value}")
         if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", self.memory):
@@ -113,6 +116,8 @@ class TestRequest:
             argv.append("--no-equiv")
         if self.churn != 200:
             argv += ["--churn", str(self.churn)]
+        if self.jobs is not None:
+            argv += ["--jobs", str(self.jobs)]
         return shlex.join(argv)
 
 
@@ -128,28 +133,35 @@ class TestOutcome:
 
 
 def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
-                  settings: Settings, progress: Progress, run_dir: Path,
-                  boots: list[dict[str, Any]], runtime: Runtime) -> kselftest.GuestFactory:
-    counter = itertools.count(1)
+                  settings: Settings, run_dir: Path, boots: list[dict[str, Any]],
+                  runtime: Runtime) -> kselftest.GuestFactory:
+    """Boots for the lanes: boot-<n> in a serial run, boot-<lane>-<n> with
+    several guests at once, each with its own console log."""
+    counters: dict[int, Iterator[int]] = {}
 
     @contextlib.contextmanager
-    def boot() -> Iterator[Guest]:
-        n = next(counter)
+    def boot(lane: kselftest.Lane) -> Iterator[Guest]:
+        n = next(counters.setdefault(lane.number, itertools.count(1)))
+        name = f"boot-{n}" if lane.number == 0 else f"boot-{lane.number}-{n}"
         tried: list[int] = []
 
         def guest_for(attempt: int) -> Guest:
             tried.append(attempt)
             spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
-            where = run_dir / (f"boot-{n}" if attempt == 1 else f"boot-{n}-attempt-{attempt}")
-            return Guest(spec, where, progress, ssh_keys=stages.guest_ssh_keys(settings))
+            where = run_dir / (name if attempt == 1 else f"{name}-attempt-{attempt}")
+            return Guest(spec, where, lane.progress, ssh_keys=stages.guest_ssh_keys(settings),
+                         cancel=lane.cancel)
 
         with contextlib.ExitStack() as stack:
-            guest = boot_with_one_retry(stack, guest_for, progress)
-            progress.info(f"guest {n} up: SSH after {guest.boot_seconds:.1f}s "
-                          f"(console {guest.console_log}){boot_stages_note(guest.boot_stages)}")
+            guest = boot_with_one_retry(stack, guest_for, lane.progress)
+            lane.progress.info(f"{'boot' if lane.number else 'guest'} {n} up: SSH after "
+                               f"{guest.boot_seconds:.1f}s (console {guest.console_log})"
+                               f"{boot_stages_note(guest.boot_stages)}")
             record: dict[str, Any] = {"boot": n,
                                       "seconds_to_ssh": round(guest.boot_seconds, 2),
                                       "attempts": len(tried), **stages.boot_facts(guest, runtime)}
+            if lane.number:
+                record["lane"] = lane.number
             if guest.boot_stages is not None:
                 record["stages"] = guest.boot_stages.record()
             boots.append(record)
@@ -160,6 +172,32 @@ def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, re
                 record["peak_rss_kb"] = guest.peak_rss_kb
 
     return boot
+
+
+def guest_jobs(req: TestRequest, accel: vmaccel.Accel, units: int) -> int:
+    """--jobs, or what this host allows (kselftest.default_jobs)."""
+    if req.jobs is not None:
+        return req.jobs
+    return kselftest.default_jobs(accel, os.cpu_count() or 1, mem_available(),
+                                  size_bytes(req.memory), req.cpus, units)
+
+
+def mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """The host's available memory in bytes (MemAvailable; 0 if unknown)."""
+    try:
+        text = meminfo.read_text()
+    except OSError:
+        return 0
+    m = re.search(r"^MemAvailable:\s+(\d+) kB", text, re.M)
+    return int(m.group(1)) * 1024 if m else 0
+
+
+def size_bytes(size: str) -> int:
+    """--memory ("2G", "512M", a number of bytes) in bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if size[-1] in units:
+        return int(size[:-1]) * units[size[-1]]
+    return int(size)
 
 
 def run(req: TestRequest, settings: Settings, progress: Progress) -> TestOutcome:
@@ -223,20 +261,34 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     boots: list[dict[str, Any]] = []
     report.guest = {"accel": decision.accel.value, "boots": boots,
                     "qemu_opts": qemu_opts(decision.accel)}
-    factory = guest_factory(built, decision, req, settings, progress, run_dir, boots, runtime)
+    factory = guest_factory(built, decision, req, settings, run_dir, boots, runtime)
     report.metadata["variants"] = [v.name for v in variants if v.name]
     scripts = guest_scripts(settings, runtime, variants, req.churn, run_dir)
+    equivs = equiv_plan(tree, rev, variants, settings, req)
+    jobs = guest_jobs(req, decision.accel,
+                      len(kselftest.work_keys(plans, variants, scripts, equivs is not None)))
+    report.guest["jobs"] = jobs
     runs = len(plans) * len(variants)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
-                        f"{len(scripts)} patchgen scripts)"):
+                        f"{len(scripts)} patchgen scripts; {jobs} "
+                        f"{'guest' if jobs == 1 else 'guests at once'})"):
         def keep(so_far: list[results.TestResult]) -> None:
             report.tests = list(so_far)
             _save(report, run_dir)
 
-        report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                           req.retries, variants, scripts, keep,
-                                           equiv_plan(tree, rev, variants, settings, req))
+        ran = kselftest.run_tests(factory, installed, plans, expectations, progress,
+                                  req.retries, variants, scripts, keep, equivs, jobs)
+        report.tests = ran.results
+    record_lanes(report, ran.lanes, progress.timings[-1].seconds)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
+
+
+def record_lanes(report: Report, lanes: tuple[kselftest.LaneRecord, ...], wall: float) -> None:
+    """What each guest did, and the wall time that running them at once saved:
+    the guests' busy time, added up, less the wall time of the selftests stage."""
+    report.guest["lanes"] = [lane.as_dict() for lane in lanes]
+    busy = sum(lane.busy_seconds for lane in lanes)
+    report.guest["saved_seconds"] = round(max(0.0, busy - wall), 2)
 
 
 def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],
