@@ -80,7 +80,9 @@ def test_junit_and_console_log(quick_run: tuple[Any, Path]) -> None:
     res, out = quick_run
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == str(len(QUICK | EQUIV))
-    console = (out / "boot-1" / "console.log").read_text()
+    # boot-1 with one guest; boot-1-1 for the first guest of several (--jobs).
+    first = next(d for d in (out / "boot-1", out / "boot-1-1") if d.is_dir())
+    console = (first / "console.log").read_text()
     assert "patchgen-guest-ready" in console and "Linux version" in console
     # The console log starts with the vng command line patchgen ran.
     vng_line = console.splitlines()[0]
@@ -144,3 +146,29 @@ def test_ctrl_c_during_boot_leaves_no_qemu(tmp_path: Path) -> None:
     assert rc == 130
     time.sleep(1)
     assert not _qemu_pids(tag), "QEMU left behind after Ctrl-C"
+
+
+def test_ctrl_c_with_two_guests_booting_leaves_no_qemu(tmp_path: Path) -> None:
+    """Ctrl-C reaches the main thread only; both guests' lanes must still power off."""
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "patchgen", "test", "--tests", "nft_meta.sh,nft_nat.sh",
+         "--no-equiv", "--jobs", "2", "--output", str(tmp_path)], cwd=ROOT,
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, TAG_VAR: tag}, preexec_fn=_default_sigint)
+    assert child.stderr is not None
+    deadline = time.monotonic() + 600  # (the base build is the quick run's, done by now)
+    for line in child.stderr:
+        if "[guest 2]" in line or time.monotonic() > deadline:
+            break
+    while len(_qemu_pids(tag)) < 2 and time.monotonic() < deadline:
+        assert child.poll() is None, "patchgen test ended early: " + child.stderr.read()
+        time.sleep(0.5)
+    assert len(_qemu_pids(tag)) == 2, "two guests were not started"
+    time.sleep(2)
+    child.send_signal(signal.SIGINT)
+    rc = child.wait(timeout=60)
+    assert rc == 130
+    time.sleep(1)
+    assert not _qemu_pids(tag), "QEMU left behind after Ctrl-C"
+    assert json.loads((tmp_path / "report.json").read_text())["error"] == "interrupted"
