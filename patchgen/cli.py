@@ -137,7 +137,8 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = check.CheckRequest(
         _tree_request(ns), profile=ns.profile, branch=ns.branch, w1=not ns.no_w1,
         checkpatch=not ns.no_checkpatch, patches=ns.patches, matrix=ns.matrix,
-        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output)
+        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output,
+        boot=ns.boot, accel=ns.accel)
     done = check.run(req, settings, progress)
     print(done.text)
     print(f"\nreport: {done.run_dir}/check.json")
@@ -281,6 +282,12 @@ def _parser_check(sub: Any) -> None:
                         "quick (default, what CI builds) or full (every config, "
                         "allmodconfig included)")
     p.add_argument("--configs", metavar="A,B", help="only these configs of the matrix")
+    p.add_argument("--boot", action="store_true",
+                   help="also boot every patch's build (the profile) and run its smoke set: "
+                        "the quick selftests at the default switch position, and the "
+                        "runtime checks once the generator is in; a boot column in the table")
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="with --boot: auto: KVM if it can boot a kernel here, TCG otherwise")
     p.add_argument("--output", type=Path, help="directory for logs and the report")
     p.set_defaults(func=cmd_check)
 
