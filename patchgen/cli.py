@@ -145,6 +145,18 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     return done.report.exit_code
 
 
+def cmd_bisect(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import bisect
+
+    req = bisect.BisectRequest(_tree_request(ns), ns.test, good=ns.good, bad=ns.bad,
+                               branch=ns.branch, profile=ns.profile, accel=ns.accel,
+                               retries=ns.retries, output=ns.output)
+    done = bisect.run(req, settings, progress)
+    print(done.text)
+    print(f"\nreport: {done.run_dir}/bisect.json")
+    return int(done.report.exit_code)
+
+
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen.commands import run
 
@@ -292,6 +304,30 @@ def _parser_check(sub: Any) -> None:
     p.set_defaults(func=cmd_check)
 
 
+def _parser_bisect(sub: Any) -> None:
+    p = sub.add_parser("bisect", help="the first patch of the series that changes a test's "
+                       "result (build, boot, run the test at each commit probed)",
+                       description="Exit codes: 0 found, 1 the good and the bad commit give "
+                       "the same result, 2 bad usage.")
+    add_tree_opts(p)
+    p.add_argument("test", metavar="TEST",
+                   help="one kselftest of the tree (nft_meta.sh), or one of patchgen's guest "
+                        "scripts, whole or one case (nf_hook_bpf.sh, "
+                        "selftest/nf_hook_bpf.sh:drop_errno)")
+    p.add_argument("--good", metavar="REV", help="the reference commit (default: the base)")
+    p.add_argument("--bad", metavar="REV",
+                   help="the last commit to search (default: the tip of the series)")
+    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--profile", default="selftests", help="kernel config profile")
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="auto: KVM if it can boot a kernel here, TCG otherwise")
+    p.add_argument("--retries", type=int, default=1,
+                   help="re-run a failing test this many times (a pass on retry counts "
+                        "as a pass)")
+    p.add_argument("--output", type=Path, help="directory for logs and the report")
+    p.set_defaults(func=cmd_bisect)
+
+
 def _parser_prep(sub: Any) -> None:
     p = sub.add_parser("prep", help="format the series for the list: versions, cover letter, "
                        "To/Cc, pre-send checks, send-email dry run")
@@ -421,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", type=Path, help="cache directory (default ~/.cache/patchgen)")
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
+    for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_bisect,
+                _parser_prep,
                 _parser_boot, _parser_test, _parser_run, _parser_bench):
         add(sub)
     for command in sub.choices.values():
