@@ -12,6 +12,12 @@ For each commit, in order:
 
 The first commit that does not build is named; checkpatch and W=1 still
 run for every commit so that one report shows everything.
+
+With ``--boot`` each commit's build in the profile (the matrix's first
+config) is booted and its smoke set run (patchgen/smoke.py) right after
+the commit is built, before the next commit's build replaces it in the
+same build directory: the guest needs the build directory (modules, the
+kselftests installed from it), not only the bzImage.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -33,6 +39,7 @@ from patchgen.errors import BuildFailure, CommandFailed, ExitCode, UserError
 from patchgen.git import Git
 from patchgen.kconfig import Profile, tree_symbols
 from patchgen.progress import Progress
+from patchgen.results import TestResult
 from patchgen.settings import Settings
 
 _CHECKPATCH_TOTAL = re.compile(r"total: (\d+) errors, (\d+) warnings, (?:(\d+) checks, )?")
@@ -73,6 +80,42 @@ class CheckpatchResult:
 
 
 @dataclass
+class BootCheck:
+    """The commit's profile build booted, its smoke set run (check --boot)."""
+
+    status: str  # "ok", "fail", "no boot", "not built" (smoke.py)
+    seconds: float
+    switch_default: str | None = None  # the switch's position in the guest, as booted
+    tests: list[TestResult] = field(default_factory=list)
+    error: str = ""  # why the guest did not come up
+
+    @property
+    def failed(self) -> list[str]:
+        from patchgen import results
+
+        return [t.label for t in results.failed(self.tests)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "seconds": round(self.seconds, 1),
+                "switch_default": self.switch_default,
+                "tests": [t.as_dict() for t in self.tests], "error": self.error,
+                "failed": self.failed}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BootCheck:
+        """What to_json() wrote; "failed" is derived, not read."""
+        return cls(runfile.text(d, "status"), runfile.number(d, "seconds"),
+                   runfile.opt_text(d, "switch_default"),
+                   [TestResult.from_dict(t) for t in runfile.items(d, "tests")],
+                   runfile.text(d, "error"))
+
+    def cell(self) -> str:
+        if self.status in ("ok", "fail"):
+            return f"{len(self.tests) - len(self.failed)}/{len(self.tests)}"
+        return self.status
+
+
+@dataclass
 class PatchCheck:
     number: int
     sha: str
@@ -80,15 +123,18 @@ class PatchCheck:
     files: list[str]
     builds: list[BuildCheck] = field(default_factory=list)
     checkpatch: CheckpatchResult | None = None
+    boot: BootCheck | None = None  # check --boot
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PatchCheck:
         """What CheckReport.to_json() wrote; the per-patch totals are not read."""
         cp = d.get("checkpatch")
+        boot = d.get("boot")
         return cls(runfile.integer(d, "number"), runfile.text(d, "sha"),
                    runfile.text(d, "subject"), runfile.texts(d, "files"),
                    [BuildCheck.from_dict(b) for b in runfile.items(d, "builds")],
-                   CheckpatchResult.from_dict(cp) if cp is not None else None)
+                   CheckpatchResult.from_dict(cp) if cp is not None else None,
+                   BootCheck.from_dict(boot) if boot is not None else None)
 
     @property
     def builds_ok(self) -> bool:
@@ -106,14 +152,17 @@ class PatchCheck:
     def clean(self) -> bool:
         cp = self.checkpatch
         return self.builds_ok and not self.warnings_added and cp is not None and \
-            cp.errors == cp.warnings == cp.checks == 0
+            cp.errors == cp.warnings == cp.checks == 0 and \
+            (self.boot is None or self.boot.status == "ok")
 
 
 @dataclass
 class CheckReport(runfile.RunFile):
-    """check.json: every patch in every config of the matrix, and checkpatch."""
+    """check.json: every patch in every config of the matrix, and checkpatch
+    (version 2: and, with --boot, its smoke set)."""
 
     FILE = "check.json"
+    SCHEMA_VERSION = 2
 
     tree: str
     base: str
@@ -121,6 +170,7 @@ class CheckReport(runfile.RunFile):
     patches: list[PatchCheck]
     first_failure: int | None = None
     configs: list[str] = field(default_factory=list)  # the matrix, in order
+    boot: bool = False  # --boot: every patch's profile build booted, its smoke set run
 
     def to_json(self) -> dict[str, Any]:
         d = {"schema_version": self.SCHEMA_VERSION, **asdict(self)}
@@ -129,6 +179,7 @@ class CheckReport(runfile.RunFile):
         for pd, pc in zip(d["patches"], self.patches, strict=True):
             pd["warnings_added"] = pc.warnings_added
             pd["w1_files"] = pc.w1_files
+            pd["boot"] = pc.boot.to_json() if pc.boot is not None else None
         return d
 
     @classmethod
@@ -136,13 +187,24 @@ class CheckReport(runfile.RunFile):
         return cls(runfile.text(d, "tree"), runfile.text(d, "base"), runfile.text(d, "branch"),
                    [PatchCheck.from_dict(p) for p in runfile.items(d, "patches")],
                    runfile.opt_integer(d, "first_failure"),
-                   runfile.texts(d, "configs") if "configs" in d else [])
+                   runfile.texts(d, "configs") if "configs" in d else [],
+                   runfile.flag(d, "boot") if "boot" in d else False)
+
+    @property
+    def first_boot_failure(self) -> PatchCheck | None:
+        """The first patch whose smoke set failed or did not boot."""
+        return next((p for p in self.patches
+                     if p.boot is not None and p.boot.status in ("fail", "no boot")), None)
 
     @property
     def exit_code(self) -> ExitCode:
         if self.first_failure is not None:
             return ExitCode.BUILD_FAILURE
         return ExitCode.OK if all(p.clean for p in self.patches) else ExitCode.TEST_FAILURE
+
+
+# Boots a patch's build and runs its smoke set (commands/check.py makes one).
+BootSmoke = Callable[[PatchCheck, kbuild.BuildResult], BootCheck]
 
 
 def checkpatch_argv(src: Path) -> list[str]:
@@ -260,7 +322,10 @@ def parse_range(text: str | None, count: int) -> set[int]:
 def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Settings,
                  progress: Progress, run_dir: Path, *, w1: bool = True,
                  checkpatch: bool = True, patches: str | None = None,
-                 configs: Sequence[kmatrix.MatrixConfig] | None = None) -> CheckReport:
+                 configs: Sequence[kmatrix.MatrixConfig] | None = None,
+                 boot: BootSmoke | None = None) -> CheckReport:
+    """``boot``: boot each patch's build in the profile and run its smoke set
+    (the profile must be among ``configs``)."""
     git = Git(tree.repo)
     tip = git.rev_parse(branch)
     shas = git.log_shas(f"{tree.base}..{tip}")
@@ -271,7 +336,11 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
         configs = kmatrix.select(kmatrix.load(settings.kernel_config_dir), "quick")
     kmatrix.toolchains(configs)
     src = trees.worktree(tree, settings)
-    report = CheckReport(tree.id, tree.base, branch, [], configs=[c.name for c in configs])
+    if boot is not None and not any(c.profile(profile) is profile for c in configs):
+        raise UserError("--boot boots the profile's build: keep the profile config "
+                        f"({configs[0].name if configs else profile.name}) in --configs")
+    report = CheckReport(tree.id, tree.base, branch, [], configs=[c.name for c in configs],
+                         boot=boot is not None)
     wanted = parse_range(patches, len(shas))
     dirs = series_dirs(git, tree.base, tip)
     for n, sha in enumerate(shas, 1):
@@ -282,18 +351,16 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
         report.patches.append(pc)
         with progress.stage(f"check [{n}/{len(shas)}] {info.subject}"):
             trees.checkout(src, sha)
+            built: kbuild.BuildResult | None = None
             if report.first_failure is None:
-                symbols = tree_symbols(src)
-                for cfg in configs:
-                    if not cfg.applies(symbols):
-                        continue
-                    ok = _build(pc, cfg, src, tree, profile, settings, progress, run_dir, dirs)
-                    if ok and w1:
-                        _w1(pc, cfg.profile(profile), git, src, tree, settings, progress,
-                            run_dir)
-                        trees.checkout(src, sha)
+                built = _build_patch(pc, configs, git, src, tree, profile, settings, progress,
+                                     run_dir, dirs, w1)
                 if not pc.builds_ok:
                     report.first_failure = n
+            if boot is not None:
+                # Now, while the build directory holds this patch's build.
+                pc.boot = boot(pc, built) if built is not None and pc.builds_ok \
+                    else BootCheck("not built", 0.0)
             if checkpatch:
                 pc.checkpatch = run_checkpatch(git, src, sha)
             _say(progress, pc)
@@ -308,9 +375,30 @@ def series_dirs(git: Git, base: str, tip: str) -> tuple[str, ...]:
                          if f.endswith(".c")}))
 
 
+def _build_patch(pc: PatchCheck, configs: Sequence[kmatrix.MatrixConfig], git: Git,
+                 src: Path, tree: trees.Tree, profile: Profile, settings: Settings,
+                 progress: Progress, run_dir: Path, dirs: tuple[str, ...],
+                 w1: bool) -> kbuild.BuildResult | None:
+    """The patch (checked out at ``src``) in every config that applies, and W=1;
+    its build in the profile itself, if that built."""
+    built = None
+    symbols = tree_symbols(src)
+    for cfg in configs:
+        if not cfg.applies(symbols):
+            continue
+        res = _build(pc, cfg, src, tree, profile, settings, progress, run_dir, dirs)
+        if res is not None and cfg.profile(profile) is profile:
+            built = res
+        if res is not None and w1:
+            _w1(pc, cfg.profile(profile), git, src, tree, settings, progress, run_dir)
+            trees.checkout(src, pc.sha)
+    return built
+
+
 def _build(pc: PatchCheck, cfg: kmatrix.MatrixConfig, src: Path, tree: trees.Tree,
            base: Profile, settings: Settings, progress: Progress, run_dir: Path,
-           dirs: tuple[str, ...]) -> bool:
+           dirs: tuple[str, ...]) -> kbuild.BuildResult | None:
+    """The build, or None when it failed (recorded in ``pc`` either way)."""
     profile = cfg.profile(base)
     outdir = kbuild.build_dir(settings, tree.id, profile)
     targets = ("bzImage",) if cfg.scope == "full" else dirs
@@ -323,9 +411,9 @@ def _build(pc: PatchCheck, cfg: kmatrix.MatrixConfig, src: Path, tree: trees.Tre
     except BuildFailure as exc:
         pc.builds.append(BuildCheck(cfg.name, False, time.monotonic() - start, 0,
                                     exc.message.splitlines()[1:] or [exc.message]))
-        return False
+        return None
     pc.builds.append(BuildCheck(cfg.name, True, time.monotonic() - start, res.compiled))
-    return True
+    return res
 
 
 def _w1(pc: PatchCheck, profile: Profile, git: Git, src: Path, tree: trees.Tree,
@@ -356,6 +444,12 @@ def _say(progress: Progress, pc: PatchCheck) -> None:
         if cp else "checkpatch skipped"
     progress.info(f"build: {builds}; W=1: {len(pc.warnings_added)} new warnings "
                   f"({len(pc.w1_files)} files); {cps}")
+    if pc.boot is not None:
+        progress.info(f"boot: {pc.boot.status} {pc.boot.cell()} in {pc.boot.seconds:.0f}s"
+                      + (f", switch default {pc.boot.switch_default}"
+                         if pc.boot.switch_default else "")
+                      + (f"; failed: {', '.join(pc.boot.failed)}" if pc.boot.failed else "")
+                      + (f"; {pc.boot.error}" if pc.boot.error else ""))
     for b in pc.builds:
         for e in b.errors[:5]:
             progress.info(f"  [{b.variant}] {e}")
@@ -381,15 +475,24 @@ def format_report(report: CheckReport) -> str:
     lines = [f"check of {report.branch} on {report.tree} (base {report.base[:12]}):", "",
              "  build per config: ok, FAIL, +N = N new W=1 warnings, - = not built "
              "(the config's options are not in the tree yet, or an earlier patch failed)", ""]
+    if report.boot:
+        lines[-1:-1] = ["  boot: the profile build booted, its smoke set run (quick selftests at "
+                        "the default switch position, and the runtime checks once the "
+                        "generator is in): passed/run, no boot, not built"]
     widths = [max(len(c), 4) for c in configs]
     head = "  ".join(f"{c:<{w}}" for c, w in zip(configs, widths, strict=True))
+    if report.boot:
+        head += f"  {'boot':<9}"
     lines.append(f"  {'#':>2}  {head}  {'checkpatch e/w/c':<16}  subject")
     for p in report.patches:
         row = "  ".join(f"{cell(p, c):<{w}}" for c, w in zip(configs, widths, strict=True))
+        if report.boot:
+            row += f"  {p.boot.cell() if p.boot else '-':<9}"
         cp = p.checkpatch
         cps = f"{cp.errors}/{cp.warnings}/{cp.checks}" if cp else "-"
         lines.append(f"  {p.number:>2}  {row}  {cps:<16}  {p.subject}")
     lines.append("")
+    lines += _boot_lines(report)
     if report.first_failure is not None:
         # --patches may have checked a part of the series: find it by number.
         p = next(x for x in report.patches if x.number == report.first_failure)
@@ -404,3 +507,20 @@ def format_report(report: CheckReport) -> str:
         lines.append("  new W=1 warnings:")
         lines += [f"    {p.number}: {w}" for p, w in warned[:20]]
     return "\n".join(lines)
+
+
+def _boot_lines(report: CheckReport) -> list[str]:
+    """check --boot: the first patch whose smoke set fails, and every failure."""
+    if not report.boot:
+        return []
+    first = report.first_boot_failure
+    if first is None or first.boot is None:
+        return ["  every patch built boots and passes its smoke set"]
+    failed = ", ".join(first.boot.failed) or first.boot.error
+    out = [f"  first patch whose smoke set fails: {first.number} {first.subject} ({failed})"]
+    for p in report.patches:
+        if p.boot is not None and p.boot.status == "no boot":
+            out.append(f"    {p.number}: no boot: {p.boot.error}")
+        elif p.boot is not None and p.boot.failed:
+            out.append(f"    {p.number}: failed: {', '.join(p.boot.failed)}")
+    return out

@@ -137,11 +137,24 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = check.CheckRequest(
         _tree_request(ns), profile=ns.profile, branch=ns.branch, w1=not ns.no_w1,
         checkpatch=not ns.no_checkpatch, patches=ns.patches, matrix=ns.matrix,
-        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output)
+        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output,
+        boot=ns.boot, accel=ns.accel)
     done = check.run(req, settings, progress)
     print(done.text)
     print(f"\nreport: {done.run_dir}/check.json")
     return done.report.exit_code
+
+
+def cmd_bisect(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import bisect
+
+    req = bisect.BisectRequest(_tree_request(ns), ns.test, good=ns.good, bad=ns.bad,
+                               branch=ns.branch, profile=ns.profile, accel=ns.accel,
+                               retries=ns.retries, output=ns.output)
+    done = bisect.run(req, settings, progress)
+    print(done.text)
+    print(f"\nreport: {done.run_dir}/bisect.json")
+    return int(done.report.exit_code)
 
 
 def cmd_run(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
@@ -286,8 +299,38 @@ def _parser_check(sub: Any) -> None:
                         "quick (default, what CI builds) or full (every config, "
                         "allmodconfig included)")
     p.add_argument("--configs", metavar="A,B", help="only these configs of the matrix")
+    p.add_argument("--boot", action="store_true",
+                   help="also boot every patch's build (the profile) and run its smoke set: "
+                        "the quick selftests at the default switch position, and the "
+                        "runtime checks once the generator is in; a boot column in the table")
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="with --boot: auto: KVM if it can boot a kernel here, TCG otherwise")
     p.add_argument("--output", type=Path, help="directory for logs and the report")
     p.set_defaults(func=cmd_check)
+
+
+def _parser_bisect(sub: Any) -> None:
+    p = sub.add_parser("bisect", help="the first patch of the series that changes a test's "
+                       "result (build, boot, run the test at each commit probed)",
+                       description="Exit codes: 0 found, 1 the good and the bad commit give "
+                       "the same result, 2 bad usage.")
+    add_tree_opts(p)
+    p.add_argument("test", metavar="TEST",
+                   help="one kselftest of the tree (nft_meta.sh), or one of patchgen's guest "
+                        "scripts, whole or one case (nf_hook_bpf.sh, "
+                        "selftest/nf_hook_bpf.sh:drop_errno)")
+    p.add_argument("--good", metavar="REV", help="the reference commit (default: the base)")
+    p.add_argument("--bad", metavar="REV",
+                   help="the last commit to search (default: the tip of the series)")
+    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--profile", default="selftests", help="kernel config profile")
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="auto: KVM if it can boot a kernel here, TCG otherwise")
+    p.add_argument("--retries", type=int, default=1,
+                   help="re-run a failing test this many times (a pass on retry counts "
+                        "as a pass)")
+    p.add_argument("--output", type=Path, help="directory for logs and the report")
+    p.set_defaults(func=cmd_bisect)
 
 
 def _parser_prep(sub: Any) -> None:
@@ -419,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", type=Path, help="cache directory (default ~/.cache/patchgen)")
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
+    for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_bisect,
+                _parser_prep,
                 _parser_boot, _parser_test, _parser_run, _parser_bench):
         add(sub)
     for command in sub.choices.values():

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patchgen import build as kbuild
-from patchgen import kconfig, kselftest
+from patchgen import kconfig, kselftest, proc
 from patchgen import tree as trees
 from patchgen.errors import UserError
 from patchgen.lock import tree_lock
@@ -21,7 +23,8 @@ from patchgen.progress import Progress
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import GuestSpec
-from patchgen.vm.guest import Guest, free_port
+from patchgen.vm.bootstages import boot_stages_note
+from patchgen.vm.guest import Guest, boot_with_one_retry, free_port
 
 if TYPE_CHECKING:
     from patchgen.series.context import Runtime
@@ -145,6 +148,14 @@ def series_runtime(settings: Settings) -> Runtime:
     return generate.load_spec(settings.templates_dir).runtime
 
 
+def has_generator(tree: trees.Tree, rev: str, runtime: Runtime) -> bool:
+    """Whether ``rev`` has the generator, hence the switch and the runtime checks."""
+    from patchgen.git import Git
+
+    return Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
+                              check=False).returncode == 0
+
+
 def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime
                     ) -> tuple[kselftest.Variant, ...]:
     """Which positions of the runtime switch to test at ``rev``.
@@ -152,10 +163,7 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime
     "auto": both (programs, then nf_hook_slow()) once the generator is in
     the tree, nothing to switch before that.
     """
-    from patchgen.git import Git
-
-    has_switch = Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
-                                    check=False).returncode == 0
+    has_switch = has_generator(tree, rev, runtime)
     if switch == "auto":
         positions = ["1", "0"] if has_switch else []
     else:
@@ -166,6 +174,86 @@ def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime
         return (kselftest.NO_VARIANT,)
     return tuple(kselftest.Variant(f"{runtime.switch_name}={p}", {runtime.switch: p})
                  for p in positions)
+
+
+# -- the guest and what runs in it -------------------------------------------------
+def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision,
+                  settings: Settings, run_dir: Path, boots: list[dict[str, Any]],
+                  runtime: Runtime, *, memory: str = "2G",
+                  cpus: int = 2) -> kselftest.GuestFactory:
+    """Boots of this build for the lanes, each recorded in ``boots`` (time to
+    SSH, BOOT_FACTS): boot-<n> in a serial run, boot-<lane>-<n> with several
+    guests at once, each with its own console log."""
+    counters: dict[int, Iterator[int]] = {}
+
+    @contextlib.contextmanager
+    def boot(lane: kselftest.Lane) -> Iterator[Guest]:
+        n = next(counters.setdefault(lane.number, itertools.count(1)))
+        name = f"boot-{n}" if lane.number == 0 else f"boot-{lane.number}-{n}"
+        tried: list[int] = []
+
+        def guest_for(attempt: int) -> Guest:
+            tried.append(attempt)
+            spec = guest_spec(built, decision, settings, memory, cpus)
+            where = run_dir / (name if attempt == 1 else f"{name}-attempt-{attempt}")
+            return Guest(spec, where, lane.progress, ssh_keys=guest_ssh_keys(settings),
+                         cancel=lane.cancel)
+
+        with contextlib.ExitStack() as stack:
+            guest = boot_with_one_retry(stack, guest_for, lane.progress)
+            lane.progress.info(f"{'boot' if lane.number else 'guest'} {n} up: SSH after "
+                               f"{guest.boot_seconds:.1f}s (console {guest.console_log})"
+                               f"{boot_stages_note(guest.boot_stages)}")
+            record: dict[str, Any] = {"boot": n,
+                                      "seconds_to_ssh": round(guest.boot_seconds, 2),
+                                      "attempts": len(tried), **boot_facts(guest, runtime)}
+            if lane.number:
+                record["lane"] = lane.number
+            if guest.boot_stages is not None:
+                record["stages"] = guest.boot_stages.record()
+            boots.append(record)
+            try:
+                yield guest
+            finally:
+                guest.shutdown()
+                record["peak_rss_kb"] = guest.peak_rss_kb
+
+    return boot
+
+
+def script_names(runtime: Runtime) -> tuple[str, str]:
+    """The names guest_scripts() gives our two scripts (and their results, with ":case")."""
+    return runtime.checks, f"selftest/{runtime.selftest}"
+
+
+def guest_scripts(settings: Settings, runtime: Runtime, generator: bool,
+                  churn: int = 200, run_dir: Path | None = None
+                  ) -> tuple[kselftest.ScriptPlan, ...]:
+    """Our runtime checks of the generated programs, when the tree has them
+    (``generator``): patchgen's own, and the series' selftest
+    (templates/selftest, the files its last patch adds), run from the
+    templates so that a branch without that patch, or an older series, is
+    checked the same way."""
+    if not generator:
+        return ()
+    checks, selftest = script_names(runtime)
+    script = settings.selftests_dir / "guest" / checks
+    plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)})]
+    if run_dir is not None:
+        source = settings.templates_dir / "selftest"
+        helper = build_guest_helper(source / f"{runtime.helper}.c", run_dir)
+        plans.append(kselftest.ScriptPlan(source / runtime.selftest, 900,
+                                          {runtime.helper_env: str(helper)},
+                                          label=selftest))
+    return tuple(plans)
+
+
+def build_guest_helper(source: Path, run_dir: Path) -> Path:
+    """Compile a selftest's C helper on the host (the guest shares its files)."""
+    out = run_dir / source.stem
+    proc.require("gcc")
+    proc.run(["gcc", "-O2", "-Wall", "-o", str(out), str(source)], timeout=300)
+    return out
 
 
 def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progress: Progress,

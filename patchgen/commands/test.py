@@ -6,21 +6,17 @@ when a stage fails or the user presses Ctrl-C.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import itertools
 import json
 import os
 import re
 import resource
 import shlex
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from patchgen import build as kbuild
-from patchgen import equiv, kconfig, kselftest, proc, results, stages
+from patchgen import equiv, kconfig, kselftest, results, stages
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.lock import tree_lock
@@ -29,8 +25,6 @@ from patchgen.report import Report, summary, tool_versions, write_json, write_ju
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import qemu_opts
-from patchgen.vm.bootstages import boot_stages_note
-from patchgen.vm.guest import Guest, boot_with_one_retry
 
 if TYPE_CHECKING:
     from patchgen.series.context import Runtime
@@ -132,48 +126,6 @@ class TestOutcome:
 
 
 
-def guest_factory(built: kbuild.BuildResult, decision: vmaccel.AccelDecision, req: TestRequest,
-                  settings: Settings, run_dir: Path, boots: list[dict[str, Any]],
-                  runtime: Runtime) -> kselftest.GuestFactory:
-    """Boots for the lanes: boot-<n> in a serial run, boot-<lane>-<n> with
-    several guests at once, each with its own console log."""
-    counters: dict[int, Iterator[int]] = {}
-
-    @contextlib.contextmanager
-    def boot(lane: kselftest.Lane) -> Iterator[Guest]:
-        n = next(counters.setdefault(lane.number, itertools.count(1)))
-        name = f"boot-{n}" if lane.number == 0 else f"boot-{lane.number}-{n}"
-        tried: list[int] = []
-
-        def guest_for(attempt: int) -> Guest:
-            tried.append(attempt)
-            spec = stages.guest_spec(built, decision, settings, req.memory, req.cpus)
-            where = run_dir / (name if attempt == 1 else f"{name}-attempt-{attempt}")
-            return Guest(spec, where, lane.progress, ssh_keys=stages.guest_ssh_keys(settings),
-                         cancel=lane.cancel)
-
-        with contextlib.ExitStack() as stack:
-            guest = boot_with_one_retry(stack, guest_for, lane.progress)
-            lane.progress.info(f"{'boot' if lane.number else 'guest'} {n} up: SSH after "
-                               f"{guest.boot_seconds:.1f}s (console {guest.console_log})"
-                               f"{boot_stages_note(guest.boot_stages)}")
-            record: dict[str, Any] = {"boot": n,
-                                      "seconds_to_ssh": round(guest.boot_seconds, 2),
-                                      "attempts": len(tried), **stages.boot_facts(guest, runtime)}
-            if lane.number:
-                record["lane"] = lane.number
-            if guest.boot_stages is not None:
-                record["stages"] = guest.boot_stages.record()
-            boots.append(record)
-            try:
-                yield guest
-            finally:
-                guest.shutdown()
-                record["peak_rss_kb"] = guest.peak_rss_kb
-
-    return boot
-
-
 def guest_jobs(req: TestRequest, accel: vmaccel.Accel, units: int) -> int:
     """--jobs, or what this host allows (kselftest.default_jobs)."""
     if req.jobs is not None:
@@ -261,9 +213,11 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     boots: list[dict[str, Any]] = []
     report.guest = {"accel": decision.accel.value, "boots": boots,
                     "qemu_opts": qemu_opts(decision.accel)}
-    factory = guest_factory(built, decision, req, settings, run_dir, boots, runtime)
+    factory = stages.guest_factory(built, decision, settings, run_dir, boots, runtime,
+                                   memory=req.memory, cpus=req.cpus)
     report.metadata["variants"] = [v.name for v in variants if v.name]
-    scripts = guest_scripts(settings, runtime, variants, req.churn, run_dir)
+    scripts = stages.guest_scripts(settings, runtime, any(v.sysctls for v in variants),
+                                   req.churn, run_dir)
     equivs = equiv_plan(tree, rev, variants, settings, req)
     jobs = guest_jobs(req, decision.accel,
                       len(kselftest.work_keys(plans, variants, scripts, equivs is not None)))
@@ -303,34 +257,6 @@ def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ..
     if not any(v.sysctls for v in variants):
         return None  # an intermediate commit: nothing to compare
     return equiv.EquivPlan(script, baseline=baseline)
-
-
-def guest_scripts(settings: Settings, runtime: Runtime, variants: tuple[kselftest.Variant, ...],
-                  churn: int = 200, run_dir: Path | None = None
-                  ) -> tuple[kselftest.ScriptPlan, ...]:
-    """Our runtime checks of the generated programs, when the tree has them:
-    patchgen's own, and the series' selftest (templates/selftest, the files
-    its last patch adds), run from the templates so that a branch without
-    that patch, or an older series, is checked the same way."""
-    if not any(v.sysctls for v in variants):
-        return ()
-    script = settings.selftests_dir / "guest" / runtime.checks
-    plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)})]
-    if run_dir is not None:
-        source = settings.templates_dir / "selftest"
-        helper = build_guest_helper(source / f"{runtime.helper}.c", run_dir)
-        plans.append(kselftest.ScriptPlan(source / runtime.selftest, 900,
-                                          {runtime.helper_env: str(helper)},
-                                          label=f"selftest/{runtime.selftest}"))
-    return tuple(plans)
-
-
-def build_guest_helper(source: Path, run_dir: Path) -> Path:
-    """Compile a selftest's C helper on the host (the guest shares its files)."""
-    out = run_dir / source.stem
-    proc.require("gcc")
-    proc.run(["gcc", "-O2", "-Wall", "-o", str(out), str(source)], timeout=300)
-    return out
 
 
 def _save(report: Report, run_dir: Path) -> None:

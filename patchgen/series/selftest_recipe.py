@@ -3,7 +3,7 @@ netfilter selftest directory (its Makefile, and its ``config`` fragment
 where the directory has one).
 
 The script and its C helper are ``templates/selftest/``; patchgen's own
-runtime checks run the same two files on any tree (commands.test.guest_scripts).
+runtime checks run the same two files on any tree (stages.guest_scripts).
 """
 
 from __future__ import annotations

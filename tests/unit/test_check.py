@@ -161,3 +161,53 @@ def test_patch_ranges() -> None:
     assert parse_range("1,3,5-6", 9) == {1, 3, 5, 6}
     with pytest.raises(UserError, match="has 9 patches"):
         parse_range("8-12", 9)
+
+
+def test_check_boot_boots_each_built_patch_before_the_next_is_built(
+        fakelinux: Path, tmp_path: Path) -> None:
+    """--boot: the profile build of every patch that builds is booted while it
+    is in the build directory; a patch that does not build is "not built"."""
+    import subprocess
+
+    from patchgen import build as kbuild
+    from patchgen import settings
+    from patchgen.check import BootCheck, PatchCheck, check_series
+    from patchgen.kconfig import Profile
+    from patchgen.matrix import MatrixConfig
+    from patchgen.progress import null_progress
+    from patchgen.tree import TreeRequest, prepare
+
+    def commit(msg: str, name: str) -> None:
+        (fakelinux / name).write_text(msg + "\n")
+        subprocess.run(["git", "-C", str(fakelinux), "add", "-A"], check=True)
+        subprocess.run(["git", "-C", str(fakelinux), "commit", "-qm", msg], check=True)
+
+    subprocess.run(["git", "-C", str(fakelinux), "checkout", "-qb", "series"], check=True)
+    commit("one", "net/netfilter/one.c")
+    commit("two", "net/netfilter/two.c")
+    commit("three", "FAIL_BUILD")
+    commit("four", "net/netfilter/four.c")
+    subprocess.run(["git", "-C", str(fakelinux), "checkout", "-q", "main"], check=True)
+    s = settings.load(tmp_path / "cache", jobs=1)
+    tree = prepare(TreeRequest(path=fakelinux), s, null_progress())
+    frag = tmp_path / "f.config"
+    frag.write_text("CONFIG_NETFILTER=y\n")
+    seen: list[tuple[int, str]] = []
+
+    def boot(pc: PatchCheck, built: kbuild.BuildResult) -> BootCheck:
+        # The build in the directory is this patch's: its worktree file is there.
+        src = tmp_path / "cache" / "worktrees" / tree.id
+        seen.append((pc.number, built.image.read_text().strip()))
+        assert (src / "net" / "netfilter" / ("one.c" if pc.number == 1 else "two.c")).exists()
+        return BootCheck("ok" if pc.number == 1 else "fail", 1.0)
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    report = check_series(tree, "series", Profile("t", "", (frag,)), s, null_progress(),
+                          run_dir, w1=False, checkpatch=False,
+                          configs=(MatrixConfig("t", (), "full", "quick"),), boot=boot)
+    assert seen == [(1, "fake"), (2, "fake")]
+    assert report.boot and report.first_failure == 3
+    assert [p.boot.status if p.boot else None for p in report.patches] == \
+        ["ok", "fail", "not built", "not built"]
+    assert report.first_boot_failure is report.patches[1]

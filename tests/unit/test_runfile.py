@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from patchgen.bench import BenchResult, CostModel, compare
+from patchgen.bisect import BisectReport, Step
 from patchgen.check import BuildCheck, CheckpatchResult, CheckReport, PatchCheck
 from patchgen.errors import ExitCode
 from patchgen.report import Report
@@ -64,15 +65,29 @@ def test_bench_result_round_trip() -> None:
     assert again.table == result.table and again.rfc == result.rfc
 
 
+def bisect_report() -> BisectReport:
+    return BisectReport("debian-6.1.192", "nft_meta.sh", "a" * 40, "b" * 40,
+                        [Step(0, "a" * 40, "base", "pass", 1.0),
+                         Step(10, "b" * 40, "tip", "fail", 2.0, "x")], 10, "patchgen bisect")
+
+
+def test_bisect_report_round_trip() -> None:
+    report = bisect_report()
+    assert BisectReport.from_json(_through_json(report.to_json())) == report
+
+
 def test_every_result_says_its_schema_version() -> None:
-    for data in (sample().to_json(), check_report().to_json(), bench_result().to_json()):
-        assert data["schema_version"] == 1
+    """check.json is version 2 since it has the boot column (check --boot)."""
+    for data, version in ((sample().to_json(), 1), (check_report().to_json(), 2),
+                          (bench_result().to_json(), 1), (bisect_report().to_json(), 1)):
+        assert data["schema_version"] == version
 
 
 READERS: list[tuple[str, Callable[[Path], object], Callable[[], dict[str, Any]]]] = [
     ("report.json", Report.load, lambda: sample().to_json()),
     ("check.json", CheckReport.load, lambda: check_report().to_json()),
     ("bench.json", BenchResult.load, lambda: bench_result().to_json()),
+    ("bisect.json", BisectReport.load, lambda: bisect_report().to_json()),
 ]
 
 
@@ -100,15 +115,18 @@ def test_a_newer_schema_version_is_refused_by_name(
         tmp_path: Path, name: str, load: Callable[[Path], object],
         make: Callable[[], dict[str, Any]]) -> None:
     path = tmp_path / name
-    path.write_text(json.dumps({**make(), "schema_version": 2}))
+    current = make()["schema_version"]
+    path.write_text(json.dumps({**make(), "schema_version": current + 1}))
     err = _error(path, load)
-    assert "schema_version 2 is newer than this patchgen reads (1)" in err.message
+    assert f"schema_version {current + 1} is newer than this patchgen reads ({current})" \
+        in err.message
     assert err.hint and "update patchgen" in err.hint
 
 
 @pytest.mark.parametrize(("name", "load", "make"), READERS)
 @pytest.mark.parametrize(("spoil", "says"), [
-    (lambda d: {k: v for k, v in d.items() if k not in ("tests", "patches", "comparisons")},
+    (lambda d: {k: v for k, v in d.items()
+                if k not in ("tests", "patches", "comparisons", "steps")},
      "malformed run file: no "),
     (lambda d: {**d, "metadata" if "metadata" in d else "tree": 7}, "malformed run file: "),
     (lambda d: {**d, "schema_version": "one"}, "schema_version 'one' is not a version number"),
@@ -128,7 +146,8 @@ def test_a_wrong_value_deep_inside_is_malformed_too(
         tmp_path: Path, name: str, load: Callable[[Path], object],
         make: Callable[[], dict[str, Any]]) -> None:
     data = make()
-    key = {"report.json": "tests", "check.json": "patches", "bench.json": "comparisons"}[name]
+    key = {"report.json": "tests", "check.json": "patches", "bench.json": "comparisons",
+           "bisect.json": "steps"}[name]
     data[key][0] = {**data[key][0], next(iter(data[key][0])): None}
     path = tmp_path / name
     path.write_text(json.dumps(data))

@@ -1,0 +1,88 @@
+"""patchgen bisect: the search, its report, and what a TEST may be."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from patchgen import bisect
+from patchgen.errors import ExitCode, UserError
+
+
+def _probe(results: list[str]) -> tuple[list[int], bisect.Probe]:
+    seen: list[int] = []
+
+    def probe(i: int) -> str:
+        seen.append(i)
+        return results[i]
+
+    return seen, probe
+
+
+@pytest.mark.parametrize("first", range(1, 11))
+def test_search_finds_the_first_commit_that_changes_the_result(first: int) -> None:
+    # Index 0 is the good commit (the base), 10 the tip.
+    results = ["pass"] * first + ["fail"] * (11 - first)
+    seen, probe = _probe(results)
+    assert bisect.search(11, probe) == first
+    assert seen[:2] == [0, 10]  # both ends first
+    assert len(seen) <= 2 + 4  # log2(10) probes between them
+    assert len(set(seen)) == len(seen)  # nothing probed twice
+
+
+def test_no_change_between_the_ends_is_none_after_two_probes() -> None:
+    seen, probe = _probe(["pass"] * 11)
+    assert bisect.search(11, probe) is None and seen == [0, 10]
+
+
+def test_any_other_result_than_the_good_one_counts_as_changed() -> None:
+    """not built, no boot, crash: the search is for the first commit that
+    does not give the good commit's result."""
+    _, probe = _probe(["pass", "pass", "not built", "not built", "fail"])
+    assert bisect.search(5, probe) == 2
+
+
+def test_too_few_commits_is_a_usage_error() -> None:
+    with pytest.raises(UserError, match="at least two"):
+        bisect.search(1, lambda i: "pass")
+
+
+def _report(first: int | None) -> bisect.BisectReport:
+    steps = [bisect.Step(0, "a" * 40, "base", "pass", 1.0),
+             bisect.Step(10, "b" * 40, "selftests: x", "fail", 2.0, "nf_nat_edemux.sh failed"),
+             bisect.Step(6, "c" * 40, "netfilter: add generator", "fail", 3.0)]
+    return bisect.BisectReport("debian-6.1.192", "nf_nat_edemux.sh", "a" * 40, "b" * 40,
+                               steps, 6 if first else None,
+                               "patchgen bisect nf_nat_edemux.sh --good x --bad y")
+
+
+def test_report_names_the_first_patch_and_how_to_reproduce() -> None:
+    text = bisect.format_report(_report(6))
+    assert "first patch that changes nf_nat_edemux.sh: 6 cccccccccccc netfilter: add " \
+        "generator (pass -> fail)" in text
+    assert "reproduce: patchgen bisect nf_nat_edemux.sh --good x --bad y" in text
+    assert _report(6).exit_code is ExitCode.OK
+    none = _report(None)
+    assert "no change" in bisect.format_report(none)
+    assert none.exit_code is bisect.NO_CHANGE and bisect.NO_CHANGE not in (0, 2)
+
+
+def test_report_round_trips_its_run_file() -> None:
+    r = _report(6)
+    assert bisect.BisectReport.from_json(json.loads(json.dumps(r.to_json()))) == r
+    assert r.to_json()["schema_version"] == 1
+
+
+def test_a_test_must_be_one_test_the_tree_or_patchgen_has() -> None:
+    known = ["nft_meta.sh", "nf_nat_edemux.sh"]
+    scripts = ("nf_hook_bpf.sh", "selftest/nf_hook_bpf.sh")
+    bisect.check_test("nf_nat_edemux.sh", known, scripts)
+    bisect.check_test("selftest/nf_hook_bpf.sh:drop_errno", known, scripts)
+    with pytest.raises(UserError, match="unknown test") as exc:
+        bisect.check_test("nft_mta.sh", known, scripts)
+    assert (exc.value.hint or "").startswith("did you mean: nft_meta.sh")
+    with pytest.raises(UserError, match="one test"):
+        bisect.check_test("quick", known, scripts)
+    with pytest.raises(UserError, match="one test"):
+        bisect.check_test("nft_meta.sh,nf_nat_edemux.sh", known, scripts)
