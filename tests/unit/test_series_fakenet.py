@@ -176,6 +176,30 @@ def test_switch_variants_follow_the_generator(fakenet: Path, tmp_path: Path) -> 
         switch_variants(tree, tree.base, "1", runtime)
 
 
+def _function(source: str, signature: str) -> str:
+    start = source.index(signature)
+    return source[start:source.index("\n}\n", start) + 3]
+
+
+def test_releasing_a_program_allocates_nothing_that_can_fail(fakenet: Path,
+                                                             tmp_path: Path) -> None:
+    """Unregistration cannot fail, and must not wait for the work item.
+
+    The release entry comes with __GFP_NOFAIL, not with a flush_work()
+    fallback that waits, under nf_hook_mutex (and the RTNL for netdev hooks),
+    for every queued dispatcher change (a grace period each) when memory
+    is short.  Attaching may fail: the location keeps nf_hook_slow().
+    """
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert "flush_work" not in gen
+    detach = _function(gen, "void nf_hook_bpf_detach(struct nf_hook_entries *e)\n")
+    assert "GFP_KERNEL | __GFP_NOFAIL" in detach
+    attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
+    assert "kmalloc(sizeof(*c), GFP_KERNEL);" in attach
+    assert "__GFP_NOFAIL" not in attach
+
+
 @pytest.mark.parametrize("fault", ["skip-hook", "verdict", "build"])
 def test_injected_faults_are_marked_in_the_generated_code(fakenet: Path, tmp_path: Path,
                                                           fault: str) -> None:
