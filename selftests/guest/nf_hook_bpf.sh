@@ -190,15 +190,9 @@ dump_all() {
 }
 kml=/sys/kernel/debug/kmemleak
 [ -e $kml ] && echo clear > $kml
-nf_prog_ids() { bpftool prog show 2> /dev/null | sed -n 's/^\([0-9]*\): .* name \(nf_hook_[0-9]*\).*/\1 \2/p'; }
-# settled() can return in a pause of the work item: after churn_traffic
-# it said 15 where 15 s later there were 13 (6.1, TCG, loaded host).
+churn_ids() { bpftool prog show 2> /dev/null | sed -n 's/^\([0-9]*\): .* name \(nf_hook_[0-9]*\).*/\1 \2/p'; }
 churn_base=$(settled nf_progs)
-sleep 15
-churn_base2=$(nf_progs)
-nf_prog_ids > /tmp/churn_ids0.$sfx
-diag "churn: programs $churn_base settled, $churn_base2 15 s later"
-churn_base=$churn_base2
+churn_ids > /tmp/churn_ids0.$sfx
 dump_all &
 dumper=$!
 for i in $(seq 1 "$CHURN"); do
@@ -218,7 +212,7 @@ diag "churn: $i register/unregister cycles; programs $churn_base before, $churn_
 churn_ok=0
 [ "$i" -eq "$CHURN" ] && [ "$churn_left" -eq "$churn_base" ] && churn_ok=1
 if [ "$churn_left" -ne "$churn_base" ]; then
-	nf_prog_ids > /tmp/churn_ids1.$sfx
+	churn_ids > /tmp/churn_ids1.$sfx
 	diag "churn: gone: $(comm -23 <(sort /tmp/churn_ids0.$sfx) <(sort /tmp/churn_ids1.$sfx) | tr '\n' ' ')"
 	diag "churn: new: $(comm -13 <(sort /tmp/churn_ids0.$sfx) <(sort /tmp/churn_ids1.$sfx) | tr '\n' ' ')"
 fi
