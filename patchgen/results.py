@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,22 @@ def split_failed(results: Iterable[TestResult]) -> tuple[list[str], list[str]]:
     bad = failed(results)
     return ([t.label for t in bad if t.change is Change.REGRESSION],
             [t.label for t in bad if t.change is not Change.REGRESSION])
+
+
+def skip_unmet(results: Iterable[TestResult], unmet: Mapping[str, str]) -> list[TestResult]:
+    """Cases that test what this commit does not have yet (``unmet``: case ->
+    what it needs, stages.unmet_needs()) skipped, saying so, unless they passed."""
+    out = []
+    for r in results:
+        need = unmet.get(r.name)
+        if need is not None and r.outcome.bad:
+            last = r.attempts[-1]
+            note = f"needs {need!r}, which this commit's generator does not have yet"
+            r = replace(r, outcome=Outcome.SKIP, expected=None, why_expected="",
+                        attempts=(*r.attempts[:-1], replace(last, outcome=Outcome.SKIP,
+                                                            detail=note)))
+        out.append(r)
+    return out
 
 
 def failed(results: Iterable[TestResult]) -> list[TestResult]:

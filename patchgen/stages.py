@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +154,20 @@ def has_generator(tree: trees.Tree, rev: str, runtime: Runtime) -> bool:
 
     return Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
                               check=False).returncode == 0
+
+
+def generator_source(tree: trees.Tree, rev: str, runtime: Runtime) -> str | None:
+    """The generator file at ``rev``; None if the commit has none."""
+    from patchgen.git import Git
+
+    res = Git(tree.repo).run("show", f"{rev}:{runtime.generator}", check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+def unmet_needs(needs: Mapping[str, str], source: str | None) -> dict[str, str]:
+    """The cases of series.toml [runtime.needs] whose feature the generator
+    ``source`` (None: no generator) does not have yet: case -> what it needs."""
+    return {case: text for case, text in needs.items() if source is None or text not in source}
 
 
 def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime

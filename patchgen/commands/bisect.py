@@ -127,7 +127,7 @@ def _probe(sha: str, number: int, git: Git, tree: trees.Tree, profile: kconfig.P
     except BuildFailure as exc:
         return bisect.Step(number, sha, subject, smoke.NOT_BUILT, time.monotonic() - start,
                            exc.message.splitlines()[0])
-    done = smoke.run(built, installed, selection, stages.has_generator(tree, sha, runtime),
+    done = smoke.run(built, installed, selection, stages.generator_source(tree, sha, runtime),
                      settings, progress, where, runtime, tree.version.series,
                      smoke.Guest(accel=req.accel, retries=req.retries))
     result = done.outcome_of(req.test)

@@ -86,10 +86,10 @@ def boot_patch(pc: check.PatchCheck, built: kbuild.BuildResult, tree: trees.Tree
     except BuildFailure as exc:
         return check.BootCheck(smoke.NOT_BUILT, time.monotonic() - start,
                                error=f"kselftests: {exc.message}")
-    generator = stages.has_generator(tree, pc.sha, runtime)
+    source = stages.generator_source(tree, pc.sha, runtime)
     progress.status(f"boot: smoke set of patch {pc.number}"
-                    + (" (with the runtime checks)" if generator else ""))
-    done = smoke.run(built, installed, smoke.SMOKE, generator, settings, progress, where,
+                    + (" (with the runtime checks)" if source is not None else ""))
+    done = smoke.run(built, installed, smoke.SMOKE, source, settings, progress, where,
                      runtime, tree.version.series, smoke.Guest(accel=accel))
     return check.BootCheck(done.status, time.monotonic() - start, done.switch_default,
                            done.results, done.error)

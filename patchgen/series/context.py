@@ -7,7 +7,7 @@ on it and not on each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,9 @@ class Runtime:
     selftest: str  # the series' selftest script, under templates/selftest/
     helper: str  # its C helper, templates/selftest/<helper>.c
     helper_env: str  # where the selftest finds the helper built on the host
+    # Guest-check cases that test what a later patch adds: the text the
+    # generator file holds once that patch is in (see unmet_needs()).
+    needs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def switch_name(self) -> str:
