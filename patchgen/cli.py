@@ -85,7 +85,7 @@ def test_request(ns: argparse.Namespace, rev: str | None) -> TestRequest:
         tree=_tree_request(ns), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
-        churn=ns.churn)
+        churn=ns.churn, shard=ns.shard)
 
 
 def _show(outcome: TestOutcome) -> int:
@@ -193,6 +193,9 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--churn", type=int, default=200,
                    help="hook register/unregister cycles in the runtime checks (with the "
                         "kmemleak profile, a leak check follows)")
+    p.add_argument("--shard", metavar="i/N",
+                   help="run only shard i of N of the tests (split by measured duration, "
+                        "selftests/durations); 'patchgen merge' joins the shards' runs")
     p.add_argument("--output", type=Path, help="directory for logs and reports")
 
 

@@ -265,18 +265,21 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               variants: tuple[Variant, ...] = (NO_VARIANT,),
               scripts: tuple[ScriptPlan, ...] = (),
               on_result: Callable[[list[TestResult]], None] | None = None,
-              equiv_plan: equiv.EquivPlan | None = None) -> list[TestResult]:
+              equiv_plan: equiv.EquivPlan | None = None,
+              wanted: Callable[[Variant, TestPlan], bool] | None = None) -> list[TestResult]:
     """Every plan once per variant (its sysctls set first), then our scripts; one session.
 
     ``on_result`` sees the results so far after each test (to keep the
-    report current on disk while a long run goes on).
+    report current on disk while a long run goes on).  ``wanted``: the
+    pairs to run (a shard's); default all.
     """
     results: list[TestResult] = []
-    total = len(plans) * len(variants)
+    pairs = [(v, p) for v in variants for p in plans if wanted is None or wanted(v, p)]
+    total = len(pairs)
     with session(boot, installed, progress) as sess:
         for variant in variants:
             sess.use(variant)
-            for plan in plans:
+            for plan in (p for v, p in pairs if v is variant):
                 n = len(results) + 1
                 result = _run_with_retries(sess, plan, variant, expectations, progress,
                                            retries, f"[{n}/{total}]")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from patchgen import build as kbuild
 from patchgen import equiv, kconfig, kselftest, proc, results, stages
+from patchgen import shard as shards
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.lock import tree_lock
@@ -81,10 +82,13 @@ class TestRequest:
     command: str = "test"  # how the user asked: "test", or "run" (generate first)
     equiv: bool = True  # the equivalence cases (selftests/equiv)
     churn: int = 200  # hook register/unregister cycles in nf_hook_bpf.sh
+    shard: str | None = None  # "i/N": this machine's part of the run (patchgen/shard.py)
 
     def __post_init__(self) -> None:
         """Every field that can be judged alone; check_test_request() does the rest."""
         stages.switch_positions(self.switch)
+        if self.shard is not None:
+            shards.parse(self.shard)
         if not self.tests.strip(" ,"):
             raise UserError("--tests is empty", hint="quick, default, all, or test names")
         for name, value, least in (("--retries", self.retries, 0), ("--cpus", self.cpus, 1),
@@ -113,6 +117,8 @@ class TestRequest:
             argv.append("--no-equiv")
         if self.churn != 200:
             argv += ["--churn", str(self.churn)]
+        if self.shard is not None:
+            argv += ["--shard", str(shards.parse(self.shard))]
         return shlex.join(argv)
 
 
@@ -226,7 +232,22 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     factory = guest_factory(built, decision, req, settings, progress, run_dir, boots, runtime)
     report.metadata["variants"] = [v.name for v in variants if v.name]
     scripts = guest_scripts(settings, runtime, variants, req.churn, run_dir)
-    runs = len(plans) * len(variants)
+    eq = equiv_plan(tree, rev, variants, settings, req)
+    durations = shards.load_durations(
+        settings.selftests_dir / "durations" / f"{tree.version.series}.toml", decision.accel.value)
+    report.shard = split(req.shard, variants, plans, scripts, eq is not None, durations)
+    wanted = None
+    if report.shard is not None:
+        mine = set(report.shard.keys)
+        progress.info(f"shard {report.shard.shard}: {len(mine)} of "
+                      f"{len(report.shard.all_keys)} units")
+
+        def wanted(v: kselftest.Variant, p: kselftest.TestPlan) -> bool:
+            return shards.pair_key(position(v), p.name) in mine
+
+        scripts = tuple(s for s in scripts if shards.SCRIPT_PREFIX + s.name in mine)
+        eq = eq if shards.EQUIV_KEY in mine else None
+    runs = sum(wanted is None or wanted(v, p) for v in variants for p in plans)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
                         f"{len(scripts)} patchgen scripts)"):
         def keep(so_far: list[results.TestResult]) -> None:
@@ -234,9 +255,27 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
             _save(report, run_dir)
 
         report.tests = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                           req.retries, variants, scripts, keep,
-                                           equiv_plan(tree, rev, variants, settings, req))
+                                           req.retries, variants, scripts, keep, eq, wanted)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
+
+
+def position(variant: kselftest.Variant) -> str:
+    """The switch position a variant sets ("" for none)."""
+    return next(iter(variant.sysctls.values()), "")
+
+
+def split(shard: str | None, variants: tuple[kselftest.Variant, ...],
+          plans: list[kselftest.TestPlan], scripts: tuple[kselftest.ScriptPlan, ...],
+          equiv_on: bool, durations: shards.Durations) -> shards.ShardInfo | None:
+    """This shard's units of the run, and all of them (None: not sharded)."""
+    if shard is None:
+        return None
+    which = shards.parse(shard)
+    keys = shards.work_keys([position(v) for v in variants], [p.name for p in plans],
+                            [s.name for s in scripts], equiv_on)
+    mine = shards.assign(keys, durations, which.count)[which.index - 1]
+    return shards.ShardInfo(which, tuple(mine), tuple(keys),
+                            str(durations.source) if durations.source else None)
 
 
 def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],
