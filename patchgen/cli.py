@@ -94,6 +94,13 @@ def _show(outcome: TestOutcome) -> int:
     return int(outcome.exit_code)
 
 
+def cmd_merge(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import merge
+
+    return _show(merge.run(merge.MergeRequest(tuple(ns.run_dirs), ns.output), settings,
+                           progress))
+
+
 def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen.commands import boot
 
@@ -331,6 +338,15 @@ def _parser_test(sub: Any) -> None:
     p.set_defaults(func=cmd_test)
 
 
+def _parser_merge(sub: Any) -> None:
+    p = sub.add_parser("merge", help="join the runs of 'test --shard i/N' into one report "
+                       "(fails if a shard is missing)")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a shard's run directory (its report.json), every shard once")
+    p.add_argument("--output", type=Path, help="directory for the merged reports")
+    p.set_defaults(func=cmd_merge)
+
+
 def _parser_run(sub: Any) -> None:
     p = sub.add_parser("run", help="the main job: generate the series, build its tip, boot, "
                        "run the selftests with the switch at 1 and 0, report")
@@ -418,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_prep,
-                _parser_boot, _parser_test, _parser_run, _parser_bench):
+                _parser_boot, _parser_test, _parser_merge, _parser_run, _parser_bench):
         add(sub)
     for command in sub.choices.values():
         # Also after the command ('generate --plan' says "--verbose shows them").
