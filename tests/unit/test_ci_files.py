@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -45,3 +47,59 @@ def test_worst_exit_code_wins() -> None:
     assert worst([1, 3]) == 3
     assert worst([3, 4]) == 4
     assert worst([1, 137]) == 4  # killed: an infrastructure failure
+
+
+def test_the_pipeline_keeps_stage_timings_and_names_a_slowdown(tmp_path: Path) -> None:
+    from patchgen.progress import StageTiming
+    from patchgen.report import Report
+
+    pipeline = _pipeline()
+    hist = tmp_path / "patchgen-history.jsonl"
+    report = Report(command="x", started="s", metadata={"tree": "debian-6.1.192"})
+    res = {"version": "6.1", "codes": [0], "steps": {"pipeline/test": 700.0}}
+    for n, seconds in enumerate((600.0, 610.0, 590.0)):
+        report.stages = [StageTiming("selftests (16 runs)", seconds, True)]
+        assert pipeline.note_stages(hist, report, res, f"r{n}") == []
+    report.stages = [StageTiming("selftests (16 runs)", 1200.0, True)]
+    slow = pipeline.note_stages(hist, report, res, "r3")
+    assert slow == ["selftests 20m00s, median 10m00s of the last 3 runs (2.0x)"]
+    lines = (tmp_path / "patchgen-history-stages.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and '"pipeline/test": 700.0' in lines[-1]
+    # another shard's runs do other work: they are not compared with these
+    from patchgen.shard import Shard, ShardInfo
+
+    report.shard = ShardInfo(Shard(1, 2), (), ())
+    assert pipeline.note_stages(hist, report, res, "r4") == []
+
+
+def test_the_summary_names_a_slowdown() -> None:
+    from patchgen.html import RunView
+
+    pipeline = _pipeline()
+    res = {"version": "6.1", "codes": [0], "slowdowns": ["selftests 20m00s, median 10m00s of "
+                                                         "the last 3 runs (2.0x)"]}
+    view = RunView(id="tree-6.1", tree="debian-6.1.192", origin="", check=None, report=None,
+                   history={}, error=None)
+    text = pipeline.markdown([res], [view])
+    assert ("**slower than usual:** selftests 20m00s, median 10m00s of the last 3 runs (2.0x)"
+            in text.splitlines())
+    assert "slower than usual" not in pipeline.markdown([{**res, "slowdowns": []}], [view])
+
+
+def test_the_pipeline_passes_a_shard_and_leaves_check_and_bench_to_shard_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = _pipeline()
+    calls: list[list[str]] = []
+
+    def patchgen(args: list[str], log: Path) -> int:
+        calls.append(args)
+        return 0
+
+    monkeypatch.setattr(pipeline, "patchgen", patchgen)
+    res = pipeline.run_tree("6.1", tmp_path / "a", "quick", True, 3, None, "2/2")
+    assert [c[0] for c in calls] == ["tree", "generate", "test"]
+    assert calls[-1][-2:] == ["--shard", "2/2"]
+    assert set(res["steps"]) == {"pipeline/tree", "pipeline/generate", "pipeline/test"}
+    calls.clear()
+    pipeline.run_tree("6.1", tmp_path / "b", "quick", True, 3, None, "1/2")
+    assert [c[0] for c in calls] == ["tree", "generate", "check", "test", "bench"]
