@@ -85,13 +85,20 @@ def test_request(ns: argparse.Namespace, rev: str | None) -> TestRequest:
         tree=_tree_request(ns), profile=ns.profile, rev=rev,
         tests=ns.tests, retries=ns.retries, accel=ns.accel, output=ns.output,
         memory=ns.memory, cpus=ns.cpus, switch=ns.switch, equiv=not ns.no_equiv,
-        churn=ns.churn, jobs=ns.guests)
+        churn=ns.churn, jobs=ns.guests, shard=ns.shard)
 
 
 def _show(outcome: TestOutcome) -> int:
     print(outcome.summary)
     print(f"\nreports: {outcome.run_dir}/report.json, junit.xml, summary.txt")
     return int(outcome.exit_code)
+
+
+def cmd_merge(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import merge
+
+    return _show(merge.run(merge.MergeRequest(tuple(ns.run_dirs), ns.output), settings,
+                           progress))
 
 
 def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
@@ -211,6 +218,9 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
                    help="guests at once, each running its share of the tests (default: one "
                         "per core under TCG, host CPUs / --cpus under KVM, as far as the "
                         "host's memory allows); 1: one guest, as before")
+    p.add_argument("--shard", metavar="i/N",
+                   help="run only shard i of N of the tests (split by measured duration, "
+                        "selftests/durations); 'patchgen merge' joins the shards' runs")
     p.add_argument("--output", type=Path, help="directory for logs and reports")
 
 
@@ -376,6 +386,15 @@ def _parser_test(sub: Any) -> None:
     p.set_defaults(func=cmd_test)
 
 
+def _parser_merge(sub: Any) -> None:
+    p = sub.add_parser("merge", help="join the runs of 'test --shard i/N' into one report "
+                       "(fails if a shard is missing)")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a shard's run directory (its report.json), every shard once")
+    p.add_argument("--output", type=Path, help="directory for the merged reports")
+    p.set_defaults(func=cmd_merge)
+
+
 def _parser_run(sub: Any) -> None:
     p = sub.add_parser("run", help="the main job: generate the series, build its tip, boot, "
                        "run the selftests with the switch at 1 and 0, report")
@@ -463,8 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_bisect,
-                _parser_prep,
-                _parser_boot, _parser_test, _parser_run, _parser_bench):
+                _parser_prep, _parser_boot, _parser_test, _parser_merge, _parser_run,
+                _parser_bench):
         add(sub)
     for command in sub.choices.values():
         # Also after the command ('generate --plan' says "--verbose shows them").

@@ -24,14 +24,14 @@ import re
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from patchgen import build as kbuild
-from patchgen import equiv, ktap, proc
+from patchgen import equiv, ktap, proc, shard
 from patchgen.errors import BuildFailure, CommandFailed, GuestFailure, UserError
 from patchgen.probe import TreeFacts
 from patchgen.progress import Progress
@@ -201,7 +201,7 @@ def check_selection(catalogue: Catalogue, known: list[str] | None, selection: st
 
 
 # -- the work of a run ---------------------------------------------------------------
-EQUIV_KEY = "equiv"
+EQUIV_KEY = shard.EQUIV_KEY
 
 
 @dataclass(frozen=True)
@@ -224,9 +224,9 @@ def work_units(plans: Sequence[TestPlan], variants: Sequence[Variant],
     units: list[WorkUnit] = []
     for variant in variants:
         for plan in plans:
-            key = f"{variant.key}/{plan.name}" if variant.key else plan.name
-            units.append(WorkUnit(key, variant, plan=plan, number=len(units) + 1))
-    units += [WorkUnit(f"script:{script.name}", script=script) for script in scripts]
+            units.append(WorkUnit(shard.pair_key(variant.key, plan.name), variant, plan=plan,
+                                  number=len(units) + 1))
+    units += [WorkUnit(shard.SCRIPT_PREFIX + script.name, script=script) for script in scripts]
     if equiv:
         units.append(WorkUnit(EQUIV_KEY))
     return tuple(units)
@@ -383,14 +383,18 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               variants: tuple[Variant, ...] = (NO_VARIANT,),
               scripts: tuple[ScriptPlan, ...] = (),
               on_result: Callable[[list[TestResult]], None] | None = None,
-              equiv_plan: equiv.EquivPlan | None = None, jobs: int = 1) -> LaneRun:
+              equiv_plan: equiv.EquivPlan | None = None, jobs: int = 1,
+              only: Collection[str] | None = None) -> LaneRun:
     """Every plan once per variant (its sysctls set first), then our scripts,
     then the equivalence cases: in one guest, or in ``jobs`` at once.
 
     ``on_result`` sees the results so far, in serial order, after each unit
-    (to keep the report current on disk while a long run goes on).
+    (to keep the report current on disk while a long run goes on).  ``only``:
+    the keys of the units to run (a shard's, work_keys()); default all.
     """
-    work = _Work(work_units(plans, variants, scripts, equiv_plan is not None), installed,
+    units = tuple(u for u in work_units(plans, variants, scripts, equiv_plan is not None)
+                  if only is None or u.key in only)
+    work = _Work(units, installed,
                  expectations, retries, variants, equiv_plan, len(plans) * len(variants),
                  on_result)
     if jobs <= 1:

@@ -14,6 +14,7 @@ from typing import Any, Self
 from patchgen import junit, proc, runfile
 from patchgen.progress import StageTiming, format_seconds
 from patchgen.results import Change, Outcome, TestResult, split_failed
+from patchgen.shard import ShardInfo
 from patchgen.vm.bootstages import record_line
 
 
@@ -32,6 +33,7 @@ class Report(runfile.RunFile):
     tests: list[TestResult] = field(default_factory=list)
     expectations: str | None = None
     error: str | None = None
+    shard: ShardInfo | None = None  # a shard's report: which one, its units, all units
 
     def to_json(self) -> dict[str, Any]:
         counts = Counter(t.outcome.value for t in self.tests)
@@ -54,6 +56,7 @@ class Report(runfile.RunFile):
             },
             "tests": [t.as_dict() for t in self.tests],
             "error": self.error,
+            "shard": self.shard.as_dict() if self.shard is not None else None,
         }
 
     @classmethod
@@ -65,7 +68,8 @@ class Report(runfile.RunFile):
                                 runfile.flag(s, "ok")) for s in runfile.items(d, "stages")],
             build=runfile.table(d, "build"), guest=runfile.table(d, "guest"),
             tests=[TestResult.from_dict(t) for t in runfile.items(d, "tests")],
-            expectations=runfile.opt_text(d, "expectations"), error=runfile.opt_text(d, "error"))
+            expectations=runfile.opt_text(d, "expectations"), error=runfile.opt_text(d, "error"),
+            shard=ShardInfo.from_dict(d["shard"]) if d.get("shard") is not None else None)
 
 
 def tool_versions() -> dict[str, str]:
@@ -140,13 +144,7 @@ def summary(report: Report, switch_name: str) -> str:
     meta = report.metadata
     lines.append(f"patchgen: {meta.get('tree', '?')} ({meta.get('origin', '')}), "
                  f"profile {meta.get('profile', '?')}, {meta.get('accel', '?')}")
-    first_boot = (report.guest.get("boots") or [{}])[0]
-    if "switch_default" in first_boot:
-        lines.append(f"  switch default in the guest: {switch_name}={first_boot['switch_default']}"
-                     f" (spectre_v2: {first_boot.get('spectre_v2', 'unknown')})")
-    if "stages" in first_boot:
-        lines.append(f"  boot to SSH {first_boot['stages']['total']:.1f}s: "
-                     + record_line(first_boot["stages"]))
+    lines += _header(report, switch_name)
     if report.tests:
         lines.append("")
         lines.append(f"  {'test':<50} {'result':<8} {'time':>8}  vs expected")
@@ -180,6 +178,27 @@ def summary(report: Report, switch_name: str) -> str:
         lines.append(f"  error: {report.error}")
     lines.append(f"  reproduce: {report.command}")
     return "\n".join(lines)
+
+
+def _header(report: Report, switch_name: str) -> list[str]:
+    """The lines under the first: the shard, the merge, the switch, the boot."""
+    lines = []
+    meta = report.metadata
+    if report.shard is not None:
+        lines.append(f"  shard {report.shard.shard}: {len(report.shard.keys)} of "
+                     f"{len(report.shard.all_keys)} units ({', '.join(report.shard.keys)})")
+    merged = meta.get("merged")
+    if merged:
+        lines.append(f"  merged from {len(merged)} shards: "
+                     + ", ".join(f"{m['shard']} {m['run_dir']}" for m in merged))
+    first_boot = (report.guest.get("boots") or [{}])[0]
+    if "switch_default" in first_boot:
+        lines.append(f"  switch default in the guest: {switch_name}={first_boot['switch_default']}"
+                     f" (spectre_v2: {first_boot.get('spectre_v2', 'unknown')})")
+    if "stages" in first_boot:
+        lines.append(f"  boot to SSH {first_boot['stages']['total']:.1f}s: "
+                     + record_line(first_boot["stages"]))
+    return lines
 
 
 def guests_line(guest: Mapping[str, Any]) -> str:

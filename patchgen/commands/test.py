@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from patchgen import equiv, kconfig, kselftest, results, stages
+from patchgen import shard as shards
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.lock import tree_lock
@@ -77,10 +78,13 @@ class TestRequest:
     equiv: bool = True  # the equivalence cases (selftests/equiv)
     churn: int = 200  # hook register/unregister cycles in nf_hook_bpf.sh
     jobs: int | None = None  # guests at once; None: what the host allows (guest_jobs)
+    shard: str | None = None  # "i/N": this machine's part of the run (patchgen/shard.py)
 
     def __post_init__(self) -> None:
         """Every field that can be judged alone; check_test_request() does the rest."""
         stages.switch_positions(self.switch)
+        if self.shard is not None:
+            shards.parse(self.shard)
         if not self.tests.strip(" ,"):
             raise UserError("--tests is empty", hint="quick, default, all, or test names")
         jobs = 1 if self.jobs is None else self.jobs
@@ -112,6 +116,8 @@ class TestRequest:
             argv += ["--churn", str(self.churn)]
         if self.jobs is not None:
             argv += ["--jobs", str(self.jobs)]
+        if self.shard is not None:
+            argv += ["--shard", str(shards.parse(self.shard))]
         return shlex.join(argv)
 
 
@@ -219,10 +225,19 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     scripts = stages.guest_scripts(settings, runtime, any(v.sysctls for v in variants),
                                    req.churn, run_dir)
     equivs = equiv_plan(tree, rev, variants, settings, req)
-    jobs = guest_jobs(req, decision.accel,
-                      len(kselftest.work_keys(plans, variants, scripts, equivs is not None)))
+    keys = kselftest.work_keys(plans, variants, scripts, equivs is not None)
+    durations = shards.load_durations(
+        settings.selftests_dir / "durations" / f"{tree.version.series}.toml", decision.accel.value)
+    report.shard = split(req.shard, keys, durations)
+    only = None
+    if report.shard is not None:
+        only = set(report.shard.keys)
+        progress.info(f"shard {report.shard.shard}: {len(only)} of "
+                      f"{len(report.shard.all_keys)} units")
+    jobs = guest_jobs(req, decision.accel, len(keys) if only is None else len(only))
     report.guest["jobs"] = jobs
-    runs = len(plans) * len(variants)
+    runs = sum(1 for u in kselftest.work_units(plans, variants, (), False)
+               if only is None or u.key in only)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
                         f"{len(scripts)} patchgen scripts; {jobs} "
                         f"{'guest' if jobs == 1 else 'guests at once'})"):
@@ -234,7 +249,7 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
             _save(report, run_dir)
 
         ran = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                  req.retries, variants, scripts, keep, equivs, jobs)
+                                  req.retries, variants, scripts, keep, equivs, jobs, only)
         report.tests = results.skip_unmet(ran.results, unmet)
     record_lanes(report, ran.lanes, progress.timings[-1].seconds)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
@@ -246,6 +261,18 @@ def record_lanes(report: Report, lanes: tuple[kselftest.LaneRecord, ...], wall: 
     report.guest["lanes"] = [lane.as_dict() for lane in lanes]
     busy = sum(lane.busy_seconds for lane in lanes)
     report.guest["saved_seconds"] = round(max(0.0, busy - wall), 2)
+
+
+def split(shard: str | None, keys: list[str],
+          durations: shards.Durations) -> shards.ShardInfo | None:
+    """This shard's units of the run (kselftest.work_keys()), and all of them
+    (None: not sharded)."""
+    if shard is None:
+        return None
+    which = shards.parse(shard)
+    mine = shards.assign(keys, durations, which.count)[which.index - 1]
+    return shards.ShardInfo(which, tuple(mine), tuple(keys),
+                            str(durations.source) if durations.source else None)
 
 
 def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ...],

@@ -396,6 +396,20 @@ def _no_branch(env: Env) -> None:
     assert env.git(Path(env.notes["tree"]), "branch", "--list", "patchgen/*") == ""
 
 
+def _one_shard_of_two(env: Env) -> list[str]:
+    from patchgen.report import write_json
+    from tests.unit.test_merge import shard_report
+
+    run = env.tmp / "s1"
+    run.mkdir()
+    write_json(shard_report(1), run / "report.json")
+    return ["merge", str(run), "--output", str(env.tmp / "merged")]
+
+
+def _no_merged_report(env: Env) -> None:
+    assert not (env.tmp / "merged").exists()
+
+
 ROWS: list[Row] = [
     Row("hook-via-macro", "a hook defined through a macro (DEFINE_HOOK(fn) { ... })",
         _macro_hook, ExitCode.USER_ERROR, "hook functions patchgen cannot convert:\n"
@@ -423,6 +437,14 @@ ROWS: list[Row] = [
         lambda env: ["run", "--tree", str(_with_selftests(env)), "--switch", "2"],
         ExitCode.USER_ERROR, "patchgen: error: --switch takes 0, 1 or both (1,0), got '2'",
         inproc=True),
+    Row("shard-bad", "'test --shard 3/2'",
+        lambda env: ["test", "--tree", str(_with_selftests(env)), "--shard", "3/2"],
+        ExitCode.USER_ERROR, "patchgen: error: shard 3/2: there are only 2 shards",
+        inproc=True),
+    Row("merge-shard-missing", "'merge' of a sharded run with a shard missing",
+        _one_shard_of_two, ExitCode.INFRA_FAILURE,
+        "patchgen: error: shard 2/2 is missing (have 1/2)\n"
+        "patchgen: hint: a shard's job did not finish", _no_merged_report),
     Row("disk-full", "the disk fills up while the Debian tree is unpacked", _disk_full,
         ExitCode.INFRA_FAILURE, "patchgen: error: no space left on device: unpacking "
         "linux-source-6.1.tar.xz needs about 2.0 GB in ", _no_tree_left),

@@ -105,3 +105,19 @@ def test_summary_shows_where_the_first_boot_spent_its_time() -> None:
             "(within services: udev 4.3s)") in summary(r, "nf_hook_bpf").splitlines()
     r.guest = {"accel": "tcg", "boots": [{"boot": 1}]}  # a report from before stages
     assert "boot to SSH" not in summary(r, "nf_hook_bpf")
+
+
+def test_a_shard_report_says_which_shard_and_reads_back(tmp_path: Path) -> None:
+    from patchgen.shard import Shard, ShardInfo
+
+    r = sample()
+    r.shard = ShardInfo(Shard(1, 2), ("1/nft_meta.sh", "equiv"),
+                        ("1/nft_meta.sh", "0/nft_meta.sh", "equiv"), "durations/6.1.toml")
+    write_json(r, tmp_path / "report.json")
+    back = Report.load(tmp_path / "report.json")
+    assert back.shard == r.shard
+    assert "  shard 1/2: 2 of 3 units (1/nft_meta.sh, equiv)" in summary(r, "x").splitlines()
+    plain = tmp_path / "plain.json"
+    write_json(sample(), plain)
+    assert json.loads(plain.read_text())["shard"] is None
+    assert Report.load(plain).shard is None

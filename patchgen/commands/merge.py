@@ -1,0 +1,174 @@
+"""patchgen merge: the runs of ``test --shard i/N`` back into one run.
+
+Each shard's report.json says which shard it is, the units it ran and all
+units of the run (patchgen/shard.py).  The shards must be of one run (same
+tree, commit, kernel config, command but for --shard, same units) and all
+N must be there, once each; the merged report has their results in the
+order a serial run gives them, and the exit code ``test`` would give.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from patchgen import results, stages
+from patchgen.commands.test import TestOutcome
+from patchgen.errors import ExitCode, InfraError, UserError
+from patchgen.progress import Progress, StageTiming
+from patchgen.report import Report, summary, write_json, write_junit
+from patchgen.settings import Settings
+from patchgen.shard import ShardInfo, result_key
+
+SAME_RUN = ("tree", "rev", "config_digest", "accel")  # metadata every shard must share
+# Worst last: a shard that broke off outweighs test failures.
+SEVERITY = (ExitCode.OK, ExitCode.TEST_FAILURE, ExitCode.BUILD_FAILURE, ExitCode.INFRA_FAILURE,
+            ExitCode.USER_ERROR, ExitCode.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    run_dirs: tuple[Path, ...]
+    output: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.run_dirs:
+            raise UserError("no run directories to merge")
+
+
+def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcome:
+    """Everything is read and checked before the output directory is made."""
+    shards = [(d, Report.load(d / Report.FILE)) for d in req.run_dirs]
+    merged = merge_reports(shards)
+    code = exit_code(merged)
+    merged.metadata["exit_code"] = int(code)
+    run_dir = stages.new_run_dir(settings, "merge", req.output)
+    progress.info(f"run directory: {run_dir}")
+    write_json(merged, run_dir / "report.json")
+    write_junit(merged, run_dir / "junit.xml")
+    (run_dir / "metadata.json").write_text(json.dumps(merged.metadata, indent=2) + "\n")
+    text = summary(merged, stages.series_runtime(settings).switch_name)
+    (run_dir / "summary.txt").write_text(text + "\n")
+    return TestOutcome(merged, run_dir, code, text)
+
+
+def merge_reports(shards: Sequence[tuple[Path, Report]]) -> Report:
+    """One report of the shards' results, in the serial order; UserError for
+    shards of different runs, InfraError for a shard that is missing."""
+    if not shards:
+        raise UserError("no run directories to merge")
+    infos = [_info(d, r) for d, r in shards]
+    first_dir, first = shards[0]
+    for (d, r), info in zip(shards[1:], infos[1:], strict=True):
+        _same_run(first_dir, first, infos[0], d, r, info)
+    _complete(shards, infos)
+    order = sorted(range(len(shards)), key=lambda k: infos[k].shard.index)
+    keys = infos[0].all_keys
+    tests = [t for k in order for t in shards[k][1].tests]
+    try:
+        tests.sort(key=lambda t: keys.index(result_key(t, keys)))
+    except ValueError as exc:
+        raise UserError(f"cannot merge: {exc}") from None
+    merged = Report(command=_serial_command(first.command),
+                    started=min(r.started for _, r in shards),
+                    metadata={k: v for k, v in first.metadata.items() if k != "exit_code"},
+                    build=dict(first.build), tests=tests, expectations=first.expectations)
+    merged.metadata["merged"] = [_record(*shards[k], infos[k]) for k in order]
+    merged.stages = [StageTiming(f"{s.name} [{infos[k].shard}]", s.seconds, s.ok)
+                     for k in order for s in shards[k][1].stages]
+    merged.guest = {**first.guest,
+                    "boots": [{**b, "shard": str(infos[k].shard)} for k in order
+                              for b in shards[k][1].guest.get("boots", [])]}
+    errors = [f"shard {infos[k].shard}: {shards[k][1].error}" for k in order
+              if shards[k][1].error]
+    errors += _unrun(shards, infos, order)
+    merged.error = "; ".join(errors) or None
+    return merged
+
+
+def exit_code(merged: Report) -> ExitCode:
+    """What ``test`` would exit with for these results; a shard that broke off wins."""
+    codes = [_code(m.get("exit_code")) for m in merged.metadata.get("merged", [])]
+    codes = [c for c in codes if c not in (ExitCode.OK, ExitCode.TEST_FAILURE)]
+    if merged.error and not codes:
+        codes.append(ExitCode.INFRA_FAILURE)
+    codes.append(ExitCode.TEST_FAILURE if results.failed(merged.tests) else ExitCode.OK)
+    return max(codes, key=SEVERITY.index)
+
+
+def _code(value: Any) -> ExitCode:
+    try:
+        return ExitCode(value)
+    except ValueError:
+        return ExitCode.INFRA_FAILURE
+
+
+def _info(run_dir: Path, report: Report) -> ShardInfo:
+    if report.shard is None:
+        raise UserError(f"{run_dir}: not a shard's run (no --shard)",
+                        hint="merge the run directories of 'patchgen test --shard i/N'")
+    return report.shard
+
+
+def _same_run(a_dir: Path, a: Report, a_info: ShardInfo, b_dir: Path, b: Report,
+              b_info: ShardInfo) -> None:
+    if a_info.shard.count != b_info.shard.count:
+        raise UserError(f"{b_dir} is shard {b_info.shard}, but {a_dir} is shard "
+                        f"{a_info.shard}: not one split")
+    pairs = [(k, a.metadata.get(k), b.metadata.get(k)) for k in SAME_RUN]
+    pairs += [("command", _serial_command(a.command), _serial_command(b.command)),
+              ("units", ", ".join(a_info.all_keys), ", ".join(b_info.all_keys))]
+    for what, va, vb in pairs:
+        if va != vb:
+            raise UserError(f"{b_dir} is not a shard of the same run: {what} {va} ≠ {vb} "
+                            f"(in {a_dir})")
+
+
+def _complete(shards: Sequence[tuple[Path, Report]], infos: Sequence[ShardInfo]) -> None:
+    seen: dict[int, Path] = {}
+    for (d, _), info in zip(shards, infos, strict=True):
+        if info.shard.index in seen:
+            raise UserError(f"shard {info.shard} given twice: {seen[info.shard.index]}, {d}")
+        seen[info.shard.index] = d
+    n = infos[0].shard.count
+    missing = [i for i in range(1, n + 1) if i not in seen]
+    if missing:
+        have = ", ".join(f"{i}/{n}" for i in sorted(seen))
+        raise InfraError(", ".join(f"shard {i}/{n}" for i in missing)
+                         + (" is" if len(missing) == 1 else " are") + f" missing (have {have})",
+                         hint="a shard's job did not finish or its run directory was not "
+                              "passed; run it again with --shard")
+    covered = [k for info in infos for k in info.keys]
+    if sorted(covered) != sorted(infos[0].all_keys):
+        raise UserError("the shards' units do not add up to the run's: "
+                        + ", ".join(sorted(set(covered) ^ set(infos[0].all_keys))))
+
+
+def _unrun(shards: Sequence[tuple[Path, Report]], infos: Sequence[ShardInfo],
+           order: Sequence[int]) -> list[str]:
+    out = []
+    for k in order:
+        keys = infos[k].all_keys
+        ran = {result_key(t, keys) for t in shards[k][1].tests}
+        left = [key for key in infos[k].keys if key not in ran]
+        if left:
+            out.append(f"shard {infos[k].shard} has no results for {', '.join(left)}")
+    return out
+
+
+def _record(run_dir: Path, report: Report, info: ShardInfo) -> dict[str, Any]:
+    return {"shard": str(info.shard), "run_dir": str(run_dir), "started": report.started,
+            "exit_code": report.metadata.get("exit_code")}
+
+
+def _serial_command(command: str) -> str:
+    """The shard's command without its --shard: the run all shards are part of."""
+    argv = shlex.split(command)
+    if "--shard" in argv:
+        i = argv.index("--shard")
+        del argv[i:i + 2]
+    return shlex.join(argv)
