@@ -236,10 +236,11 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
                       f"{len(report.shard.all_keys)} units")
     jobs = guest_jobs(req, decision.accel, len(keys) if only is None else len(only))
     report.guest["jobs"] = jobs
-    runs = sum(1 for u in kselftest.work_units(plans, variants, (), False)
-               if only is None or u.key in only)
+    mine = [u for u in kselftest.work_units(plans, variants, scripts, False)
+            if only is None or u.key in only]
+    runs = sum(1 for u in mine if u.plan is not None)
     with progress.stage(f"selftests ({runs} runs, {installed.collection}; "
-                        f"{len(scripts)} patchgen scripts; {jobs} "
+                        f"{len(mine) - runs} patchgen scripts; {jobs} "
                         f"{'guest' if jobs == 1 else 'guests at once'})"):
         # Cases that test what a later patch adds (a commit inside the series).
         unmet = stages.unmet_needs(runtime.needs, stages.generator_source(tree, rev, runtime))
