@@ -124,51 +124,41 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_during_boot_leaves_no_qemu(tmp_path: Path) -> None:
+def _interrupt_once_booting(args: list[str], seen: str, guests: int, wait: float
+                            ) -> None:
+    """Start ``patchgen ARGS``, Ctrl-C it once ``seen`` is on its stderr and
+    ``guests`` QEMUs run: it must exit 130 and leave no QEMU behind."""
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     child = subprocess.Popen(
-        [sys.executable, "-m", "patchgen", "boot", "--output", str(tmp_path), "--", "sleep",
-         "600"], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, TAG_VAR: tag}, preexec_fn=_default_sigint)
+        [sys.executable, "-m", "patchgen", *args], cwd=ROOT, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, text=True, env={**os.environ, TAG_VAR: tag},
+        preexec_fn=_default_sigint)
     assert child.stderr is not None
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + wait
     for line in child.stderr:
-        if "booting" in line or time.monotonic() > deadline:
+        if seen in line or time.monotonic() > deadline:
             break
     # vng execs QEMU a moment after the first "booting" line: wait for it.
-    while not _qemu_pids(tag) and time.monotonic() < deadline:
-        assert child.poll() is None, "patchgen boot ended early: " + child.stderr.read()
+    while len(_qemu_pids(tag)) < guests and time.monotonic() < deadline:
+        assert child.poll() is None, "patchgen ended early: " + child.stderr.read()
         time.sleep(0.5)
-    assert _qemu_pids(tag), "no QEMU was started"
+    assert len(_qemu_pids(tag)) >= guests, f"{guests} QEMU(s) were not started"
     time.sleep(2)
     child.send_signal(signal.SIGINT)
     rc = child.wait(timeout=60)
     assert rc == 130
     time.sleep(1)
     assert not _qemu_pids(tag), "QEMU left behind after Ctrl-C"
+
+
+def test_ctrl_c_during_boot_leaves_no_qemu(tmp_path: Path) -> None:
+    _interrupt_once_booting(["boot", "--output", str(tmp_path), "--", "sleep", "600"],
+                            "booting", 1, 300)
 
 
 def test_ctrl_c_with_two_guests_booting_leaves_no_qemu(tmp_path: Path) -> None:
     """Ctrl-C reaches the main thread only; both guests' lanes must still power off."""
-    tag = f"{os.getpid()}-{time.monotonic_ns()}"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "patchgen", "test", "--tests", "nft_meta.sh,nft_nat.sh",
-         "--no-equiv", "--jobs", "2", "--output", str(tmp_path)], cwd=ROOT,
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, TAG_VAR: tag}, preexec_fn=_default_sigint)
-    assert child.stderr is not None
-    deadline = time.monotonic() + 600  # (the base build is the quick run's, done by now)
-    for line in child.stderr:
-        if "[guest 2]" in line or time.monotonic() > deadline:
-            break
-    while len(_qemu_pids(tag)) < 2 and time.monotonic() < deadline:
-        assert child.poll() is None, "patchgen test ended early: " + child.stderr.read()
-        time.sleep(0.5)
-    assert len(_qemu_pids(tag)) == 2, "two guests were not started"
-    time.sleep(2)
-    child.send_signal(signal.SIGINT)
-    rc = child.wait(timeout=60)
-    assert rc == 130
-    time.sleep(1)
-    assert not _qemu_pids(tag), "QEMU left behind after Ctrl-C"
+    # (the base build is the quick run's, done by now)
+    _interrupt_once_booting(["test", "--tests", "nft_meta.sh,nft_nat.sh", "--no-equiv",
+                             "--jobs", "2", "--output", str(tmp_path)], "[guest 2]", 2, 600)
     assert json.loads((tmp_path / "report.json").read_text())["error"] == "interrupted"
