@@ -39,7 +39,7 @@ from patchgen.errors import BuildFailure, CommandFailed, ExitCode, UserError
 from patchgen.git import Git
 from patchgen.kconfig import Profile, tree_symbols
 from patchgen.progress import Progress
-from patchgen.results import TestResult
+from patchgen.results import Outcome, TestResult
 from patchgen.settings import Settings
 
 _CHECKPATCH_TOTAL = re.compile(r"total: (\d+) errors, (\d+) warnings, (?:(\d+) checks, )?")
@@ -110,9 +110,13 @@ class BootCheck:
                    runfile.text(d, "error"))
 
     def cell(self) -> str:
-        if self.status in ("ok", "fail"):
-            return f"{len(self.tests) - len(self.failed)}/{len(self.tests)}"
-        return self.status
+        """passed/run, and "+Ns" for N cases skipped (say, a check of what a
+        later patch adds)."""
+        if self.status not in ("ok", "fail"):
+            return self.status
+        skipped = sum(1 for t in self.tests if t.outcome is Outcome.SKIP)
+        run = len(self.tests) - skipped
+        return f"{run - len(self.failed)}/{run}" + (f" +{skipped}s" if skipped else "")
 
 
 @dataclass
@@ -478,7 +482,7 @@ def format_report(report: CheckReport) -> str:
     if report.boot:
         lines[-1:-1] = ["  boot: the profile build booted, its smoke set run (quick selftests at "
                         "the default switch position, and the runtime checks once the "
-                        "generator is in): passed/run, no boot, not built"]
+                        "generator is in): passed/run (+Ns: N skipped), no boot, not built"]
     widths = [max(len(c), 4) for c in configs]
     head = "  ".join(f"{c:<{w}}" for c, w in zip(configs, widths, strict=True))
     if report.boot:

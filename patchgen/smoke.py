@@ -137,4 +137,6 @@ def run(built: kbuild.BuildResult, installed: kselftest.Installed, selection: Se
                                   guest.retries, (kselftest.NO_VARIANT,), scripts, keep).results
     except GuestFailure as exc:
         return Smoke(results.skip_unmet(so_far, unmet), boots, exc.message.splitlines()[0])
-    return Smoke(results.skip_unmet(got, unmet), boots)
+    done = results.skip_unmet(got, unmet)
+    stages.say_unmet(progress, done, unmet)
+    return Smoke(done, boots)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from patchgen import tree as trees
 from patchgen.errors import UserError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
+from patchgen.results import Outcome, TestResult
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import GuestSpec
@@ -168,6 +169,15 @@ def unmet_needs(needs: Mapping[str, str], source: str | None) -> dict[str, str]:
     """The cases of series.toml [runtime.needs] whose feature the generator
     ``source`` (None: no generator) does not have yet: case -> what it needs."""
     return {case: text for case, text in needs.items() if source is None or text not in source}
+
+
+def say_unmet(progress: Progress, results: Iterable[TestResult],
+              unmet: Mapping[str, str]) -> None:
+    """After the live lines (which gave the raw outcome): which cases count as
+    skipped because they test what a later patch adds."""
+    for r in results:
+        if r.name in unmet and r.outcome is Outcome.SKIP:
+            progress.info(f"{r.label}: counted as skipped: {r.attempts[-1].detail}")
 
 
 def switch_variants(tree: trees.Tree, rev: str, switch: str, runtime: Runtime

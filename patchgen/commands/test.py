@@ -252,6 +252,7 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
         ran = kselftest.run_tests(factory, installed, plans, expectations, progress,
                                   req.retries, variants, scripts, keep, equivs, jobs, only)
         report.tests = results.skip_unmet(ran.results, unmet)
+        stages.say_unmet(progress, report.tests, unmet)
     record_lanes(report, ran.lanes, progress.timings[-1].seconds)
     return ExitCode.TEST_FAILURE if results.failed(report.tests) else ExitCode.OK
 
