@@ -90,6 +90,14 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
+def save_run(report: Report, run_dir: Path) -> None:
+    """What a test run (or a merge of shards) leaves: report.json, junit.xml,
+    metadata.json."""
+    write_json(report, run_dir / "report.json")
+    write_junit(report, run_dir / "junit.xml")
+    (run_dir / "metadata.json").write_text(json.dumps(report.metadata, indent=2) + "\n")
+
+
 def write_json(report: Report, path: Path) -> None:
     path.write_text(json.dumps(report.to_json(), indent=2, sort_keys=False) + "\n")
 

@@ -9,7 +9,6 @@ order a serial run gives them, and the exit code ``test`` would give.
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from patchgen import results, stages
 from patchgen.commands.test import TestOutcome
 from patchgen.errors import ExitCode, InfraError, UserError
 from patchgen.progress import Progress, StageTiming
-from patchgen.report import Report, summary, write_json, write_junit
+from patchgen.report import Report, save_run, summary
 from patchgen.settings import Settings
 from patchgen.shard import ShardInfo, result_key
 
@@ -48,9 +47,7 @@ def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcom
     merged.metadata["exit_code"] = int(code)
     run_dir = stages.new_run_dir(settings, "merge", req.output)
     progress.info(f"run directory: {run_dir}")
-    write_json(merged, run_dir / "report.json")
-    write_junit(merged, run_dir / "junit.xml")
-    (run_dir / "metadata.json").write_text(json.dumps(merged.metadata, indent=2) + "\n")
+    save_run(merged, run_dir)
     text = summary(merged, stages.series_runtime(settings).switch_name)
     (run_dir / "summary.txt").write_text(text + "\n")
     return TestOutcome(merged, run_dir, code, text)

@@ -7,7 +7,6 @@ when a stage fails or the user presses Ctrl-C.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import resource
@@ -22,7 +21,7 @@ from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
-from patchgen.report import Report, summary, tool_versions, write_json, write_junit
+from patchgen.report import Report, save_run, summary, tool_versions
 from patchgen.settings import Settings
 from patchgen.vm import accel as vmaccel
 from patchgen.vm.argv import qemu_opts
@@ -168,7 +167,7 @@ def run(req: TestRequest, settings: Settings, progress: Progress) -> TestOutcome
     report.stages = progress.timings
     report.metadata["tools"] = tool_versions()
     progress.info(f"run directory: {run_dir}")
-    _save(report, run_dir)
+    save_run(report, run_dir)
     exit_code = ExitCode.OK
     runtime = stages.series_runtime(settings)
     text = ""
@@ -184,7 +183,7 @@ def run(req: TestRequest, settings: Settings, progress: Progress) -> TestOutcome
         raise
     finally:
         report.metadata["exit_code"] = int(exit_code)
-        _save(report, run_dir)
+        save_run(report, run_dir)
         text = summary(report, runtime.switch_name)
         (run_dir / "summary.txt").write_text(text + "\n")
     return TestOutcome(report, run_dir, exit_code, text)
@@ -201,7 +200,7 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     report.metadata["rev"] = rev
     # Before the build: it may refuse.
     variants = stages.switch_variants(tree, rev, req.switch, runtime)
-    _save(report, run_dir)
+    save_run(report, run_dir)
     with tree_lock(settings, tree.id, progress):
         built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
         installed = stages.stage_selftests_install(tree, built, settings, progress, run_dir)
@@ -247,7 +246,7 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
 
         def keep(so_far: list[results.TestResult]) -> None:
             report.tests = results.skip_unmet(so_far, unmet)
-            _save(report, run_dir)
+            save_run(report, run_dir)
 
         ran = kselftest.run_tests(factory, installed, plans, expectations, progress,
                                   req.retries, variants, scripts, keep, equivs, jobs, only)
@@ -290,9 +289,4 @@ def equiv_plan(tree: trees.Tree, rev: str, variants: tuple[kselftest.Variant, ..
         return None  # an intermediate commit: nothing to compare
     return equiv.EquivPlan(script, baseline=baseline)
 
-
-def _save(report: Report, run_dir: Path) -> None:
-    write_json(report, run_dir / "report.json")
-    write_junit(report, run_dir / "junit.xml")
-    (run_dir / "metadata.json").write_text(json.dumps(report.metadata, indent=2) + "\n")
 
