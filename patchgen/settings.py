@@ -51,6 +51,19 @@ class Settings:
     def selftests_dir(self) -> Path:
         return self.project_root / "selftests"
 
+    @property
+    def catalogue_file(self) -> Path:
+        """The kselftest catalogue: tiers, timeouts."""
+        return self.selftests_dir / "kselftests.toml"
+
+    def expectations_file(self, series: str) -> Path:
+        """The recorded results of a tree series ("6.1")."""
+        return self.selftests_dir / "expected" / f"{series}.toml"
+
+    def durations_file(self, series: str) -> Path:
+        """Measured unit durations of a tree series, for --shard."""
+        return self.selftests_dir / "durations" / f"{series}.toml"
+
 
 def default_cache() -> Path:
     explicit = os.environ.get("PATCHGEN_CACHE")

@@ -108,7 +108,7 @@ def run(built: kbuild.BuildResult, installed: kselftest.Installed, selection: Se
     it has none); cases that need what a later patch adds to it are skipped."""
     generator = source is not None
     unmet = stages.unmet_needs(runtime.needs, source)
-    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    catalogue = kselftest.load_catalogue(settings.catalogue_file)
     plans = []
     if selection.kselftests is not None:
         wanted = selection.kselftests
@@ -124,7 +124,7 @@ def run(built: kbuild.BuildResult, installed: kselftest.Installed, selection: Se
     # Not stage_accel(): a smoke run is a step of its caller's stage.
     decision = vmaccel.decide(guest.accel, built.image, settings.cache, progress)
     expectations = results.load_expectations(
-        settings.selftests_dir / "expected" / f"{series}.toml", decision.accel.value)
+        settings.expectations_file(series), decision.accel.value)
     factory = stages.guest_factory(built, decision, settings, run_dir, boots, runtime,
                                    memory=guest.memory, cpus=guest.cpus)
     so_far: list[TestResult] = []

@@ -37,7 +37,7 @@ def check_test_request(req: TestRequest, settings: Settings) -> None:
     """What needs more than the request: the profile exists, the test names are
     the tree's.  Cheap, and done before any tree, build or guest work."""
     kconfig.get_profile(settings.kernel_config_dir, req.profile)
-    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    catalogue = kselftest.load_catalogue(settings.catalogue_file)
     kselftest.check_selection(catalogue, known_tests(req.tree, settings, catalogue), req.tests)
 
 
@@ -55,7 +55,7 @@ def known_tests(req: trees.TreeRequest, settings: Settings,
     cached = settings.trees / f"debian-{series}"
     if (cached / trees.STAMP).exists():
         return kselftest.tree_tests(cached)
-    expect = settings.selftests_dir / "expected" / f"{series}.toml"
+    expect = settings.expectations_file(series)
     recorded = list(results.load_expectations(expect, "tcg").outcomes) if expect.exists() else []
     names = recorded + [n for n in catalogue.tests if n not in recorded]
     return names or None
@@ -207,12 +207,12 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     report.build = built.as_dict()
     report.build["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     report.metadata["config_digest"] = built.config_digest
-    catalogue = kselftest.load_catalogue(settings.selftests_dir / "kselftests.toml")
+    catalogue = kselftest.load_catalogue(settings.catalogue_file)
     plans = kselftest.select(catalogue, installed.tests, req.tests)
     decision = stages.stage_accel(req.accel, built, settings, progress)
     report.metadata["accel"] = decision.accel.value
     report.metadata["accel_reason"] = decision.reason
-    expect_file = settings.selftests_dir / "expected" / f"{tree.version.series}.toml"
+    expect_file = settings.expectations_file(tree.version.series)
     expectations = results.load_expectations(expect_file, decision.accel.value)
     report.expectations = str(expectations.source) if expectations.source else None
     boots: list[dict[str, Any]] = []
@@ -226,7 +226,7 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     equivs = equiv_plan(tree, rev, variants, settings, req)
     keys = kselftest.work_keys(plans, variants, scripts, equivs is not None)
     durations = shards.load_durations(
-        settings.selftests_dir / "durations" / f"{tree.version.series}.toml", decision.accel.value)
+        settings.durations_file(tree.version.series), decision.accel.value)
     report.shard = split(req.shard, keys, durations)
     only = None
     if report.shard is not None:
