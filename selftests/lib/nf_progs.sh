@@ -19,8 +19,10 @@ nf_drain() {
 	local ns=nf-drain-$$ before marker id left gone tries=$((${1:-60} * 5))
 
 	[ -e /proc/sys/net/netfilter/nf_hook_bpf ] || return 0   # no generator
-	before=$(nf_prog_ids)
 	ip netns add $ns || return 1
+	# After the namespace: hooks that modules register in every new
+	# namespace (iptables tables) are not the marker.
+	before=$(nf_prog_ids)
 	ip netns exec $ns nft -f - <<-EOF || { ip netns del $ns; return 1; }
 	table ip nf_drain {
 		chain c1 { type filter hook output priority 1; }
