@@ -151,10 +151,7 @@ def series_runtime(settings: Settings) -> Runtime:
 
 def has_generator(tree: trees.Tree, rev: str, runtime: Runtime) -> bool:
     """Whether ``rev`` has the generator, hence the switch and the runtime checks."""
-    from patchgen.git import Git
-
-    return Git(tree.repo).run("cat-file", "-e", f"{rev}:{runtime.generator}",
-                              check=False).returncode == 0
+    return generator_source(tree, rev, runtime) is not None
 
 
 def generator_source(tree: trees.Tree, rev: str, runtime: Runtime) -> str | None:
