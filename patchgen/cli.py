@@ -101,6 +101,14 @@ def cmd_merge(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
                            progress))
 
 
+def cmd_durations(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
+    from patchgen.commands import durations
+
+    req = durations.DurationsRequest(tuple(ns.run_dirs), ns.dry_run, ns.output)
+    print(durations.format_changes(durations.run(req, settings, progress)))
+    return ExitCode.OK
+
+
 def cmd_boot(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen.commands import boot
 
@@ -395,6 +403,17 @@ def _parser_merge(sub: Any) -> None:
     p.set_defaults(func=cmd_merge)
 
 
+def _parser_durations(sub: Any) -> None:
+    p = sub.add_parser("durations", help="refresh the unit durations --shard splits by "
+                       "(selftests/durations/<series>.toml) from test runs")
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a test, shard or merge run directory (its report.json); one kernel "
+                        "series and accelerator; several: each unit's mean")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    p.add_argument("--output", type=Path, help="the file to update (default: the series' file)")
+    p.set_defaults(func=cmd_durations)
+
+
 def _parser_run(sub: Any) -> None:
     p = sub.add_parser("run", help="the main job: generate the series, build its tip, boot, "
                        "run the selftests with the switch at 1 and 0, report")
@@ -482,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_bisect,
-                _parser_prep, _parser_boot, _parser_test, _parser_merge, _parser_run,
+                _parser_prep, _parser_boot, _parser_test, _parser_merge, _parser_durations,
+                _parser_run,
                 _parser_bench):
         add(sub)
     for command in sub.choices.values():

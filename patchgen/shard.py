@@ -111,11 +111,29 @@ def result_key(result: TestResult, keys: Sequence[str]) -> str:
     return key
 
 
-def measured(tests: Iterable[TestResult], keys: Sequence[str]) -> dict[str, float]:
-    """Seconds per unit, as a report shows them (to seed a durations file)."""
+def unit_of(result: TestResult, switched: bool) -> str:
+    """The unit that produced ``result``, from its name alone (a report that
+    does not list its run's units).  Exact: a name with no position and no
+    case is one of our scripts that broke off on a tree with the switch
+    (where every kselftest has a position), a kselftest on a tree without
+    it (where our scripts do not run)."""
+    name = result.name
+    if result.variant:
+        return pair_key(result.variant.rpartition("=")[2], name)
+    if name == EQUIV_KEY or name.startswith((EQUIV_KEY + ":", EQUIV_KEY + " [")):
+        return EQUIV_KEY
+    if ":" in name or switched:
+        return SCRIPT_PREFIX + name.partition(":")[0]
+    return name
+
+
+def measured(tests: Iterable[TestResult], keys: Sequence[str] | None = None, *,
+             switched: bool = False) -> dict[str, float]:
+    """Seconds per unit, as a report shows them (to seed a durations file):
+    units from ``keys`` when the run listed them, else from the names."""
     out: dict[str, float] = {}
     for t in tests:
-        key = result_key(t, keys)
+        key = result_key(t, keys) if keys is not None else unit_of(t, switched)
         out[key] = round(out.get(key, 0.0) + t.seconds, 2)
     return out
 
@@ -141,3 +159,55 @@ class ShardInfo:
             raise ValueError(exc.message) from None
         return cls(which, tuple(runfile.texts(d, "keys")), tuple(runfile.texts(d, "all_keys")),
                    runfile.opt_text(d, "durations"))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run's seconds per unit, and where they come from (for the file's header)."""
+
+    run: str  # the run directory's name
+    command: str
+    tree: str
+    rev: str
+    started: str
+    accel: str
+    seconds: Mapping[str, float]
+
+
+def durations_text(old: str | None, runs: Sequence[Measured]) -> str:
+    """A durations file: ``old``'s entries, each unit the runs measured
+    replaced by the runs' mean; units they did not run keep their value.
+    The runs must share one accelerator."""
+    accels = {m.accel for m in runs}
+    if len(accels) != 1:
+        raise ValueError(f"runs of one accelerator only, got {', '.join(sorted(accels))}")
+    (accel,) = accels
+    data = tomllib.loads(old) if old else {}
+    tables = {k: dict(v) for k, v in data.items() if isinstance(v, dict)}
+    table = tables.setdefault(accel, {})
+    keys = sorted({k for m in runs for k in m.seconds})
+    for key in keys:
+        values = [m.seconds[key] for m in runs if key in m.seconds]
+        table[key] = round(sum(values) / len(values), 2)
+    lines = [
+        "# Seconds each unit of 'patchgen test' took here, for --shard (patchgen/shard.py).",
+        "# Written by 'patchgen durations': each unit the runs below measured is",
+        "# their mean, summed over its results (retries included); units they",
+        "# did not run keep their earlier value; a unit not listed counts as `default`.",
+    ]
+    for m in runs:
+        lines.append(f"# {m.run} ({m.accel}): {m.command}")
+        lines.append(f"#   on {m.tree} at {m.rev[:12]}, {m.started}")
+    lines += ["", f"default = {_number(float(data.get('default', DEFAULT_SECONDS)))}"]
+    for name in sorted(tables):
+        lines += ["", f"[{name}]"]
+        lines += [f"{_quoted(k)} = {_number(v)}" for k, v in tables[name].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}".rstrip("0")
