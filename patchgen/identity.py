@@ -6,7 +6,8 @@ message (the ``git config --global user.email`` line) is cut off by the
 time it reaches the user; with a placeholder one (``you@example.com``, a
 machine's ``root@host.(none)``, a CI seed's ``...example``) the series
 would go out under an address nobody reads.  Both are refused here, up
-front, with git's own hint.
+front, with git's hint in our words: git proposes ``you@example.com``,
+which this very check refuses.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from patchgen.git import Git, Identity
 
 __all__ = ["Identity", "committer_identity", "is_placeholder_email"]
 
-# git's own words when it has no identity (builtin/commit.c, ident.c).
-GIT_HINT = ('set your own with\n'
-            '  git config --global user.email "you@example.com"\n'
+# git's words when it has no identity (builtin/commit.c, ident.c), but for
+# its example address, a placeholder that is_placeholder_email() refuses.
+GIT_HINT = ('set your own (the address you send patches from) with\n'
+            '  git config --global user.email "<your address>"\n'
             '  git config --global user.name "Your Name"')
 
 # RFC 2606 / RFC 6761: names reserved for examples, tests and loopback.
@@ -39,7 +41,7 @@ def committer_identity(git: Git) -> Identity:
     """
     res = git.run("var", "GIT_COMMITTER_IDENT", check=False)
     if res.returncode != 0:
-        raise UserError(f"no git identity: {_reason(res.stderr)}", hint=_hint(res.stderr))
+        raise UserError(f"no git identity: {_reason(res.stderr)}", hint=GIT_HINT)
     m = _IDENT.match(res.stdout.strip())
     if m is None:
         raise UserError(f"cannot read the git identity {res.stdout.strip()!r}", hint=GIT_HINT)
@@ -71,9 +73,3 @@ def _reason(stderr: str) -> str:
     fatal = [line.removeprefix("fatal: ") for line in stderr.splitlines()
              if line.startswith("fatal: ")]
     return fatal[-1] if fatal else (stderr.strip().splitlines() or ["git var failed"])[-1]
-
-
-def _hint(stderr: str) -> str:
-    """git's own "git config --global ..." lines, whole."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip().startswith("git config")]
-    return "set your own with\n  " + "\n  ".join(lines) if lines else GIT_HINT

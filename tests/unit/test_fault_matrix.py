@@ -455,8 +455,8 @@ ROWS: list[Row] = [
         "    7 notes\n      accept_all: net/netfilter/core.c:", stream="stdout"),
     Row("prep-no-identity", "prep without a git identity", _prep_without_identity,
         ExitCode.USER_ERROR, "patchgen: error: no git identity: no email was given and "
-        "auto-detection is disabled\npatchgen: hint: set your own with\n  git config --global "
-        'user.email "you@example.com"', _nothing_prepared),
+        "auto-detection is disabled\npatchgen: hint: set your own (the address you send patches "
+        'from) with\n  git config --global user.email "<your address>"', _nothing_prepared),
     Row("prep-placeholder-identity", "prep with a placeholder git identity (a CI seed's)",
         _prep_with_placeholder, ExitCode.USER_ERROR,
         "<maintainers@users.noreply.r-seed-2bcad48c.example> is a placeholder",

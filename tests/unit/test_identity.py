@@ -61,7 +61,7 @@ def test_no_identity_is_bad_input_with_gits_own_hint(tmp_path: Path,
     assert info.value.message == ("no git identity: no email was given and auto-detection "
                                   "is disabled")
     assert info.value.hint is not None
-    assert 'git config --global user.email "you@example.com"' in info.value.hint
+    _hint_proposes_no_placeholder(info.value.hint)
     assert 'git config --global user.name "Your Name"' in info.value.hint
 
 
@@ -85,6 +85,17 @@ def test_a_placeholder_identity_is_refused(tmp_path: Path,
                                         r"\.example is not a real mail domain\)") as info:
         committer_identity(Git(_repo(tmp_path)))
     assert info.value.hint is not None and "git config --global user.email" in info.value.hint
+    _hint_proposes_no_placeholder(info.value.hint)
+
+
+def _hint_proposes_no_placeholder(hint: str | None) -> None:
+    """git's own hint says "you@example.com": a user who copies it is refused
+    by the very check that printed it."""
+    import re
+
+    assert hint is not None and "git config --global user.email" in hint
+    for email in re.findall(r"[^\s\"<>]+@[^\s\"<>]+", hint):
+        assert not is_placeholder_email(email), f"the hint proposes {email}"
 
 
 @pytest.mark.parametrize("email", [

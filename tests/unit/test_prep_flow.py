@@ -74,7 +74,7 @@ def test_no_identity_is_refused_before_anything_is_written(
         _prep(fakenet, cache)
     assert info.value.message.startswith("no git identity")
     assert info.value.hint is not None
-    assert 'git config --global user.email "you@example.com"' in info.value.hint
+    assert 'git config --global user.email "<your address>"' in info.value.hint
     assert not (cache / "prep").exists()
     assert _tags(fakenet) == []
 
