@@ -153,7 +153,8 @@ def generator(ctx: Context) -> dict[str, Any]:
     _netfilter_h(ctx)
     _core_c(view)
     _sysctl_doc(view, r.render("doc/netfilter-sysctl-nf_hook_bpf.rst.j2", **params))
-    return {"drop": params["drop"], "max_hooks": MAX_PROG_HOOKS, "hook_limit": _hook_limit(view)}
+    return {"drop": params["drop"], "max_hooks": MAX_PROG_HOOKS, "hook_limit": _hook_limit(view),
+            "retpoline": ctx.facts.retpoline_symbol}
 
 
 def _sysctl_doc(view: TreeView, entry: str) -> None:

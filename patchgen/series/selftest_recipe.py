@@ -1,6 +1,7 @@
 """The selftest patch: the series' own kselftest, wired into the tree's
-netfilter selftest directory (its Makefile, and its ``config`` fragment
-where the directory has one).
+netfilter selftest directory: its Makefile (the helper built against the
+tree's uapi headers), its ``.gitignore`` and its ``config`` fragment where
+the directory has them.
 
 The script and its C helper are ``templates/selftest/``; patchgen's own
 runtime checks run the same two files on any tree (stages.guest_scripts).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from patchgen.series.bpf_recipes import KCONFIG
 from patchgen.series.context import Context
 from patchgen.series.view import RecipeError, TreeView
 
@@ -30,10 +32,56 @@ def selftest(ctx: Context) -> dict[str, Any]:
     view.write(f"{directory}/{helper}.c", (source / f"{helper}.c").read_text())
     makefile = f"{directory}/Makefile"
     text = add_to_list(view.read(makefile), "TEST_PROGS", script, makefile)
-    view.write(makefile, add_to_list(text, "TEST_GEN_FILES", helper, makefile))
+    text = add_to_list(text, "TEST_GEN_FILES", helper, makefile)
+    # The helper uses uapi (enum values, flags) that older system headers lack.
+    view.write(makefile, add_target_flags(text, helper, "CFLAGS += $(KHDR_INCLUDES)", makefile))
+    if view.exists(f"{directory}/.gitignore"):
+        _sorted_add(view, f"{directory}/.gitignore", helper)
     if view.exists(f"{directory}/config"):
-        _config(view, f"{directory}/config", f"CONFIG_{ctx.runtime.kconfig}=y")
+        # merge_config.sh drops an option whose dependencies are off (as
+        # in x86_64_defconfig): the fragment names them too.
+        kconfig = ctx.runtime.kconfig
+        for symbol in (kconfig, *kconfig_depends(view, KCONFIG, kconfig)):
+            _config(view, f"{directory}/config", f"CONFIG_{symbol}=y")
     return {"directory": directory}
+
+
+# Symbols of the architecture, which a config fragment does not set.
+ARCH_SYMBOLS = frozenset({"64BIT"})
+
+
+def kconfig_depends(view: TreeView, path: str, symbol: str) -> list[str]:
+    """What ``config SYMBOL`` in ``path`` depends on: a conjunction of
+    options, each of which a config fragment can set to y."""
+    m = re.search(rf"^config {symbol}\n(?:[ \t]+.*\n|\n)*?[ \t]+depends on (.*)\n",
+                  view.read(path), re.M)
+    if m is None:
+        raise RecipeError(f"{path}: config {symbol} has no 'depends on' line")
+    terms = [t.strip() for t in m.group(1).split("&&")]
+    if not all(re.fullmatch(r"[A-Z0-9_]+", t) for t in terms):
+        raise RecipeError(f"{path}: config {symbol} depends on {m.group(1)!r}: only options "
+                          "joined by && can go into the selftests' config fragment")
+    return [t for t in terms if t not in ARCH_SYMBOLS]
+
+
+def add_target_flags(text: str, target: str, flags: str, path: str) -> str:
+    """``$(OUTPUT)/target: flags`` after lib.mk's include (which sets
+    OUTPUT), after the target-specific lines already there."""
+    lines = text.splitlines(keepends=True)
+    include = next((i for i, line in enumerate(lines)
+                    if re.fullmatch(r"include\s+\S*lib\.mk\s*", line)), None)
+    if include is None:
+        raise RecipeError(f"{path}: no 'include .../lib.mk' line")
+    pos = include + 1
+    for i in range(include + 1, len(lines)):
+        if re.match(r"\$\(OUTPUT\)/\S+:", lines[i]):
+            pos = i + 1
+        elif lines[i].strip():
+            break
+    rule = f"$(OUTPUT)/{target}: {flags}\n"
+    if pos == include + 1:  # the first: a blank line after the include
+        rule = "\n" + rule
+    return "".join([*lines[:pos], rule, *lines[pos:]])
 
 
 def add_to_list(text: str, var: str, item: str, path: str) -> str:
@@ -57,6 +105,16 @@ def add_to_list(text: str, var: str, item: str, path: str) -> str:
     while lines[last].rstrip("\n").endswith("\\"):
         last += 1
     return "".join([*lines[:last + 1], f"{var} += {item}\n", *lines[last + 1:]])
+
+
+def _sorted_add(view: TreeView, path: str, entry: str) -> None:
+    """One line in a list file kept sorted (comments stay first)."""
+    lines = view.read(path).splitlines(keepends=True)
+    if entry + "\n" in lines:
+        return
+    pos = next((i for i, line in enumerate(lines)
+                if not line.startswith("#") and line.strip() > entry), len(lines))
+    view.write(path, "".join([*lines[:pos], entry + "\n", *lines[pos:]]))
 
 
 def _config(view: TreeView, path: str, option: str) -> None:

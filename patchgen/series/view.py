@@ -27,12 +27,23 @@ class TreeView:
     _parsed: dict[str, tuple[str, CFile]] = field(default_factory=dict)
     _created: set[str] = field(default_factory=set)
     _executable: set[str] = field(default_factory=set)
+    _tracked: frozenset[str] | None = None
+
+    def tracked(self, path: str) -> bool:
+        """Whether the tree's commit has ``path``.  A file on disk that git
+        does not track (one it ignores, say) is not part of the tree."""
+        if self._tracked is None:
+            out = Git(self.root).run("ls-files", "-z").stdout
+            self._tracked = frozenset(p for p in out.split("\0") if p)
+        return path in self._tracked
 
     def exists(self, path: str) -> bool:
-        return path in self._text or (self.root / path).exists()
+        return path in self._text or self.tracked(path)
 
     def read(self, path: str) -> str:
         if path not in self._text:
+            if not self.tracked(path):
+                raise RecipeError(f"{path}: not in the tree's commit")
             try:
                 self._text[path] = (self.root / path).read_text()
             except OSError as exc:
@@ -96,7 +107,7 @@ def changes_between(before: dict[str, str], view: TreeView) -> list[FileChange]:
     for path, new in sorted(view.snapshot().items()):
         old = before.get(path)
         if old is None:
-            old = None if not (view.root / path).exists() else (view.root / path).read_text()
+            old = (view.root / path).read_text() if view.tracked(path) else None
         if old != new:
             out.append(FileChange(path, old, new, view.is_executable(path)))
     return out

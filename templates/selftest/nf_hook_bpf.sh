@@ -66,6 +66,9 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# The runner's timeout sends TERM, and bash runs no EXIT trap on a signal
+# it does not handle: exit, so that cleanup restores the switch.
+trap 'exit 1' INT TERM
 
 skip_all() {
 	echo "1..0 # SKIP $*"

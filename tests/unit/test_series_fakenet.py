@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from patchgen.errors import UserError
+from patchgen.series.generate import PatchResult
 from patchgen.series.hooks import CallKind, discover
 from patchgen.series.view import RecipeError, TreeView
 from tests.series_helpers import patch_text, plan_for
@@ -368,3 +370,76 @@ def test_a_test_run_without_identity_signs_off_as_a_local_run(
     assert generate.identity_for(tree, None, local_ok=True) == generate.LOCAL_RUN
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@kernel.org")
     assert str(generate.identity_for(tree, None)) == "Seed maintainers <ada@kernel.org>"
+
+
+def _kconfig_depends(plan_patches: Sequence[PatchResult], symbol: str) -> list[str]:
+    """The symbols ``config SYMBOL`` depends on, in the series' Kconfig."""
+    import re
+
+    for p in plan_patches:
+        for c in p.changes:
+            m = re.search(rf"^config {symbol}\n(?:\t.*\n)*?\tdepends on (.*)\n", c.new, re.M)
+            if c.path.endswith("Kconfig") and m:
+                return re.findall(r"[A-Z0-9_]+", m.group(1))
+    raise AssertionError(f"no config {symbol} in the series")
+
+
+def test_the_generator_message_names_every_dependency(fakenet: Path, tmp_path: Path) -> None:
+    """Its Kconfig entry depends on the retpoline option too, which makes the
+    feature x86-only; the message once said "depends on 64BIT and the JIT"."""
+    import re
+
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    deps = _kconfig_depends(plan.patches, "NF_HOOK_BPF")
+    assert len(deps) >= 4, deps
+    message = plan.patches[5].message
+    for symbol in deps:
+        assert re.search(rf"\b{symbol}\b", message), f"patch 6's message does not name {symbol}"
+    assert "x86" in message
+
+
+def test_the_selftest_directory_gets_what_the_test_needs(fakenet: Path, tmp_path: Path) -> None:
+    """merge_config drops CONFIG_NF_HOOK_BPF=y when what it depends on is off
+    (x86_64_defconfig has no BPF_SYSCALL, no BPF_JIT): the test would always
+    skip.  The helper is built against the tree's uapi (it uses enum values
+    older system headers lack), and its binary is ignored by git."""
+    plan = plan_for(fakenet, tmp_path / "cache")
+    files = {c.path: c.new for c in plan.patches[-1].changes}
+    d = "tools/testing/selftests/netfilter"
+    config = files[f"{d}/config"].splitlines()
+    for symbol in ["NF_HOOK_BPF", *_kconfig_depends(plan.patches, "NF_HOOK_BPF")]:
+        if symbol != "64BIT":  # the architecture's, not a fragment's
+            assert f"CONFIG_{symbol}=y" in config, symbol
+    assert "CONFIG_NFT_QUEUE=m" in config  # what was there stays
+    assert "nf_hook_bpf_progs" in files[f"{d}/.gitignore"].splitlines()
+    make = files[f"{d}/Makefile"]
+    rule = "$(OUTPUT)/nf_hook_bpf_progs: CFLAGS += $(KHDR_INCLUDES)\n"
+    assert rule in make and make.index("include ../lib.mk") < make.index(rule)
+
+
+def test_the_selftest_cleans_up_when_the_runner_times_it_out() -> None:
+    """The kselftest runner ends a test that runs too long with SIGTERM,
+    and bash runs no EXIT trap on a signal it does not handle: the switch
+    would stay at the test's value, namespaces and mounts would stay."""
+    import re
+
+    script = (Path(__file__).parents[2] / "templates" / "selftest" / "nf_hook_bpf.sh").read_text()
+    traps = re.findall(r"^trap (.*)$", script, re.M)
+    assert any(re.search(r"\bTERM\b", t) and re.search(r"\bINT\b", t) for t in traps), traps
+
+
+def test_the_series_is_computed_from_the_commit_not_from_ignored_files(fakenet: Path,
+                                                                       tmp_path: Path) -> None:
+    """A file git ignores is not part of the tree: the committed 7.2 tree had
+    no tools/testing/selftests/net/netfilter/.gitignore (the kernel's own
+    .gitignore hides dot files there), yet the file sat on disk, and the
+    selftest patch "created" it with the contents it found."""
+    d = fakenet / "tools/testing/selftests/netfilter"
+    subprocess.run(["git", "-C", str(fakenet), "rm", "-q", "--cached", f"{d}/.gitignore"],
+                   check=True)
+    (fakenet / ".git/info/exclude").write_text(".gitignore\n")
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-q", "-m", "no .gitignore"], check=True)
+    assert (d / ".gitignore").exists()
+    plan = plan_for(fakenet, tmp_path / "cache")
+    paths = {c.path for c in plan.patches[-1].changes}
+    assert "tools/testing/selftests/netfilter/.gitignore" not in paths
