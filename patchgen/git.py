@@ -120,6 +120,34 @@ class Git:
         out = self.out("worktree", "list", "--porcelain")
         return [Path(line[9:]) for line in out.splitlines() if line.startswith("worktree ")]
 
+    def checked_out(self) -> dict[str, Path]:
+        """Branches checked out in the worktrees of this repository (the main
+        one included): branch name -> where."""
+        out: dict[str, Path] = {}
+        where = None
+        for line in self.out("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                where = Path(line[9:])
+            elif line.startswith("branch refs/heads/") and where is not None:
+                out[line.removeprefix("branch refs/heads/")] = where
+        return out
+
+    def branch_name_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot be a new or replaced branch; None: it can."""
+        res = self.run("check-ref-format", "--branch", name, check=False)
+        if res.returncode != 0 or res.stdout.strip() != name or name.startswith("refs/") \
+                or name in ("HEAD", "@"):
+            return "not a valid branch name (git check-ref-format --branch)"
+        heads = set(self.out("for-each-ref", "--format=%(refname:short)",
+                             "refs/heads/").split())
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in heads:
+                return f"branch {'/'.join(parts[:i])} exists, so no branch can be under it"
+        if any(h.startswith(name + "/") for h in heads):
+            return f"branches exist under {name}/"
+        return None
+
     def worktree_locked(self, where: Path) -> bool:
         """``where`` is a worktree of this repository that git marks locked."""
         entry = None

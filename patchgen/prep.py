@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from patchgen import check as checks
-from patchgen import proc
+from patchgen import outputs, proc
 from patchgen.b4 import B4Mails, write_mails
 from patchgen.errors import PatchgenError, UserError
 from patchgen.git import Git, Identity, identity_env
@@ -149,6 +149,8 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
          spec: SeriesSpec) -> Prepared:
     """``spec``: the series (templates/series.toml), for what the cover letter says of the RFC."""
     git = Git(tree.repo)
+    # Before anything is written: what --output names is replaced whole.
+    chosen = outputs.check(req.output, "prep", replaceable=True) if req.output else None
     # Before anything is written: format-patch needs it, and fails late without.
     committer = committer_identity(git)
     tip = git.rev_parse(req.branch)
@@ -158,7 +160,7 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
     if previous and tagged_range(git, previous)[1] == tip:
         version = tags[-1][0]  # the version that was sent, again
         previous = tags[-2][1] if len(tags) > 1 else None
-    outdir = req.output or output_dir(settings, tree, req.branch, version)
+    outdir = chosen or output_dir(settings, tree, req.branch, version)
     with staged(outdir) as work:
         prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous,
                             committer, since_rfc(spec))
@@ -182,6 +184,7 @@ def staged(outdir: Path) -> Iterator[Path]:
             lambda: Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=outdir.parent)),
             lambda work: shutil.rmtree(work, ignore_errors=True)) as work:
         yield work
+        outputs.mark(work, "prep")
         with proc.uninterrupted():
             _swap(work, outdir)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from patchgen import build as kbuild
-from patchgen import kconfig, kselftest, proc
+from patchgen import kconfig, kselftest, outputs, proc
 from patchgen import tree as trees
 from patchgen.errors import UserError
 from patchgen.lock import tree_lock
@@ -39,9 +39,12 @@ def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
     for earlier runs under runs/, wherever their output went.
     """
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = output.resolve() if output else settings.runs / f"{stamp}-{kind}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     settings.runs.mkdir(parents=True, exist_ok=True)
+    if output is not None:
+        run_dir = outputs.check(output, kind)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        run_dir = _fresh(settings.runs, f"{stamp}-{kind}")
     with contextlib.suppress(OSError):
         if output is not None:
             (settings.runs / f"{stamp}-{kind}").symlink_to(run_dir)
@@ -50,6 +53,19 @@ def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
         latest.symlink_to(run_dir if output else Path(run_dir.name))
     return run_dir
 
+
+
+def _fresh(parent: Path, name: str) -> Path:
+    """``parent/name``, or name-2, -3, ...: two runs started in one second
+    (shards sharing a cache) each get their own."""
+    for n in itertools.count(1):
+        path = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def stage_tree(req: trees.TreeRequest, settings: Settings, progress: Progress) -> trees.Tree:
@@ -301,6 +317,27 @@ def plan_series(tree: trees.Tree, author: str | None, settings: Settings, progre
             for w in p.warnings:
                 progress.warn(w)
     return series
+
+
+def check_branch(tree: trees.Tree, branch: str, default: str, fault: str | None = None) -> None:
+    """Before the series is computed: ``branch`` can take it without touching
+    anything of the user's (a branch checked out somewhere would change
+    under its working tree)."""
+    from patchgen.git import Git
+
+    git = Git(tree.repo)
+    problem = git.branch_name_problem(branch)
+    if problem is not None:
+        raise UserError(f"--branch {branch}: {problem}")
+    where = git.checked_out().get(branch)
+    if where is not None:
+        raise UserError(f"--branch {branch} is checked out in {where}; patchgen never moves "
+                        "a branch under a working tree",
+                        hint=f"name another branch, or check out another one in {where}")
+    if fault is not None and branch == default:
+        raise UserError(f"--inject-fault {fault} makes a deliberately broken series; it would "
+                        f"replace the series on {default}",
+                        hint="give it a branch of its own: --branch patchgen/fault-" + fault)
 
 
 def commit_series(series: SeriesPlan, branch: str | None, date: str | None,

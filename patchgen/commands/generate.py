@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from patchgen import stages
 from patchgen.progress import Progress
+from patchgen.series import generate
 from patchgen.series.generate import Committed, SeriesPlan
 from patchgen.settings import Settings
 from patchgen.tree import Tree, TreeRequest
@@ -38,6 +39,9 @@ def run(req: GenerateRequest, settings: Settings, progress: Progress,
         on_plan: Callable[[SeriesPlan], None] = _ignore) -> Generated:
     """``on_plan`` sees the series once computed, before anything is written."""
     tree = stages.stage_tree(req.tree, settings, progress)
+    if not req.plan_only:
+        default = generate.load_spec(settings.templates_dir).branch
+        stages.check_branch(tree, req.branch or default, default, req.fault)
     series = stages.plan_series(tree, req.author, settings, progress, req.upto, req.fault,
                                 local_ok=req.plan_only)
     on_plan(series)

@@ -9,6 +9,7 @@ from patchgen import stages
 from patchgen.commands import test as test_cmd
 from patchgen.commands.test import TestOutcome, TestRequest
 from patchgen.progress import Progress
+from patchgen.series import generate
 from patchgen.settings import Settings
 
 
@@ -23,6 +24,8 @@ class RunRequest:
 def run(req: RunRequest, settings: Settings, progress: Progress) -> TestOutcome:
     test_cmd.check_test_request(req.test, settings)  # before any work
     tree = stages.stage_tree(req.test.tree, settings, progress)
+    default = generate.load_spec(settings.templates_dir).branch
+    stages.check_branch(tree, req.branch or default, default)
     series = stages.plan_series(tree, req.author, settings, progress, local_ok=True)
     branch = stages.commit_series(series, req.branch, req.date, settings, progress).branch
     tip = dataclasses.replace(req.test, rev=branch, command="run")

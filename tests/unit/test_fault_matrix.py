@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from patchgen.errors import ExitCode
+from patchgen.outputs import MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
@@ -283,7 +284,9 @@ def _last_good_prep_kept(env: Env) -> None:
     after = _snapshot(env.cache / "prep")
     assert repr({k: v for k, v in after.items() if not k.startswith(
         next(iter(after)).split("/")[0] + "/topic/")}) == env.notes["good"]
-    assert not [k for k in after if "/." in k or k.startswith(".")], after
+    # Nothing hidden but prep's own mark of its output (patchgen/outputs.py).
+    assert not [k for k in after if ("/." in k or k.startswith("."))
+                and not k.endswith("/" + MARKER)], after
 
 
 def _snapshot(d: Path) -> dict[str, bytes]:
@@ -410,6 +413,81 @@ def _no_merged_report(env: Env) -> None:
     assert not (env.tmp / "merged").exists()
 
 
+def _checked_out_branch(env: Env) -> list[str]:
+    """generate onto the branch the user has checked out: git would move it
+    under their working tree, which would then show the series as staged."""
+    tree = env.tree()
+    env.notes["tree"] = str(tree)
+    env.notes["head"] = env.git(tree, "rev-parse", "HEAD").strip()
+    env.notes["branch"] = env.git(tree, "symbolic-ref", "--short", "HEAD").strip()
+    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
+            "--branch", env.notes["branch"]]
+
+
+def _branch_kept(env: Env) -> None:
+    tree = Path(env.notes["tree"])
+    assert env.git(tree, "rev-parse", env.notes["branch"]).strip() == env.notes["head"]
+    assert env.git(tree, "status", "--porcelain") == ""
+
+
+def _branch_named_head(env: Env) -> list[str]:
+    tree = env.tree()
+    env.notes["tree"] = str(tree)
+    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
+            "--branch", "HEAD"]
+
+
+def _no_new_ref(env: Env) -> None:
+    tree = Path(env.notes["tree"])
+    assert env.git(tree, "for-each-ref", "--format=%(refname)", "refs/heads/").split() == \
+        ["refs/heads/" + env.git(tree, "symbolic-ref", "--short", "HEAD").strip()]
+
+
+def _fault_on_the_series_branch(env: Env) -> list[str]:
+    tree = _series(env)
+    env.notes["tip"] = env.git(tree, "rev-parse", BRANCH).strip()
+    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
+            "--inject-fault", "skip-hook"]
+
+
+def _series_kept(env: Env) -> None:
+    assert env.git(Path(env.notes["tree"]), "rev-parse", BRANCH).strip() == env.notes["tip"]
+
+
+def _prep_into_my_directory(env: Env) -> list[str]:
+    tree = _series(env)
+    mine = env.tmp / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "thesis.txt").write_text("years of work\n")
+    return ["prep", "--tree", str(tree), "--output", str(mine)]
+
+
+def _my_directory_kept(env: Env) -> None:
+    mine = env.tmp / "mine"
+    assert sorted(p.name for p in mine.iterdir()) == ["sub", "thesis.txt"]
+    assert (mine / "thesis.txt").read_text() == "years of work\n"
+    _nothing_prepared(env)
+
+
+def _merge_into_a_shard(env: Env) -> list[str]:
+    from patchgen.report import write_json
+    from tests.unit.test_merge import shard_report
+
+    dirs = []
+    for i in (1, 2):
+        run = env.tmp / f"s{i}"
+        run.mkdir()
+        write_json(shard_report(i), run / "report.json")
+        dirs.append(str(run))
+    env.notes["s1"] = (env.tmp / "s1" / "report.json").read_text()
+    return ["merge", *dirs, "--output", dirs[0]]
+
+
+def _shard_kept(env: Env) -> None:
+    assert sorted(p.name for p in (env.tmp / "s1").iterdir()) == ["report.json"]
+    assert (env.tmp / "s1" / "report.json").read_text() == env.notes["s1"]
+
+
 ROWS: list[Row] = [
     Row("hook-via-macro", "a hook defined through a macro (DEFINE_HOOK(fn) { ... })",
         _macro_hook, ExitCode.USER_ERROR, "hook functions patchgen cannot convert:\n"
@@ -421,6 +499,20 @@ ROWS: list[Row] = [
     Row("generate-author-placeholder", "generate --author with a placeholder address",
         _generate_author_placeholder, ExitCode.USER_ERROR,
         "patchgen: error: --author You <you@example.com> is a placeholder address", _no_branch),
+    Row("generate-checked-out-branch", "generate --branch naming the branch checked out",
+        _checked_out_branch, ExitCode.USER_ERROR, " is checked out in ", _branch_kept),
+    Row("generate-bad-branch-name", "generate --branch HEAD (no valid branch name)",
+        _branch_named_head, ExitCode.USER_ERROR,
+        "patchgen: error: --branch HEAD: not a valid branch name", _no_new_ref),
+    Row("inject-fault-on-the-series", "generate --inject-fault without a --branch of its own",
+        _fault_on_the_series_branch, ExitCode.USER_ERROR,
+        "makes a deliberately broken series; it would replace the series on", _series_kept),
+    Row("prep-output-not-ours", "prep --output naming a directory of the user's",
+        _prep_into_my_directory, ExitCode.USER_ERROR,
+        "the directory exists and is not empty", _my_directory_kept),
+    Row("merge-output-on-a-shard", "merge --output naming a shard's own run directory",
+        _merge_into_a_shard, ExitCode.USER_ERROR, "the directory exists and is not empty",
+        _shard_kept),
     Row("version-empty", "--version '' (an empty version)", lambda env: ["tree", "--version", ""],
         ExitCode.USER_ERROR, "patchgen: error: unknown kernel version ''; known: 6.1, 6.12",
         lambda env: _no_cache_work(env)),

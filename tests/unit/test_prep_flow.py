@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from patchgen import prep, settings
+from patchgen import outputs, prep, settings
 from patchgen.errors import PatchgenError, UserError
 from patchgen.progress import null_progress
 from patchgen.series import generate
@@ -121,8 +121,50 @@ def test_a_failed_prep_keeps_the_earlier_good_one(fakenet: Path, tmp_path: Path,
     with pytest.raises(PatchgenError, match="simulated"):
         _prep(fakenet, cache, branch=branch)
     assert _snapshot(good.outdir) == before
-    stray = [p for p in (cache / "prep").rglob("*") if p.name.startswith(".")]
+    stray = [p for p in (cache / "prep").rglob("*")
+             if p.name.startswith(".") and p.name != outputs.MARKER]
     assert stray == []
+
+
+@pytest.mark.usefixtures("good_identity")
+@pytest.mark.parametrize("where", ["mine", "tree", "file"])
+def test_prep_output_never_replaces_what_it_did_not_write(fakenet: Path, tmp_path: Path,
+                                                          where: str) -> None:
+    """prep puts its new output in place of the old one whole: pointed at a
+    directory of the user's (or at their kernel tree) it deleted what was there."""
+    cache = tmp_path / "cache"
+    _commit(fakenet, cache)
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "thesis.txt").write_text("years of work\n")
+    (tmp_path / "afile").write_text("keep\n")
+    target = {"mine": mine, "tree": fakenet, "file": tmp_path / "afile"}[where]
+    before = _snapshot(target) if target.is_dir() else {"": target.read_bytes()}
+    s = settings.load(cache)
+    with pytest.raises(UserError, match="--output") as info:
+        prep.prep(_tree(fakenet, cache), prep.PrepRequest(branch=BRANCH, output=target), s,
+                  Renderer(s.templates_dir), generate.load_spec(s.templates_dir))
+    assert info.value.exit_code == 2
+    after = _snapshot(target) if target.is_dir() else {"": target.read_bytes()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.usefixtures("good_identity")
+def test_prep_output_replaces_its_own_earlier_output(fakenet: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _commit(fakenet, cache)
+    out = tmp_path / "out"
+    s = settings.load(cache)
+
+    def run() -> prep.Prepared:
+        return prep.prep(_tree(fakenet, cache), prep.PrepRequest(branch=BRANCH, output=out), s,
+                         Renderer(s.templates_dir), generate.load_spec(s.templates_dir))
+
+    first = run()
+    assert outputs.made_by(out, "prep") and first.files
+    second = run()
+    assert second.outdir == out.resolve() and all(f.exists() for f in second.files)
 
 
 # -- versions (item 8) ------------------------------------------------------------------
