@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -524,10 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.WARNING,
                         format="%(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _sigterm)
-    settings = settings_mod.load(ns.cache, ns.jobs)
     progress = Progress()
     handler: Handler = ns.func
+    cache = ns.cache
     try:
+        settings = settings_mod.load(ns.cache, ns.jobs)
+        cache = settings.cache
         return int(handler(ns, settings, progress))
     except PatchgenError as exc:
         print(f"patchgen: error: {exc.message}", file=sys.stderr)
@@ -539,13 +542,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except OSError as exc:
         if not space.is_enospc(exc):
-            raise
+            return _os_error(exc, ns.verbose)
         # A step that knows its needs says so itself; this is any other write.
-        where = Path(exc.filename) if exc.filename else settings.cache
+        where = Path(exc.filename) if exc.filename else (cache or Path.home())
         print(f"patchgen: error: no space left on device writing {where} "
               f"({space.human(space.free_bytes(where))} free now)", file=sys.stderr)
         print(f"patchgen: hint: {space.HINT}", file=sys.stderr)
         return int(ExitCode.INFRA_FAILURE)
+
+
+def _os_error(exc: OSError, verbose: bool) -> int:
+    """A file patchgen could not read or write (a read-only --cache, an
+    --output under a file...): what and where, not a traceback (-v shows it)."""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+    print(f"patchgen: error: {exc.strerror or exc}" + (f": {where}" if where else ""),
+          file=sys.stderr)
+    print("patchgen: hint: check the paths given (--cache, --output, --tree) and their "
+          "permissions; -v shows where it happened", file=sys.stderr)
+    return int(ExitCode.INFRA_FAILURE)
 
 
 def entry() -> None:

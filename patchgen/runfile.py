@@ -74,6 +74,8 @@ def load(path: Path, read: Callable[[Mapping[str, Any]], T], current: int) -> T:
         text = path.read_text()
     except OSError as exc:
         raise RunFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RunFileError(f"{path}: not a run file (not UTF-8 text)") from None
     try:
         data = json.loads(text)
     except ValueError as exc:

@@ -13,6 +13,7 @@ real reports; a unit without a measurement counts as the file's default.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,10 +74,35 @@ def load_durations(path: Path, accel: str) -> Durations:
     """``selftests/durations/<series>.toml``: ``default``, then one table per accelerator."""
     if not path.exists():
         return Durations(None)
-    data = tomllib.loads(path.read_text())
-    table = data.get(accel, {})
-    return Durations(path, {k: float(v) for k, v in table.items()},
+    data = read_durations(path.read_text(), str(path))
+    return Durations(path, dict(data.get(accel, {})),
                      float(data.get("default", DEFAULT_SECONDS)))
+
+
+def read_durations(text: str, source: str) -> dict[str, Any]:
+    """A durations file's data, checked: ``default`` and each table's
+    values are seconds (finite, not negative); UserError naming ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{source}: not a durations file: {exc}") from None
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for unit, seconds in value.items():
+                _seconds(seconds, f"{source}: [{key}] {unit}")
+        elif key == "default":
+            _seconds(value, f"{source}: default")
+        else:
+            raise UserError(f"{source}: {key} = {value!r}: a durations file has 'default' "
+                            "and one table per accelerator")
+    return data
+
+
+def _seconds(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or value < 0:
+        raise UserError(f"{what} = {value!r}: not a number of seconds")
+    return float(value)
 
 
 def assign(keys: Sequence[str], durations: Durations, n: int) -> list[list[str]]:
@@ -182,7 +208,10 @@ def durations_text(old: str | None, runs: Sequence[Measured]) -> str:
     if len(accels) != 1:
         raise ValueError(f"runs of one accelerator only, got {', '.join(sorted(accels))}")
     (accel,) = accels
-    data = tomllib.loads(old) if old else {}
+    for m in runs:
+        for unit, seconds in m.seconds.items():
+            _seconds(seconds, f"{m.run}: {unit}")
+    data = read_durations(old, "the durations file") if old else {}
     tables = {k: dict(v) for k, v in data.items() if isinstance(v, dict)}
     table = tables.setdefault(accel, {})
     keys = sorted({k for m in runs for k in m.seconds})

@@ -45,7 +45,14 @@ def run(req: DurationsRequest, settings: Settings, progress: Progress) -> Durati
     reports = [(d, Report.load(d / Report.FILE)) for d in req.run_dirs]
     series = _one_series(reports)
     path = req.output or settings.durations_file(series)
-    old = path.read_text() if path.exists() else None
+    if path.is_dir():
+        raise UserError(f"--output {path}: a directory; name the durations file")
+    try:
+        old = path.read_text() if path.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if old is not None:
+        shard.read_durations(old, str(path))  # a broken file: said before anything else
     runs = [measured(d, r) for d, r in reports]
     text = shard.durations_text(old, runs)
     accel = runs[0].accel
@@ -55,8 +62,11 @@ def run(req: DurationsRequest, settings: Settings, progress: Progress) -> Durati
     if not req.dry_run:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)  # never half a file
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)  # never half a file
+        finally:
+            tmp.unlink(missing_ok=True)
         progress.info(f"wrote {path}: {len(changes)} of {len(after)} units changed")
     return DurationsOutcome(path, not req.dry_run, changes)
 
@@ -79,6 +89,8 @@ def measured(run_dir: Path, report: Report) -> shard.Measured:
 def _one_series(reports: Sequence[tuple[Path, Report]]) -> str:
     seen: dict[tuple[str, str], Path] = {}
     for d, r in reports:
+        if not r.metadata.get("accel"):
+            raise UserError(f"{d}: the report names no accelerator")
         m = re.match(r"([0-9]+\.[0-9]+)", str(r.metadata.get("version", "")))
         if m is None:
             raise UserError(f"{d}: the report names no kernel version")

@@ -1,0 +1,95 @@
+"""What reaches the user when a path is wrong: a line, an exit code, no traceback."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from patchgen.cli import main
+from patchgen.errors import ExitCode
+from tests.unit.test_durations import report, tip_tests, write
+
+
+def _err(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err
+
+
+def test_a_cache_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.test_merge import shard_report
+    from tests.unit.test_merge import write as write_shards
+
+    (tmp_path / "afile").write_text("x")
+    one, two = write_shards(tmp_path, shard_report(1), shard_report(2))
+    code = main(["--cache", str(tmp_path / "afile"), "merge", str(one), str(two)])
+    assert code == ExitCode.INFRA_FAILURE
+    assert "patchgen: error: Not a directory: " in _err(capsys)
+
+
+def test_a_read_only_place_for_the_output(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    run = write(tmp_path, "r", report(tip_tests()))
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    code = main(["--cache", str(tmp_path / "c"), "durations", str(run),
+                 "--output", str(tmp_path / "ro" / "d.toml")])
+    assert code == ExitCode.INFRA_FAILURE
+    assert "patchgen: error: Read-only file system: " in _err(capsys)
+
+
+@pytest.mark.parametrize("content, says", [
+    ("not [ toml", "not a durations file"),
+    ("tcg = 5\n", "one table per accelerator"),
+    ('default = "abc"\n', "not a number of seconds"),
+    ('[tcg]\n"1/a.sh" = "x"\n', "not a number of seconds"),
+    ('[tcg]\n"1/a.sh" = -3\n', "not a number of seconds"),
+])
+def test_a_broken_durations_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 content: str, says: str) -> None:
+    out = tmp_path / "d.toml"
+    out.write_text(content)
+    run = write(tmp_path, "r", report(tip_tests()))
+    code = main(["--cache", str(tmp_path / "c"), "durations", str(run), "--output", str(out)])
+    assert code == ExitCode.USER_ERROR
+    assert says in _err(capsys)
+    assert out.read_text() == content
+
+
+def test_durations_output_naming_a_directory(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    run = write(tmp_path, "r", report(tip_tests()))
+    code = main(["--cache", str(tmp_path / "c"), "durations", str(run), "--dry-run",
+                 "--output", str(tmp_path)])
+    assert code == ExitCode.USER_ERROR
+    assert "a directory" in _err(capsys)
+
+
+def test_measured_seconds_that_are_no_seconds_are_refused(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    bad = tip_tests()
+    bad[0] = type(bad[0])(bad[0].name, bad[0].outcome,
+                          (type(bad[0].attempts[0])(bad[0].outcome, math.inf, 0, ""),),
+                          variant=bad[0].variant)
+    run = write(tmp_path, "r", report(bad))
+    code = main(["--cache", str(tmp_path / "c"), "durations", str(run), "--output",
+                 str(tmp_path / "d.toml")])
+    assert code == ExitCode.USER_ERROR
+    assert "not a number of seconds" in _err(capsys)
+    assert not (tmp_path / "d.toml").exists()
+
+
+def test_a_report_that_is_not_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "report.json").write_bytes(b"\xff\xfe\x00garbage")
+    for argv in (["merge", str(d)], ["durations", str(d), "--dry-run"]):
+        assert main(["--cache", str(tmp_path / "c"), *argv]) != ExitCode.OK
+        assert "not UTF-8" in _err(capsys)
