@@ -154,6 +154,10 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
     # Before anything is written: format-patch needs it, and fails late without.
     committer = committer_identity(git)
     tip = git.rev_parse(req.branch)
+    if not git.log_shas(f"{tree.base}..{tip}"):
+        raise UserError(f"{req.branch} has no commits over the tree's base {tree.base[:12]}: "
+                        "there is no series to prepare",
+                        hint="patchgen generate makes it (on a branch of its own)")
     tags = version_tags(git, req.branch)
     previous = tags[-1][1] if tags else None
     version = (tags[-1][0] + 1) if tags else 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from patchgen import stages
+from patchgen.errors import UserError
 from patchgen.progress import Progress
 from patchgen.series import generate
 from patchgen.series.generate import Committed, SeriesPlan
@@ -22,6 +24,22 @@ class GenerateRequest:
     author: str | None = None  # None: your git identity
     date: str | None = None  # None: now
     fault: str | None = None  # a deliberately broken series (series/faults.py)
+
+    def __post_init__(self) -> None:
+        check_upto_and_date(self.upto, self.date)
+
+
+def check_upto_and_date(upto: int | None, date: str | None) -> None:
+    """--upto and --date, before any work (git would refuse the date only
+    once the series is computed, as a failure of its own)."""
+    if upto is not None and upto < 1:
+        raise UserError(f"--upto {upto}: the number of patches to make, 1 or more")
+    if date is not None:
+        try:
+            dt.datetime.fromisoformat(date)
+        except ValueError:
+            raise UserError(f"--date {date!r}: not a date",
+                            hint="ISO 8601, e.g. 2026-11-30T12:00:00+00:00") from None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from patchgen import stages
 from patchgen.commands import test as test_cmd
+from patchgen.commands.generate import check_upto_and_date
 from patchgen.commands.test import TestOutcome, TestRequest
 from patchgen.progress import Progress
 from patchgen.series import generate
@@ -23,6 +24,7 @@ class RunRequest:
 
 def run(req: RunRequest, settings: Settings, progress: Progress) -> TestOutcome:
     test_cmd.check_test_request(req.test, settings)  # before any work
+    check_upto_and_date(None, req.date)
     tree = stages.stage_tree(req.test.tree, settings, progress)
     default = generate.load_spec(settings.templates_dir).branch
     stages.check_branch(tree, req.branch or default, default)

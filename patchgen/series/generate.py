@@ -173,6 +173,8 @@ def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
         raise UserError(f"unknown fault {fault!r}; known: {', '.join(faults.NAMES)}")
     view = TreeView(tree.repo)
     results = []
+    if upto is not None and not 1 <= upto <= len(spec.patches):
+        raise UserError(f"--upto {upto}: the series has patches 1 to {len(spec.patches)}")
     for p in spec.patches[: upto or len(spec.patches)]:
         ctx = Context(view, tree.facts, renderer, str(author), spec.runtime)
         before = view.snapshot()

@@ -93,3 +93,43 @@ def test_a_report_that_is_not_text(tmp_path: Path, capsys: pytest.CaptureFixture
     for argv in (["merge", str(d)], ["durations", str(d), "--dry-run"]):
         assert main(["--cache", str(tmp_path / "c"), *argv]) != ExitCode.OK
         assert "not UTF-8" in _err(capsys)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["generate", "--upto", "0"], "--upto 0: the number of patches to make, 1 or more"),
+    (["generate", "--upto", "-5"], "--upto -5: the number of patches to make, 1 or more"),
+    (["generate", "--date", "not a date"], "--date 'not a date': not a date"),
+    (["run", "--date", "yesterday-ish"], "--date 'yesterday-ish': not a date"),
+])
+def test_generate_options_are_checked_before_any_work(fakenet: Path, tmp_path: Path,
+                                                      argv: list[str], says: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), *argv, "--tree", str(fakenet), "--author",
+                 "Ada Dev <ada@kernel.org>"])
+    assert code == ExitCode.USER_ERROR
+    assert says in _err(capsys)
+    assert not (cache / "trees").exists() and not (cache / "runs").exists()
+
+
+def test_upto_past_the_series_is_refused(fakenet: Path, tmp_path: Path) -> None:
+    from patchgen.errors import UserError
+    from tests.series_helpers import plan_for
+
+    with pytest.raises(UserError, match="--upto 11: the series has patches 1 to 10"):
+        plan_for(fakenet, tmp_path / "cache", upto=11)
+
+
+def test_prep_of_a_branch_without_the_series(fakenet: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The user's checked-out branch, no commits over the base: an IndexError once."""
+    import subprocess
+
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Ada Dev")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@kernel.org")
+    subprocess.run(["git", "-C", str(fakenet), "branch", "empty"], check=True)
+    code = main(["--cache", str(tmp_path / "c"), "prep", "--tree", str(fakenet),
+                 "--branch", "empty"])
+    assert code == ExitCode.USER_ERROR
+    assert "empty has no commits over the tree's base" in _err(capsys)
