@@ -56,6 +56,9 @@ class TestPlan:
     tools: Mapping[str, str] = field(default_factory=dict)
     tier: str = "default"
     retries: int = 0  # at least this many for a test whose own script races
+    # Run at the first switch position only: a test that sets the switch
+    # itself, case by case, gains nothing from starting at each position.
+    once: bool = False
 
     def retries_under(self, asked: int) -> int:
         """Retries for this test when the run asked for ``asked``.
@@ -93,7 +96,7 @@ class Catalogue:
         return TestPlan(name, int(spec.get("timeout", self.default_timeout)),
                         dict(spec.get("env", {})), dict(spec.get("tools", {})),
                         str(spec.get("tier", "default")),
-                        int(spec.get("retries", 0)))
+                        int(spec.get("retries", 0)), bool(spec.get("once", False)))
 
 
 def load_catalogue(path: Path) -> Catalogue:
@@ -220,10 +223,13 @@ class WorkUnit:
 def work_units(plans: Sequence[TestPlan], variants: Sequence[Variant],
                scripts: Sequence[ScriptPlan], equiv: bool) -> tuple[WorkUnit, ...]:
     """The units of a run in the order one guest runs them: every plan in
-    each variant, then our scripts, then the equivalence cases."""
+    each variant (a plan run ``once``: in the first), then our scripts, then
+    the equivalence cases."""
     units: list[WorkUnit] = []
     for variant in variants:
         for plan in plans:
+            if plan.once and variant is not variants[0]:
+                continue
             units.append(WorkUnit(shard.pair_key(variant.key, plan.name), variant, plan=plan,
                                   number=len(units) + 1))
     units += [WorkUnit(shard.SCRIPT_PREFIX + script.name, script=script) for script in scripts]
@@ -384,19 +390,23 @@ def run_tests(boot: GuestFactory, installed: Installed, plans: list[TestPlan],
               scripts: tuple[ScriptPlan, ...] = (),
               on_result: Callable[[list[TestResult]], None] | None = None,
               equiv_plan: equiv.EquivPlan | None = None, jobs: int = 1,
-              only: Collection[str] | None = None) -> LaneRun:
+              only: Collection[str] | None = None,
+              cost: Callable[[str], float] | None = None) -> LaneRun:
     """Every plan once per variant (its sysctls set first), then our scripts,
     then the equivalence cases: in one guest, or in ``jobs`` at once.
 
     ``on_result`` sees the results so far, in serial order, after each unit
     (to keep the report current on disk while a long run goes on).  ``only``:
     the keys of the units to run (a shard's, work_keys()); default all.
+    ``cost``: a unit's expected seconds by key; several guests then take
+    the longest units first, so that no guest is left with a long one at
+    the end while the others idle (results stay in serial order).
     """
-    units = tuple(u for u in work_units(plans, variants, scripts, equiv_plan is not None)
-                  if only is None or u.key in only)
-    work = _Work(units, installed,
-                 expectations, retries, variants, equiv_plan, len(plans) * len(variants),
-                 on_result)
+    every = work_units(plans, variants, scripts, equiv_plan is not None)
+    units = tuple(u for u in every if only is None or u.key in only)
+    runs = sum(1 for u in every if u.plan is not None)  # "[n/runs]": n counts in all units
+    work = _Work(units, installed, expectations, retries, variants, equiv_plan, runs,
+                 on_result, cost if jobs > 1 else None, serial=jobs <= 1)
     if jobs <= 1:
         record = _lane(boot, Lane(0, progress), work, variants[0])
         return LaneRun(work.results(), (record,))
@@ -410,7 +420,8 @@ class _Work:
     def __init__(self, units: tuple[WorkUnit, ...], installed: Installed,
                  expectations: Expectations, retries: int, variants: tuple[Variant, ...],
                  equiv_plan: equiv.EquivPlan | None, total: int,
-                 on_result: Callable[[list[TestResult]], None] | None) -> None:
+                 on_result: Callable[[list[TestResult]], None] | None,
+                 cost: Callable[[str], float] | None = None, serial: bool = False) -> None:
         self.units = units
         self.installed = installed
         self.expectations = expectations
@@ -419,17 +430,24 @@ class _Work:
         self.equiv_plan = equiv_plan
         self.total = total
         self.on_result = on_result
-        self._pending = list(units)
+        # Longest first when costs are known (sorted() is stable: ties keep
+        # the serial order).
+        self._pending = list(units) if cost is None else sorted(units, key=lambda u: -cost(u.key))
+        self._serial = serial
         self._slots: list[list[TestResult] | None] = [None] * len(units)
         self._lock = threading.Lock()
 
     def take(self, prefer: Variant) -> WorkUnit | None:
         """The next unit for a lane whose guest is at ``prefer``: the first
-        pending one in that position, else the first (one lane: the list order)."""
+        pending one that needs no other position (it is at ``prefer``, or
+        sets no switch: our scripts, the equivalence cases), else the first.
+        One lane: the list order."""
         with self._lock:
             if not self._pending:
                 return None
-            unit = next((u for u in self._pending if u.variant == prefer), self._pending[0])
+            unit = self._pending[0] if self._serial else next(
+                (u for u in self._pending if u.variant == prefer or not u.variant.sysctls),
+                self._pending[0])
             self._pending.remove(unit)
             return unit
 

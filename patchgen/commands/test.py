@@ -249,7 +249,8 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
             save_run(report, run_dir)
 
         ran = kselftest.run_tests(factory, installed, plans, expectations, progress,
-                                  req.retries, variants, scripts, keep, equivs, jobs, only)
+                                  req.retries, variants, scripts, keep, equivs, jobs, only,
+                                  durations.get)
         report.tests = results.skip_unmet(ran.results, unmet)
         stages.say_unmet(progress, report.tests, unmet)
     record_lanes(report, ran.lanes, progress.timings[-1].seconds)

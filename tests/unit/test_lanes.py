@@ -336,3 +336,34 @@ def test_the_report_keeps_the_lanes_and_the_time_saved() -> None:
     assert "  guests: 1 at a time, busy 6m40s" in summary(report, "nf_hook_bpf").splitlines()
     report.guest = {}  # a report from before --jobs, or an interrupted run
     assert "guests:" not in summary(report, "nf_hook_bpf")
+
+
+def test_a_test_run_once_is_in_the_first_position_only() -> None:
+    """The series' own selftest sets the switch itself, case by case: started
+    at each position it ran the same cases twice (about 200 s each)."""
+    once = TestPlan("nf_hook_bpf.sh", 300, once=True)
+    keys = kselftest.work_keys([PLANS[0], once], (ON, OFF), (), equiv=False)
+    assert keys == ["1/nft_meta.sh", "1/nf_hook_bpf.sh", "0/nft_meta.sh"]
+    cat = kselftest.Catalogue(300, {"nf_hook_bpf.sh": {"once": True}}, {})
+    assert cat.plan("nf_hook_bpf.sh").once and not cat.plan("nft_meta.sh").once
+
+
+def test_with_costs_the_longest_unit_starts_first() -> None:
+    """The equivalence cases (about 250 s) came last in the serial order, so
+    one guest ran them alone at the end while the other idled (about 3 min
+    of a 20 min run).  With the measured costs a guest starts with them;
+    the results keep the serial order."""
+    costs = {"equiv": 250.0, "script:selftest/nf_hook_bpf.sh": 200.0}
+
+    def run(cost: Any) -> kselftest.LaneRun:
+        return kselftest.run_tests(cast(Any, Boots(delay=0.01)), INSTALLED, PLANS,
+                                   Expectations(None, {}), Progress(stream=io.StringIO(),
+                                                                    quiet=True),
+                                   0, (ON, OFF), SCRIPTS, None,
+                                   equiv.EquivPlan(Path("/e/equiv.sh")), jobs=2, cost=cost)
+
+    plain, longest = run(None), run(lambda key: costs.get(key, 10.0))
+    assert "equiv" not in [lane.keys[0] for lane in plain.lanes]
+    assert sorted(lane.keys[0] for lane in longest.lanes) == [
+        "equiv", "script:selftest/nf_hook_bpf.sh"]
+    assert _shape(longest) == _shape(plain)
