@@ -143,7 +143,7 @@ def generator(ctx: Context) -> dict[str, Any]:
     if ctx.facts.retpoline_symbol is None:
         raise RecipeError("no retpoline symbol (RETPOLINE or MITIGATION_RETPOLINE) in "
                           "arch/x86/Kconfig")
-    params = _generator_params(ctx)
+    params = _generator_params(ctx) | {"own_walks": own_walks(ctx)}
     view.write(HOOK_BPF_H, r.render("c/nf_hook_bpf.h.j2"))
     view.write(runtime.generator, r.render("c/nf_hook_bpf.c.j2", **params))
     _kconfig(view, runtime.kconfig,
@@ -154,7 +154,26 @@ def generator(ctx: Context) -> dict[str, Any]:
     _core_c(view)
     _sysctl_doc(view, r.render("doc/netfilter-sysctl-nf_hook_bpf.rst.j2", **params))
     return {"drop": params["drop"], "max_hooks": MAX_PROG_HOOKS, "hook_limit": _hook_limit(view),
-            "retpoline": ctx.facts.retpoline_symbol}
+            "retpoline": ctx.facts.retpoline_symbol, "own_walks": params["own_walks"]}
+
+
+def own_walks(ctx: Context) -> list[str]:
+    """Functions that walk the hooks of a location themselves, calling each
+    with nf_hook_entry_hookfn() in a loop over num_hook_entries, instead of
+    through nf_hook_slow(): the switch does not reach them (bridge
+    prerouting, nf_hook_bridge_pre()).  Not nf_hook_slow() itself, nor the
+    reinject path, which resumes a location after a queue verdict."""
+    skip = {CORE_C, ctx.facts.nf_reinject_file}
+    found = []
+    for path in ctx.view.grep(r"nf_hook_entry_hookfn\("):
+        if path in skip or path.endswith(".h"):
+            continue
+        cf = ctx.view.parse(path)
+        for call in cf.calls("nf_hook_entry_hookfn"):
+            fn = cf.enclosing(call.name_start)
+            if fn is not None and "num_hook_entries" in cf.text[fn.start:fn.end]:
+                found.append(f"{fn.name}() in {path}")
+    return sorted(set(found))
 
 
 def _sysctl_doc(view: TreeView, entry: str) -> None:

@@ -443,3 +443,17 @@ def test_the_series_is_computed_from_the_commit_not_from_ignored_files(fakenet: 
     plan = plan_for(fakenet, tmp_path / "cache")
     paths = {c.path for c in plan.patches[-1].changes}
     assert "tools/testing/selftests/netfilter/.gitignore" not in paths
+
+
+def test_a_location_that_walks_its_hooks_itself_is_named(fakenet: Path, tmp_path: Path) -> None:
+    """Bridge prerouting calls its hooks in nf_hook_bridge_pre(), not through
+    nf_hook_slow(): the switch never reaches it, and the message said the
+    sysctl "switches every location" (a maintainer's first read)."""
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    walk = "nf_hook_bridge_pre() in net/bridge/br_input.c"
+    message = " ".join(plan.patches[5].message.split())
+    assert f"Not reached by it: {walk}, which walks the hooks of its location" in message
+    doc = next(c.new for c in plan.patches[5].changes if c.path.endswith(".rst"))
+    assert walk in doc
+    # NAT's own lookup hooks are not a location; nf_hook_slow() itself is not either.
+    assert "nf_nat" not in message.split("Not reached by it:")[1].split(".")[0]
