@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from patchgen import settings as settings_mod
 from patchgen import space
-from patchgen.errors import ExitCode, PatchgenError
+from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.progress import Progress
 from patchgen.series.faults import NAMES as FAULT_NAMES
 from patchgen.settings import Settings
@@ -237,6 +237,10 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
     from patchgen import prep
     from patchgen.commands.prep import Delivery, PrepCommandRequest, run
 
+    if ns.send and not ns.yes and not sys.stdin.isatty():
+        # Said before any work: declining at the end read as success (exit 0).
+        raise UserError("--send asks before sending, and standard input is not a terminal",
+                        hint="add --yes to send without asking")
     req = PrepCommandRequest(
         _tree_request(ns), branch=ns.branch, rfc=not ns.no_rfc, prefix=ns.prefix,
         to=tuple(ns.to), cc=tuple(ns.cc), output=ns.output, b4=ns.b4, send=ns.send,
@@ -268,9 +272,6 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
 
 
 def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        print("patchgen: not a terminal; confirm with --yes", file=sys.stderr)
-        return False
     return input(question).strip() == "send"
 
 

@@ -133,3 +133,18 @@ def test_prep_of_a_branch_without_the_series(fakenet: Path, tmp_path: Path,
                  "--branch", "empty"])
     assert code == ExitCode.USER_ERROR
     assert "empty has no commits over the tree's base" in _err(capsys)
+
+
+def test_send_without_a_terminal_is_refused_before_any_work(
+        fakenet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "not a terminal; confirm with --yes", then "not sent", and
+    exited 0: a CI job that meant to send saw success."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), "prep", "--send", "--tree", str(fakenet)])
+    assert code == ExitCode.USER_ERROR
+    assert "add --yes to send without asking" in _err(capsys)
+    assert not cache.exists()
