@@ -323,6 +323,19 @@ def parse_range(text: str | None, count: int) -> set[int]:
     return out
 
 
+def series_commits(tree: trees.Tree, branch: str, patches: str | None
+                   ) -> tuple[str, list[str], set[int]]:
+    """The branch's tip, its commits over the base, and the numbers --patches
+    wants; UserError (before any work) for a branch without the series."""
+    git = Git(tree.repo)
+    tip = git.rev_parse(branch)
+    shas = git.log_shas(f"{tree.base}..{tip}")
+    if not shas:
+        raise UserError(f"branch {branch} has no commits on top of {tree.base[:12]}",
+                        hint="run patchgen generate first")
+    return tip, shas, parse_range(patches, len(shas))
+
+
 def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Settings,
                  progress: Progress, run_dir: Path, *, w1: bool = True,
                  checkpatch: bool = True, patches: str | None = None,
@@ -331,11 +344,7 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
     """``boot``: boot each patch's build in the profile and run its smoke set
     (the profile must be among ``configs``)."""
     git = Git(tree.repo)
-    tip = git.rev_parse(branch)
-    shas = git.log_shas(f"{tree.base}..{tip}")
-    if not shas:
-        raise BuildFailure(f"branch {branch} has no commits on top of {tree.base[:12]}",
-                           hint="run patchgen generate first")
+    tip, shas, wanted = series_commits(tree, branch, patches)
     if configs is None:
         configs = kmatrix.select(kmatrix.load(settings.kernel_config_dir), "quick")
     kmatrix.toolchains(configs)
@@ -345,7 +354,6 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
                         f"({configs[0].name if configs else profile.name}) in --configs")
     report = CheckReport(tree.id, tree.base, branch, [], configs=[c.name for c in configs],
                          boot=boot is not None)
-    wanted = parse_range(patches, len(shas))
     dirs = series_dirs(git, tree.base, tip)
     for n, sha in enumerate(shas, 1):
         if n not in wanted:

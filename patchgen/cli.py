@@ -153,7 +153,7 @@ def cmd_check(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = check.CheckRequest(
         _tree_request(ns), profile=ns.profile, branch=ns.branch, w1=not ns.no_w1,
         checkpatch=not ns.no_checkpatch, patches=ns.patches, matrix=ns.matrix,
-        configs=tuple(c for c in (ns.configs or "").split(",") if c), output=ns.output,
+        configs=_names("--configs", ns.configs), output=ns.output,
         boot=ns.boot, accel=ns.accel)
     done = check.run(req, settings, progress)
     print(done.text)
@@ -269,6 +269,16 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
         return ExitCode.OK
     print(f"sent; tagged {out.tag}")
     return ExitCode.OK
+
+
+def _names(option: str, text: str | None) -> tuple[str, ...]:
+    """A comma-separated list; given but empty (",") is an error, not "all"."""
+    if text is None:
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise UserError(f"{option} {text!r}: no names")
+    return names
 
 
 def _confirm(question: str) -> bool:

@@ -142,8 +142,14 @@ def install(src: Path, outdir: Path, facts: TreeFacts, settings: Settings, progr
     return Installed(path, collection, tests)
 
 
+def tidy(selection: str) -> str:
+    """``--tests`` as meant: " quick," is the quick tier, not a test named quick."""
+    return ",".join(n.strip() for n in selection.split(",") if n.strip())
+
+
 def select(catalogue: Catalogue, available: tuple[str, ...], selection: str) -> list[TestPlan]:
     """``selection``: a tier (quick, default, all) or a comma-separated list of names."""
+    selection = tidy(selection)
     if selection == "all":
         names = list(available)
     elif selection == "default":
@@ -192,6 +198,7 @@ def check_selection(catalogue: Catalogue, known: list[str] | None, selection: st
     """
     if not selection.strip(" ,"):
         raise UserError("--tests is empty", hint="quick, default, all, or test names")
+    selection = tidy(selection)
     if selection in BUILTIN_TIERS or selection in catalogue.tiers or known is None:
         return
     choices = list(BUILTIN_TIERS) + list(catalogue.tiers) + known

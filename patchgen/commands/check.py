@@ -49,6 +49,7 @@ def run(req: CheckRequest, settings: Settings, progress: Progress) -> Checked:
     configs = matrix.select(matrix.load(settings.kernel_config_dir), req.matrix, req.configs)
     tree = stages.stage_tree(req.tree, settings, progress)
     branch = req.branch or generate.load_spec(settings.templates_dir).branch
+    check.series_commits(tree, branch, req.patches)  # the branch and --patches, first
     run_dir = stages.new_run_dir(settings, "check", req.output)
     progress.info(f"run directory: {run_dir}")
     with tree_lock(settings, tree.id, progress):

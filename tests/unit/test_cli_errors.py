@@ -148,3 +148,28 @@ def test_send_without_a_terminal_is_refused_before_any_work(
     assert code == ExitCode.USER_ERROR
     assert "add --yes to send without asking" in _err(capsys)
     assert not cache.exists()
+
+
+@pytest.mark.parametrize("selection", ["quick,", " quick", "quick, ,"])
+def test_a_tier_with_a_stray_comma_or_space_is_the_tier(selection: str) -> None:
+    from patchgen import kselftest
+
+    cat = kselftest.Catalogue(300, {}, {"quick": ("a.sh",)})
+    kselftest.check_selection(cat, ["a.sh", "b.sh"], selection)  # no "unknown test 'quick'"
+    assert [p.name for p in kselftest.select(cat, ("a.sh", "b.sh"), selection)] == ["a.sh"]
+
+
+def test_check_refuses_an_empty_configs_list_and_bad_patches_first(
+        fakenet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "c"
+    assert main(["--cache", str(cache), "check", "--tree", str(fakenet), "--configs", ","]) \
+        == ExitCode.USER_ERROR
+    assert "--configs ',': no names" in _err(capsys)
+    # No series on the branch: bad input (it said "build failure", exit 3), and no run
+    # directory made for it.
+    import subprocess
+
+    subprocess.run(["git", "-C", str(fakenet), "branch", "patchgen/nf-hook-bpf"], check=True)
+    assert main(["--cache", str(cache), "check", "--tree", str(fakenet)]) == ExitCode.USER_ERROR
+    assert "branch patchgen/nf-hook-bpf has no commits on top of" in _err(capsys)
+    assert not list((cache / "runs").glob("*-check"))
