@@ -9,6 +9,7 @@ earlier recipes do.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -144,6 +145,7 @@ def generator(ctx: Context) -> dict[str, Any]:
         raise RecipeError("no retpoline symbol (RETPOLINE or MITIGATION_RETPOLINE) in "
                           "arch/x86/Kconfig")
     params = _generator_params(ctx) | {"own_walks": own_walks(ctx)}
+    params["walk_headers"] = sorted({w.header for w in params["own_walks"]})
     view.write(HOOK_BPF_H, r.render("c/nf_hook_bpf.h.j2"))
     view.write(runtime.generator, r.render("c/nf_hook_bpf.c.j2", **params))
     _kconfig(view, runtime.kconfig,
@@ -157,23 +159,61 @@ def generator(ctx: Context) -> dict[str, Any]:
             "retpoline": ctx.facts.retpoline_symbol, "own_walks": params["own_walks"]}
 
 
-def own_walks(ctx: Context) -> list[str]:
+@dataclass(frozen=True)
+class OwnWalk:
+    """A function that calls the hooks of one location itself."""
+
+    function: str
+    path: str
+    pf: str  # NFPROTO_...
+    hook: str  # its hook number's name
+    header: str  # where the hook number is defined, for the generator to include
+
+    def __str__(self) -> str:
+        return f"{self.function}() in {self.path}"
+
+
+def own_walks(ctx: Context) -> list[OwnWalk]:
     """Functions that walk the hooks of a location themselves, calling each
     with nf_hook_entry_hookfn() in a loop over num_hook_entries, instead of
-    through nf_hook_slow(): the switch does not reach them (bridge
-    prerouting, nf_hook_bridge_pre()).  Not nf_hook_slow() itself, nor the
-    reinject path, which resumes a location after a queue verdict."""
+    through nf_hook_slow(): the switch does not reach them, and a program
+    for their location would never run (bridge prerouting,
+    nf_hook_bridge_pre(), which goes back to the bridge after each
+    accepting hook).  Not nf_hook_slow() itself, nor the reinject path,
+    which resumes a location after a queue verdict.  Their location is
+    read from their nf_hook_state_init() call."""
     skip = {CORE_C, ctx.facts.nf_reinject_file}
-    found = []
+    found: dict[str, OwnWalk] = {}
     for path in ctx.view.grep(r"nf_hook_entry_hookfn\("):
         if path in skip or path.endswith(".h"):
             continue
         cf = ctx.view.parse(path)
         for call in cf.calls("nf_hook_entry_hookfn"):
             fn = cf.enclosing(call.name_start)
-            if fn is not None and "num_hook_entries" in cf.text[fn.start:fn.end]:
-                found.append(f"{fn.name}() in {path}")
-    return sorted(set(found))
+            if fn is None or "num_hook_entries" not in cf.text[fn.start:fn.end]:
+                continue
+            init = cf.calls("nf_hook_state_init", within=(fn.start, fn.end))
+            if len(init) != 1 or len(init[0].args) < 3:
+                line = cf.text.count("\n", 0, fn.name_start) + 1
+                raise RecipeError(f"{path}:{line}: {fn.name}() calls the hooks of a location "
+                                  "itself, but which location (one nf_hook_state_init() "
+                                  "call) cannot be read")
+            hook, pf = (a.strip() for a in init[0].arg_texts[1:3])
+            found[fn.name] = OwnWalk(fn.name, path, pf, hook, _defined_in(ctx.view, hook))
+    return sorted(found.values(), key=str)
+
+
+def _defined_in(view: TreeView, name: str) -> str:
+    """The header to include for ``name`` (an enum constant or a macro):
+    include/linux/X.h where it exists, else the uapi header defining it."""
+    for path in view.grep(rf"\b{name}\b"):
+        if not path.startswith("include/uapi/") and not path.startswith("include/linux/"):
+            continue
+        text = view.read(path)
+        if re.search(rf"(#define\s+{name}\b|^\s*{name}\s*[,=])", text, re.M):
+            kernel = path.replace("include/uapi/linux/", "include/linux/")
+            return (kernel if view.exists(kernel) else path).removeprefix("include/")
+    raise RecipeError(f"no header under include/ defines {name}")
 
 
 def _sysctl_doc(view: TreeView, entry: str) -> None:

@@ -11,6 +11,9 @@
 #   datapath_slow       with the switch at 0, it does
 #   programs_shared     ten netns with one ruleset add programs once, not
 #                       ten times
+#   bridge_prerouting   bridge prerouting calls its hooks itself
+#                       (nf_hook_bridge_pre()): three nft chains there add no
+#                       program, the same three at bridge input add one
 #   dump                the xlated program of one location calls the hooks
 #   churn_traffic       hook changes while pings cross the hooks in both
 #                       directions: each change regenerates a program and
@@ -136,6 +139,27 @@ done
 grown=$(settled nf_progs)
 diag "ten namespaces with the same ruleset: nf_hook programs $base -> $grown"
 [ $((grown - base)) -le 2 ] && result programs_shared ok || result programs_shared fail
+
+# Programs added by three bridge chains at hook $1, in a namespace of their own.
+bridge_chains() {
+	local ns="b$1-$sfx" c0 c1 i
+
+	c0=$(settled nf_progs)
+	mkns "$ns" && ip netns exec "$ns" nft add table bridge t || return 1
+	for i in 1 2 3; do
+		ip netns exec "$ns" nft add chain bridge t "c$i" \
+			"{ type filter hook $1 priority $i; }" || return 1
+	done
+	c1=$(settled nf_progs)
+	echo $((c1 - c0))
+}
+if pre=$(bridge_chains prerouting) && in=$(bridge_chains input); then
+	diag "three bridge chains add nf_hook programs: at prerouting $pre, at input $in"
+	[ "$pre" -eq 0 ] && [ "$in" -eq 1 ] && result bridge_prerouting ok ||
+		result bridge_prerouting fail
+else
+	result bridge_prerouting skip "no nft bridge tables (CONFIG_NF_TABLES_BRIDGE?)"
+fi
 
 id=$(bpftool prog show 2>/dev/null | awk -F: '/ name nf_hook_/ { print $1; exit }')
 if [ -n "$id" ] && bpftool prog dump xlated id "$id" > /tmp/nf_hook_dump.$sfx 2>&1 &&

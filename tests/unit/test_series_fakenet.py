@@ -457,3 +457,11 @@ def test_a_location_that_walks_its_hooks_itself_is_named(fakenet: Path, tmp_path
     assert walk in doc
     # NAT's own lookup hooks are not a location; nf_hook_slow() itself is not either.
     assert "nf_nat" not in message.split("Not reached by it:")[1].split(".")[0]
+    assert "no program is built for such a location" in message
+    # ... and none is: attach leaves that location to its own walk.
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert "#include <linux/netfilter_bridge.h>\n" in gen
+    unused = _function(gen, "static bool nf_hook_bpf_unused(const struct nf_hook_entries *e)\n")
+    assert "ops[i]->pf == NFPROTO_BRIDGE && ops[i]->hooknum == NF_BR_PRE_ROUTING" in unused
+    attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
+    assert attach.index("nf_hook_bpf_unused(e)") < attach.index("kmalloc(")
