@@ -190,10 +190,10 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
         mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
-        hook_counts=_ints(ns.hooks), overflow=_ints(ns.overflow),
+        hook_counts=_ints(ns.hooks, "--hooks"), overflow=_ints(ns.overflow, "--overflow"),
         configs=tuple(c.strip() for c in ns.configs.split(",") if c.strip()),
-        control=not ns.no_control, ctl_base=ns.ctl_base, ctl_hooks=_ints(ns.ctl_hooks),
-        ctl_rounds=ns.ctl_rounds,
+        control=not ns.no_control, ctl_base=ns.ctl_base,
+        ctl_hooks=_ints(ns.ctl_hooks, "--ctl-hooks"), ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
     done = bench.run(req, settings, progress)
     print(format_table(done.result))
@@ -203,8 +203,11 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     return ExitCode.TEST_FAILURE if done.result.missing else ExitCode.OK
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+def _ints(text: str, option: str = "a list") -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"{option} takes numbers separated by commas, got {text!r}") from None
 
 
 def add_test_opts(p: argparse.ArgumentParser) -> None:

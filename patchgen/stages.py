@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,26 @@ def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
         latest.symlink_to(run_dir if output else Path(run_dir.name))
     return run_dir
 
+
+
+ACCELS = ("auto", "kvm", "tcg")
+
+
+def check_guest_options(memory: str, cpus: int, accel: str) -> None:
+    """The guest's size and accelerator as given, before any work."""
+    if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", memory):
+        raise UserError(f"--memory must be a size like 2G or 512M, got {memory!r}")
+    if cpus < 1:
+        raise UserError(f"--cpus must be 1 or more, got {cpus}")
+    if accel not in ACCELS:
+        raise UserError(f"--accel must be {', '.join(ACCELS[:-1])} or {ACCELS[-1]}, "
+                        f"got {accel!r}")
+
+
+def require_guest_tools() -> None:
+    """vng and QEMU, checked before a build that would be for nothing without them."""
+    for tool in ("vng", "qemu-system-x86_64"):
+        proc.require(tool)
 
 
 def _fresh(parent: Path, name: str) -> Path:

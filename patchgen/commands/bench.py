@@ -51,6 +51,23 @@ class BenchRequest:
     penalty: float = bench.CostModel.penalty
     against: Path | None = None  # an earlier bench.json (or its run directory)
 
+    def __post_init__(self) -> None:
+        """What can be judged alone, before the build the benchmark needs."""
+        stages.check_guest_options(self.memory, self.cpus, self.accel)
+        for name, value in (("--reps", self.reps), ("--count", self.count),
+                            ("--iters", self.iters), ("--ctl-rounds", self.ctl_rounds),
+                            ("--netns", self.netns), ("--chains", self.chains)):
+            if value < 1:
+                raise UserError(f"{name} must be 1 or more, got {value}")
+        unknown = [m for m in self.mitigations if m not in bench.MITIGATIONS]
+        if unknown or not self.mitigations:
+            raise UserError(f"--retpolines takes {', '.join(bench.MITIGATIONS)}, got "
+                            f"{','.join(self.mitigations) or 'nothing'}")
+        if self.timing not in ("auto", *bench.MODES):
+            raise UserError(f"--timing takes auto, {', '.join(bench.MODES)}; got {self.timing!r}")
+        if self.against is not None and not self.against.exists():
+            raise UserError(f"--against {self.against}: no such file or run directory")
+
 
 @dataclass(frozen=True)
 class BenchOutcome:
@@ -62,6 +79,7 @@ class BenchOutcome:
 def run(req: BenchRequest, settings: Settings, progress: Progress) -> BenchOutcome:
     from patchgen.series import generate
 
+    stages.require_guest_tools()
     run_dir = stages.new_run_dir(settings, "bench", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stages.stage_tree(req.tree, settings, progress)

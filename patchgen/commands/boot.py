@@ -8,6 +8,7 @@ from pathlib import Path
 
 from patchgen import kconfig, stages
 from patchgen import tree as trees
+from patchgen.errors import UserError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.settings import Settings
@@ -27,9 +28,15 @@ class BootRequest:
     timeout: int = 600
     output: Path | None = None
 
+    def __post_init__(self) -> None:
+        stages.check_guest_options(self.memory, self.cpus, self.accel)
+        if self.timeout < 1:
+            raise UserError(f"--timeout must be 1 or more seconds, got {self.timeout}")
+
 
 def run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResult:
     """Build if needed, boot, run one command in the guest (a debugging aid)."""
+    stages.require_guest_tools()
     run_dir = stages.new_run_dir(settings, "boot", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stages.stage_tree(req.tree, settings, progress)

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
     from patchgen.series.context import Runtime
 
 
-ACCELS = ("auto", "kvm", "tcg")
+ACCELS = stages.ACCELS
 
 
 def check_test_request(req: TestRequest, settings: Settings) -> None:
     """What needs more than the request: the profile exists, the test names are
     the tree's.  Cheap, and done before any tree, build or guest work."""
     kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    stages.require_guest_tools()
     catalogue = kselftest.load_catalogue(settings.catalogue_file)
     kselftest.check_selection(catalogue, known_tests(req.tree, settings, catalogue), req.tests)
 
@@ -87,15 +88,11 @@ class TestRequest:
         if not self.tests.strip(" ,"):
             raise UserError("--tests is empty", hint="quick, default, all, or test names")
         jobs = 1 if self.jobs is None else self.jobs
-        for name, value, least in (("--retries", self.retries, 0), ("--cpus", self.cpus, 1),
+        for name, value, least in (("--retries", self.retries, 0),
                                    ("--churn", self.churn, 0), ("--jobs", jobs, 1)):
             if value < least:
                 raise UserError(f"{name} must be {least} or more, got {value}")
-        if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", self.memory):
-            raise UserError(f"--memory must be a size like 2G or 512M, got {self.memory!r}")
-        if self.accel not in ACCELS:
-            raise UserError(f"--accel must be {', '.join(ACCELS[:-1])} or {ACCELS[-1]}, "
-                            f"got {self.accel!r}")
+        stages.check_guest_options(self.memory, self.cpus, self.accel)
 
     def reproducer(self) -> str:
         argv = ["patchgen", self.command]

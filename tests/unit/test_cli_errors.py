@@ -173,3 +173,42 @@ def test_check_refuses_an_empty_configs_list_and_bad_patches_first(
     assert main(["--cache", str(cache), "check", "--tree", str(fakenet)]) == ExitCode.USER_ERROR
     assert "branch patchgen/nf-hook-bpf has no commits on top of" in _err(capsys)
     assert not list((cache / "runs").glob("*-check"))
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["bench", "--retpolines", "bogus"], "--retpolines takes retpoline, off, got bogus"),
+    (["bench", "--hooks", "x"], "--hooks takes numbers separated by commas"),
+    (["bench", "--reps", "0"], "--reps must be 1 or more, got 0"),
+    (["bench", "--against", "/no/such/bench.json"], "--against /no/such/bench.json: no such"),
+    (["bench", "--memory", "banana"], "--memory must be a size like 2G"),
+    (["boot", "--memory", "banana", "--", "true"], "--memory must be a size like 2G"),
+    (["boot", "--cpus", "0", "--", "true"], "--cpus must be 1 or more, got 0"),
+    (["boot", "--timeout", "-1", "--", "true"], "--timeout must be 1 or more seconds"),
+])
+def test_bench_and_boot_options_are_checked_before_the_build(
+        fakenet: Path, tmp_path: Path, argv: list[str], says: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """They were read only after the kernel was built (a dirty tree said so first)."""
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), *argv[:1], "--tree", str(fakenet), *argv[1:]])
+    assert code == ExitCode.USER_ERROR
+    assert says in _err(capsys)
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("command", [["test"], ["boot", "--", "true"], ["bench"]])
+def test_a_missing_qemu_is_said_before_the_build(fakenet: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 command: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which",
+                        lambda tool, *a, **k: None if tool == "qemu-system-x86_64"
+                        else real(tool, *a, **k))
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), command[0], "--tree", str(fakenet), *command[1:]])
+    assert code == ExitCode.INFRA_FAILURE
+    assert "qemu-system-x86_64" in _err(capsys)
+    assert not (cache / "build").exists() and not (cache / "runs").exists()
