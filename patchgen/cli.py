@@ -543,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = ns.func
     cache = ns.cache
     try:
+        if ns.jobs is not None and ns.jobs < 1:
+            raise UserError(f"-j/--jobs must be 1 or more, got {ns.jobs}")
         settings = settings_mod.load(ns.cache, ns.jobs)
         cache = settings.cache
         return int(handler(ns, settings, progress))

@@ -98,6 +98,10 @@ def stage_tree(req: trees.TreeRequest, settings: Settings, progress: Progress) -
 
 def stage_build(tree: trees.Tree, rev: str, profile: kconfig.Profile, settings: Settings,
                 progress: Progress, run_dir: Path) -> kbuild.BuildResult:
+    if re.search(r"[\s:]", str(settings.cache)):
+        # kbuild: "main directory cannot contain spaces nor colons".
+        raise UserError(f"the cache {settings.cache} has a space or colon in its path, where "
+                        "the kernel cannot be built", hint="give --cache a path without them")
     with progress.stage(f"build ({profile.name})"):
         src = trees.worktree(tree, settings)
         trees.checkout(src, rev)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -153,7 +154,10 @@ def _user_tree(path: Path) -> Tree:
         )
     _check_version(version, path)
     branch = git.current_branch() or "detached HEAD"
-    tree_id = f"git-{path.name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    # The id names the worktree and build directories, where kbuild takes
+    # no space or colon ("main directory cannot contain spaces nor colons").
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)
+    tree_id = f"git-{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     return Tree(tree_id, path, git.head(), f"git:{path}@{branch}", probe_tree(path))
 
 

@@ -212,3 +212,40 @@ def test_a_missing_qemu_is_said_before_the_build(fakenet: Path, tmp_path: Path,
     assert code == ExitCode.INFRA_FAILURE
     assert "qemu-system-x86_64" in _err(capsys)
     assert not (cache / "build").exists() and not (cache / "runs").exists()
+
+
+def test_a_tree_named_with_a_space_or_colon_gets_an_id_kbuild_takes(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from patchgen import settings
+    from patchgen.progress import null_progress
+    from patchgen.tree import TreeRequest, prepare
+
+    tree = tmp_path / "my kernel:v2"
+    shutil.copytree(Path(__file__).parents[1] / "fakenet", tree)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(tree), *args], check=True)
+    found = prepare(TreeRequest(path=tree), settings.load(tmp_path / "c"), null_progress())
+    assert " " not in found.id and ":" not in found.id and found.id.startswith("git-my_kernel_v2-")
+
+
+def test_build_jobs_below_one_are_refused(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--cache", str(tmp_path / "c"), "-j", "-1", "durations", str(tmp_path)]) \
+        == ExitCode.USER_ERROR
+    assert "-j/--jobs must be 1 or more, got -1" in _err(capsys)
+
+
+def test_a_cache_path_kbuild_cannot_build_in_is_said_before_the_build(
+        fakenet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from patchgen import kconfig, settings, stages
+    from patchgen.errors import UserError
+    from patchgen.progress import null_progress
+    from patchgen.tree import TreeRequest, prepare
+
+    s = settings.load(tmp_path / "my cache")
+    tree = prepare(TreeRequest(path=fakenet), s, null_progress())
+    with pytest.raises(UserError, match="space or colon"):
+        stages.stage_build(tree, tree.base, kconfig.get_profile(s.kernel_config_dir, "selftests"),
+                           s, null_progress(), tmp_path)
