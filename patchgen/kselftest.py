@@ -632,6 +632,14 @@ def run_script(sess: _Session, script: ScriptPlan,
         attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), sub.directive,
                           console)
         out.append(TestResult(name, outcome, (attempt,), expectations.get(name)))
+    if doc.errors:
+        # Fewer results than the plan said, numbers out of order: the script
+        # stopped (or went wrong) part way, and the cases it never printed
+        # must not pass for being absent.
+        attempt = Attempt(Outcome.CRASH, 0.0, res.returncode, res.stdout[-4000:] + res.stderr,
+                          "; ".join(doc.errors))
+        out.append(TestResult(script.name, Outcome.CRASH, (attempt,),
+                              expectations.get(script.name)))
     return out
 
 

@@ -9,6 +9,7 @@ import io
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -367,3 +368,18 @@ def test_with_costs_the_longest_unit_starts_first() -> None:
     assert sorted(lane.keys[0] for lane in longest.lanes) == [
         "equiv", "script:selftest/nf_hook_bpf.sh"]
     assert _shape(longest) == _shape(plain)
+
+
+def test_a_script_that_stops_before_its_plan_is_done_fails(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """check --boot at patch 8: the series' selftest printed 4 of the 8 results
+    its plan ("1..8") promised and stopped; the boot column said "ok 21/21"."""
+    short = "TAP version 13\n1..8\nok 1 bpf_syscalls\nok 2 kallsyms\n"
+    monkeypatch.setattr(sys.modules[__name__], "SCRIPT_KTAP", short)
+    run = kselftest.run_tests(cast(Any, Boots()), INSTALLED, PLANS[:1], Expectations(None, {}),
+                              Progress(stream=io.StringIO(), quiet=True), 0, (ON,),
+                              SCRIPTS[:1])
+    got = {t.name: t for t in run.results}
+    assert got["nf_hook_bpf.sh:bpf_syscalls"].outcome is Outcome.PASS
+    whole = got["nf_hook_bpf.sh"]
+    assert whole.outcome.bad and "plan says 8 tests, found 2" in whole.attempts[0].detail
