@@ -69,7 +69,7 @@ if [ ! -e $SWITCH ]; then
 	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
 	exit 4
 fi
-ktap "1..9"
+ktap "1..10"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
 . "$(dirname "$0")/../lib/nf_progs.sh"

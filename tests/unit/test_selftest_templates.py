@@ -135,3 +135,16 @@ def test_kallsyms_case_ignores_a_program_released_meanwhile(tmp_path: Path) -> N
     symbol was looked up, and the case failed."""
     out = _run_kallsyms(tmp_path, "11 nf_hook_3 00112233445566aa\\n", SYM_11)
     assert "RESULT kallsyms ok" in out, out
+
+
+@pytest.mark.parametrize("script", [
+    SCRIPT, Path(__file__).parent.parent.parent / "selftests" / "guest" / "nf_hook_bpf.sh"])
+def test_the_ktap_plan_counts_every_case(script: Path) -> None:
+    """A script printing fewer results than its plan now fails the run; a
+    new case (bridge_prerouting) once went in without its plan growing."""
+    import re
+
+    text = script.read_text()
+    plans = re.findall(r'^\s*(?:ktap|echo) "1\.\.([1-9][0-9]*)"$', text, re.M)
+    cases = set(re.findall(r"\bresult ([a-z_]+) (?:ok|fail|skip)\b", text))
+    assert len(plans) == 1 and int(plans[0]) == len(cases), (plans, sorted(cases))
