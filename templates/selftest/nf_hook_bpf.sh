@@ -245,7 +245,10 @@ test_kallsyms() {
 	nprogs=$(echo "$progs" | wc -l)
 	diag "$nprogs programs ($gone released meanwhile), $nsyms nf_hook_ symbols," \
 		"$missing programs without one"
-	if [ "$missing" -eq 0 ] && [ "$nsyms" -ge $((nprogs - gone)) ]; then
+	# Per program, not by count: reading /proc/kallsyms while other programs
+	# go away can skip lines (seen at patch 7: 38 programs, each with its
+	# symbol, and 35 counted).
+	if [ "$missing" -eq 0 ]; then
 		result kallsyms ok
 	else
 		result kallsyms fail
