@@ -311,11 +311,15 @@ def _prep_on_a_terminal(env: Env) -> list[str]:
     return ["prep", "--tree", str(_series(env))]
 
 
+def _generate_argv(tree: Path, *more: str) -> list[str]:
+    """generate on ``tree`` as a user with a real identity."""
+    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>", *more]
+
+
 def _generate(env: Env) -> list[str]:
     tree = env.tree()
     env.notes["tree"] = str(tree)
-    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
-            "--date", "2026-01-01T00:00:00+0000"]
+    return _generate_argv(tree, "--date", "2026-01-01T00:00:00+0000")
 
 
 def _committing(env: Env) -> bool:
@@ -377,7 +381,7 @@ def _macro_hook(env: Env) -> list[str]:
         "\n\nstatic const struct nf_hook_ops my_ops = {\n\t.hook = my_hook,\n};\n"))
     env.git(tree, "commit", "-qam", "a hook through a macro")
     env.notes["tree"] = str(tree)
-    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>"]
+    return _generate_argv(tree)
 
 
 def _generate_with_placeholder(env: Env) -> list[str]:
@@ -420,8 +424,7 @@ def _checked_out_branch(env: Env) -> list[str]:
     env.notes["tree"] = str(tree)
     env.notes["head"] = env.git(tree, "rev-parse", "HEAD").strip()
     env.notes["branch"] = env.git(tree, "symbolic-ref", "--short", "HEAD").strip()
-    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
-            "--branch", env.notes["branch"]]
+    return _generate_argv(tree, "--branch", env.notes["branch"])
 
 
 def _branch_kept(env: Env) -> None:
@@ -433,8 +436,7 @@ def _branch_kept(env: Env) -> None:
 def _branch_named_head(env: Env) -> list[str]:
     tree = env.tree()
     env.notes["tree"] = str(tree)
-    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
-            "--branch", "HEAD"]
+    return _generate_argv(tree, "--branch", "HEAD")
 
 
 def _no_new_ref(env: Env) -> None:
@@ -446,8 +448,7 @@ def _no_new_ref(env: Env) -> None:
 def _fault_on_the_series_branch(env: Env) -> list[str]:
     tree = _series(env)
     env.notes["tip"] = env.git(tree, "rev-parse", BRANCH).strip()
-    return ["generate", "--tree", str(tree), "--author", "Ada Dev <ada@kernel.org>",
-            "--inject-fault", "skip-hook"]
+    return _generate_argv(tree, "--inject-fault", "skip-hook")
 
 
 def _series_kept(env: Env) -> None:
