@@ -188,10 +188,10 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = bench.BenchRequest(
         tree=_tree_request(ns), rev=ns.rev, profile=ns.profile,
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
-        mitigations=tuple(m.strip() for m in ns.retpolines.split(",") if m.strip()),
+        mitigations=_names("--retpolines", ns.retpolines),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
         hook_counts=_ints(ns.hooks, "--hooks"), overflow=_ints(ns.overflow, "--overflow"),
-        configs=tuple(c.strip() for c in ns.configs.split(",") if c.strip()),
+        configs=_names("--configs", ns.configs),
         control=not ns.no_control, ctl_base=ns.ctl_base,
         ctl_hooks=_ints(ns.ctl_hooks, "--ctl-hooks"), ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)

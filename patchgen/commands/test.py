@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from patchgen.series.context import Runtime
 
 
-ACCELS = stages.ACCELS
 
 
 def check_test_request(req: TestRequest, settings: Settings) -> None:
