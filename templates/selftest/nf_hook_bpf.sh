@@ -14,10 +14,18 @@
 #                  go on to the next hook; "queue" without bypass drops
 #   sysctl_toggle  flipping the switch under traffic loses no packet; the
 #                  switch reads back what was written and takes only 0/1
+#                  (these three pad their location with empty chains to a
+#                  hook count no other case uses, and check that a program
+#                  of that many hooks exists: else they test nf_hook_slow()
+#                  twice)
 #   netns_sharing  ten netns with one ruleset share programs
 #   many_hooks     64 and 200 hooks at one location load and all run; the
 #                  200 keep nf_hook_slow(), no program holds that many
 #   netns_exit     namespaces deleted under traffic leave no program behind
+#
+# Skipped as a whole where no program is generated at all (the JIT is off,
+# net.core.bpf_jit_enable=0, or bpf_jit_limit is reached): every location
+# keeps nf_hook_slow() then.
 #
 # Environment: NF_HOOK_BPF_PROGS, the helper (default: nf_hook_bpf_progs
 # next to this script); NF_HOOK_BPF_SKIP, command groups for the helper
@@ -82,7 +90,6 @@ for tool in ip nft ping; do
 	command -v $tool > /dev/null || skip_all "$tool not found"
 done
 [ -x "$PROGS" ] || skip_all "$PROGS not found (build nf_hook_bpf_progs)"
-echo "1..8"
 
 tmp=$(mktemp -d) || exit 1
 switch_saved=$(cat "$SWITCH")
@@ -141,6 +148,27 @@ nsnft() {
 }
 
 nprogs() { "$PROGS" -n 2> /dev/null | wc -l; }
+
+# Whether a generated program named $1 exists.
+has_prog() { "$PROGS" -n 2> /dev/null | awk -v n="$1" '$2 == n { f = 1 } END { exit !f }'; }
+
+# Empty base chains c$4..c$5 at hook $3 of table inet $2 in netns $1: they
+# accept everything and bring the location to a hook count of its own.
+pad_chains() {
+	local i
+
+	for i in $(seq "$4" "$5"); do
+		echo "add chain inet $2 c$i { type filter hook $3 priority $((100 + i)); }"
+	done | nsnft "$1" -f -
+}
+
+# Whether the location the case pads to $2 hooks got its program; the case
+# is named $1.
+has_location_prog() {
+	has_prog "nf_hook_$2" && return 0
+	diag "$1: no nf_hook_$2 program, the case ran nf_hook_slow() only"
+	return 1
+}
 
 # Program count once it has not changed for a second: namespaces are torn
 # down asynchronously, and replaced programs leave the dispatcher, and are
@@ -264,6 +292,8 @@ test_drop_errno() {
 		chain out { type filter hook output priority 0; udp dport 9 drop; }
 	}
 	EOF
+	pad_chains "$ns" t output 1 10 || ok=0
+	has_location_prog drop_errno 11 || ok=0
 	for v in 1 0; do
 		setswitch $v || ok=0
 		e4=$(ip netns exec "$ns" "$PROGS" -s 127.0.0.1 9)
@@ -300,6 +330,8 @@ test_queue_bypass() {
 		}
 	}
 	EOF
+	pad_chains "$ns" t output 1 10 || ok=0
+	has_location_prog queue_bypass 12 || ok=0
 	for v in 1 0; do
 		setswitch $v || ok=0
 		c0=$(counter "$ns" inet t after)
@@ -354,6 +386,8 @@ test_sysctl_toggle() {
 		chain out { type filter hook output priority 0; counter accept; }
 	}
 	EOF
+	{ nsnft "$a" add table inet t && pad_chains "$a" t output 1 13; } || ok=0
+	has_location_prog sysctl_toggle 13 || ok=0
 	# Neighbour resolution first: only the toggling may lose packets.
 	ip netns exec "$a" ping -q -c 1 -W 2 10.98.0.2 > /dev/null
 	ip netns exec "$a" ping -q -i 0.01 10.98.0.2 > "$tmp/toggle.ping" 2>&1 &
@@ -538,6 +572,20 @@ test_netns_exit() {
 		result netns_exit fail
 	fi
 }
+
+# One base chain in a netns of its own: without the JIT no location gets a
+# program, and there is nothing to test.
+probe=probe-$sfx
+if ! { mkns "$probe" && nsnft "$probe" add table inet t &&
+	pad_chains "$probe" t input 1 1; }; then
+	skip_all "cannot make a netns with a base chain"
+fi
+if [ "$(nprogs)" -eq 0 ]; then
+	skip_all "no nf_hook_ program was generated (net.core.bpf_jit_enable is" \
+		"$(cat /proc/sys/net/core/bpf_jit_enable 2> /dev/null || echo unknown))"
+fi
+delns "$probe"
+echo "1..8"
 
 setswitch 1
 test_bpf_syscalls
