@@ -492,8 +492,8 @@ def _shard_kept(env: Env) -> None:
 ROWS: list[Row] = [
     Row("hook-via-macro", "a hook defined through a macro (DEFINE_HOOK(fn) { ... })",
         _macro_hook, ExitCode.USER_ERROR, "hook functions patchgen cannot convert:\n"
-        "  net/netfilter/core.c:153: my_hook() is defined through the macro DEFINE_HOOK() "
-        "(net/netfilter/core.c:151)", _no_branch),
+        "  net/netfilter/core.c:154: my_hook() is defined through the macro DEFINE_HOOK() "
+        "(net/netfilter/core.c:152)", _no_branch),
     Row("generate-placeholder-identity", "generate with a placeholder git identity, no --author",
         _generate_with_placeholder, ExitCode.USER_ERROR,
         "<maintainers@users.noreply.r-seed-2bcad48c.example> is a placeholder", _no_branch),

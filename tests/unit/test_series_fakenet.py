@@ -465,3 +465,46 @@ def test_a_location_that_walks_its_hooks_itself_is_named(fakenet: Path, tmp_path
     assert "ops[i]->pf == NFPROTO_BRIDGE && ops[i]->hooknum == NF_BR_PRE_ROUTING" in unused
     attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
     assert attach.index("nf_hook_bpf_unused(e)") < attach.index("kmalloc(")
+
+
+def test_what_the_inline_nf_hook_reads_is_exported_like_nf_hook_slow(fakenet: Path,
+                                                                     tmp_path: Path) -> None:
+    """nf_hook() is inline: every module that calls NF_HOOK() reads the
+    switch's static key, whatever its licence, as it calls nf_hook_slow().
+    The key was EXPORT_SYMBOL_GPL while nf_hook_slow() is EXPORT_SYMBOL: a
+    module that built against the tree before would not load after it."""
+    import re
+
+    core = (fakenet / "net/netfilter/core.c").read_text()
+    slow = re.search(r"^(EXPORT_SYMBOL\w*)\(nf_hook_slow\);", core, re.M)
+    assert slow is not None
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    files = {c.path: c.new for c in plan.patches[5].changes}
+    header = files["include/linux/netfilter.h"]
+    inline = _function(header, "static __always_inline int nf_hook_entries_run(")
+    gen = files["net/netfilter/nf_hook_bpf.c"]
+    exports = dict((sym, macro) for macro, sym in re.findall(r"^(EXPORT_SYMBOL\w*)\((\w+)\);",
+                                                             gen, re.M))
+    read = [sym for sym in exports if re.search(rf"\b{sym}\b", inline)]
+    assert read, "the inline reads none of the generator's exports"
+    for sym in read:
+        assert exports[sym] == slow.group(1), (sym, exports[sym])
+
+
+def test_the_instruction_buffer_is_sized_from_the_hook_count(fakenet: Path,
+                                                             tmp_path: Path) -> None:
+    """Each cache miss allocated BPF_MAXINSNS instructions (32 KiB, an
+    order-3 allocation) for programs of a few dozen instructions."""
+    import re
+
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    create = _function(gen, "static struct bpf_prog *nf_hook_bpf_create(")
+    assert "p.size = NF_HOOK_BPF_INSNS(n);" in create
+    assert re.search(r"kcalloc\(p\.size,", create), create
+    assert "p->len >= p->size" in _function(gen, "static bool emit(")
+    macro = re.search(r"^#define NF_HOOK_BPF_INSNS\(n\)\t+\(6 \* \(n\) \+ (\d+)\)$", gen, re.M)
+    max_hooks = re.search(r"^#define NF_HOOK_BPF_MAX_HOOKS\t+(\d+)$", gen, re.M)
+    assert macro is not None and max_hooks is not None, "no size per hook count"
+    # At the largest location a program serves: an order-1 allocation at most.
+    assert (6 * int(max_hooks.group(1)) + int(macro.group(1))) * 8 <= 8192

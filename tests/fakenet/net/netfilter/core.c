@@ -126,6 +126,7 @@ int nf_hook_slow(struct sk_buff *skb, struct nf_hook_state *state,
 
 	return 1;
 }
+EXPORT_SYMBOL(nf_hook_slow);
 
 void nf_hook_slow_list(struct list_head *head, struct nf_hook_state *state,
 		       const struct nf_hook_entries *e)
