@@ -91,15 +91,18 @@ def tool_versions() -> dict[str, str]:
 
 
 def save_run(report: Report, run_dir: Path) -> None:
-    """What a test run (or a merge of shards) leaves: report.json, junit.xml,
-    metadata.json."""
-    write_json(report, run_dir / "report.json")
+    """What a test run (or a merge of shards) leaves: junit.xml,
+    metadata.json and, last, report.json."""
     write_junit(report, run_dir / "junit.xml")
     (run_dir / "metadata.json").write_text(json.dumps(report.metadata, indent=2) + "\n")
+    write_json(report, run_dir / "report.json")
 
 
 def write_json(report: Report, path: Path) -> None:
-    path.write_text(json.dumps(report.to_json(), indent=2, sort_keys=False) + "\n")
+    """Whole or not at all: an interrupted write leaves the old file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report.to_json(), indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
 
 
 def junit_tree(report: Report, suite: str = "netfilter-kselftests") -> ET.ElementTree:

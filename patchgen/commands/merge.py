@@ -47,9 +47,10 @@ def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcom
     merged.metadata["exit_code"] = int(code)
     run_dir = stages.new_run_dir(settings, "merge", req.output)
     progress.info(f"run directory: {run_dir}")
-    save_run(merged, run_dir)
     text = summary(merged, stages.series_runtime(settings).switch_name)
+    # report.json last (save_run): what reads the run takes it as finished.
     (run_dir / "summary.txt").write_text(text + "\n")
+    save_run(merged, run_dir)
     return TestOutcome(merged, run_dir, code, text)
 
 

@@ -172,3 +172,23 @@ def test_a_directory_without_a_report_is_named(tmp_path: Path,
     rc = main(["--cache", str(tmp_path / "c"), "merge", str(tmp_path / "nope")])
     assert rc == ExitCode.USER_ERROR
     assert f"{tmp_path / 'nope' / 'report.json'}: cannot read" in capsys.readouterr().err
+
+
+def test_an_interrupted_merge_leaves_no_report(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.json is what CI, ``durations`` and a later merge read: Ctrl-C
+    after it was written and before summary.txt left a run that looked
+    finished (a new user's first hour).  It is written last, whole."""
+    dirs = write(tmp_path, shard_report(1), shard_report(2))
+    out = tmp_path / "m"
+    real = merge.summary
+
+    def interrupted(*args: object, **kwargs: object) -> str:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(merge, "summary", interrupted)
+    rc = main(["--cache", str(tmp_path / "c"), "merge", *map(str, dirs), "--output", str(out)])
+    assert rc == ExitCode.INTERRUPTED
+    assert not (out / "report.json").exists()
+    assert not list(out.glob("*.tmp"))
