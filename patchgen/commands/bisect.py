@@ -93,8 +93,9 @@ def run(req: BisectRequest, settings: Settings, progress: Progress) -> Bisected:
 
 def commit_range(git: Git, good: str, bad: str) -> list[str]:
     """[good, ..., bad] along the first parents; good must be an ancestor of bad."""
-    if good == bad or git.run("merge-base", "--is-ancestor", good, bad,
-                              check=False).returncode != 0:
+    if good == bad:
+        raise UserError(f"--good and --bad are the same commit ({good[:12]}): nothing to bisect")
+    if git.run("merge-base", "--is-ancestor", good, bad, check=False).returncode != 0:
         raise UserError(f"--good {good[:12]} is not an ancestor of --bad {bad[:12]}")
     return [good, *git.log_shas(f"{good}..{bad}")]
 

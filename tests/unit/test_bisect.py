@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,26 @@ def test_a_test_must_be_one_test_the_tree_or_patchgen_has() -> None:
         bisect.check_test("quick", known, scripts)
     with pytest.raises(UserError, match="one test"):
         bisect.check_test("nft_meta.sh,nf_nat_edemux.sh", known, scripts)
+
+
+def test_good_and_bad_the_same_commit_is_said_as_such(tmp_path: Path) -> None:
+    """``--good X --bad X`` said "X is not an ancestor of X"."""
+    import subprocess
+
+    from patchgen.commands.bisect import commit_range
+    from patchgen.git import Git
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for n in (1, 2):
+        subprocess.run(["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", str(n)],
+                       check=True)
+    git = Git(repo)
+    head = git.run("rev-parse", "HEAD").stdout.strip()
+    first = git.run("rev-parse", "HEAD~1").stdout.strip()
+    with pytest.raises(UserError, match=rf"--good and --bad are the same commit \({head[:12]}\)"):
+        commit_range(git, head, head)
+    with pytest.raises(UserError, match="is not an ancestor"):
+        commit_range(git, head, first)
+    assert commit_range(git, first, head) == [first, head]
