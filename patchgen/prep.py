@@ -249,7 +249,9 @@ def mark_sent(tree: Tree, branch: str, prepared: Prepared) -> str:
     if dict(version_tags(git, branch)).get(prepared.version) == tag:
         return tag
     committer = prepared.committer or committer_identity(git)
-    git.run("tag", "-a", tag, prepared.tip, "-m", f"{branch} v{prepared.version}\n\n"
+    # A local record, never signed: with tag.gpgSign git would run gpg, which
+    # may ask for a passphrase after the mails went out.
+    git.run("tag", "-a", "--no-sign", tag, prepared.tip, "-m", f"{branch} v{prepared.version}\n\n"
             f"base {tree.base}\n", env=identity_env(committer=committer))
     return tag
 

@@ -180,6 +180,25 @@ def test_dry_runs_use_up_no_version(fakenet: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("good_identity")
+def test_marking_sent_runs_no_gpg_even_where_tags_are_signed(fakenet: Path,
+                                                             tmp_path: Path) -> None:
+    """With tag.gpgSign=true git tag ran gpg, which may ask for a passphrase:
+    no prompt but ours reaches the terminal.  The tag is a local record."""
+    cache = tmp_path / "cache"
+    _commit(fakenet, cache)
+    v1 = _prep(fakenet, cache)
+    called = tmp_path / "gpg-called"
+    gpg = tmp_path / "gpg"
+    gpg.write_text(f"#!/bin/sh\ntouch {called}\nexit 1\n")
+    gpg.chmod(0o755)
+    for key, value in (("tag.gpgSign", "true"), ("gpg.program", str(gpg))):
+        subprocess.run(["git", "-C", str(fakenet), "config", key, value], check=True)
+    tag = prep.mark_sent(_tree(fakenet, cache), BRANCH, v1)
+    assert _tags(fakenet) == [tag]
+    assert not called.exists()
+
+
+@pytest.mark.usefixtures("good_identity")
 def test_a_sent_version_is_tagged_once_and_the_next_is_vn_plus_1(fakenet: Path,
                                                                   tmp_path: Path) -> None:
     cache = tmp_path / "cache"
