@@ -508,3 +508,17 @@ def test_the_instruction_buffer_is_sized_from_the_hook_count(fakenet: Path,
     assert macro is not None and max_hooks is not None, "no size per hook count"
     # At the largest location a program serves: an order-1 allocation at most.
     assert (6 * int(max_hooks.group(1)) + int(macro.group(1))) * 8 <= 8192
+
+
+def test_the_sysctl_documentation_is_well_formed_rst(fakenet: Path, tmp_path: Path) -> None:
+    """The sentence naming a location walked elsewhere was glued to its
+    neighbours with tabs ("nf_hook_slow().<TAB>nf_hook_bridge_pre() ...",
+    a 116-column line): a maintainer's read of the 7.2 series."""
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    doc = next(c for c in plan.patches[5].changes if c.path.endswith(".rst"))
+    added = doc.new[len(doc.old or ""):] if doc.old and doc.new.startswith(doc.old) else doc.new
+    for line in added.splitlines():
+        body = line.lstrip("\t")
+        assert "\t" not in body, repr(line)
+        assert len(line.expandtabs(8)) <= 80, repr(line)
+    assert "nf_hook_bridge_pre() in net/bridge/br_input.c\n" in added
