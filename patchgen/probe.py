@@ -52,6 +52,7 @@ class TreeFacts:
     has_sk_skb_reason_drop: bool
     bpf_link_kconfig: str | None
     has_register_net_sysctl_sz: bool
+    unbound_wq: str | None
     bpf_prog_alloc_id_static: bool
     dispatcher_max: str | None
     lsm_bpf_prog_hook: str | None

@@ -181,7 +181,7 @@ def test_an_interrupted_merge_leaves_no_report(tmp_path: Path,
     finished (a new user's first hour).  It is written last, whole."""
     dirs = write(tmp_path, shard_report(1), shard_report(2))
     out = tmp_path / "m"
-    real = merge.summary
+    real = summary
 
     def interrupted(*args: object, **kwargs: object) -> str:
         real(*args, **kwargs)  # type: ignore[arg-type]

@@ -196,9 +196,9 @@ def test_releasing_a_program_allocates_nothing_that_can_fail(fakenet: Path,
     gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
     assert "flush_work" not in gen
     detach = _function(gen, "void nf_hook_bpf_detach(struct nf_hook_entries *e)\n")
-    assert "GFP_KERNEL | __GFP_NOFAIL" in detach
+    assert "GFP_KERNEL_ACCOUNT | __GFP_NOFAIL" in detach
     attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
-    assert "kmalloc(sizeof(*c), GFP_KERNEL);" in attach
+    assert "kmalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);" in attach
     assert "__GFP_NOFAIL" not in attach
 
 
@@ -522,3 +522,34 @@ def test_the_sysctl_documentation_is_well_formed_rst(fakenet: Path, tmp_path: Pa
         assert "\t" not in body, repr(line)
         assert len(line.expandtabs(8)) <= 80, repr(line)
     assert "nf_hook_bridge_pre() in net/bridge/br_input.c\n" in added
+
+
+def test_the_change_queue_is_charged_and_drained_off_system_wq(fakenet: Path,
+                                                               tmp_path: Path) -> None:
+    """A netns adding and deleting chains in a loop queues a dispatcher
+    change each time, and each change waits a grace period in the work
+    item: the entries were not charged to anyone, and the work sat on
+    system_wq, where long sleeping work holds up others (a maintainer's
+    read of the 7.2 series)."""
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert "schedule_work(" not in gen
+    assert "queue_work(system_unbound_wq, &nf_hook_bpf_work);" in gen
+    attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
+    detach = _function(gen, "void nf_hook_bpf_detach(struct nf_hook_entries *e)\n")
+    assert "kmalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);" in attach
+    assert "kmalloc(sizeof(*c), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);" in detach
+
+
+def test_the_unbound_workqueue_goes_by_the_name_the_tree_wants(fakenet: Path,
+                                                               tmp_path: Path) -> None:
+    """7.x names it system_dfl_wq (system_unbound_wq stays for a transition)."""
+    h = fakenet / "include/linux/workqueue.h"
+    h.parent.mkdir(parents=True, exist_ok=True)
+    h.write_text("extern struct workqueue_struct *system_unbound_wq;\n"
+                 "extern struct workqueue_struct *system_dfl_wq;\n")
+    subprocess.run(["git", "-C", str(fakenet), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-q", "-m", "dfl"], check=True)
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert "queue_work(system_dfl_wq, &nf_hook_bpf_work);" in gen
