@@ -2,8 +2,9 @@
 /*
  * Exercise the BPF programs that netfilter generates for its base hooks.
  *
- * The kernel builds one program per hook location (named nf_hook_<hooks>)
- * itself; user space never loads them.  They still get an id, so
+ * The kernel builds a program for the hooks of a location (named
+ * nf_hook_<hooks>; locations with the same hooks share one) itself; user
+ * space never loads them.  They still get an id, so
  * BPF_PROG_GET_FD_BY_ID hands out a file descriptor and every command that
  * takes a program fd can reach them.  They expect a struct nf_hook_state
  * as context and call hook functions directly, so they must never run
