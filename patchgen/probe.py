@@ -53,6 +53,7 @@ class TreeFacts:
     bpf_link_kconfig: str | None
     has_register_net_sysctl_sz: bool
     unbound_wq: str | None
+    has_kmalloc_obj: bool
     bpf_prog_alloc_id_static: bool
     dispatcher_max: str | None
     lsm_bpf_prog_hook: str | None

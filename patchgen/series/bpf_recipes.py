@@ -44,7 +44,8 @@ def _generator_params(ctx: Context) -> dict[str, Any]:
         drop = "kfree_skb_reason"
     return {"drop": drop, "max_hooks": MAX_PROG_HOOKS,
             "sysctl_sentinel": not facts.has_register_net_sysctl_sz,
-            "unbound_wq": facts.unbound_wq or "system_unbound_wq"}
+            "unbound_wq": facts.unbound_wq or "system_unbound_wq",
+            "kmalloc_obj": facts.has_kmalloc_obj}
 
 
 # -- the bpf patch: programs the kernel generates itself -------------------------------

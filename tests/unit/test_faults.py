@@ -36,7 +36,8 @@ def test_templates_carry_no_fault_scaffolding() -> None:
 def test_the_generator_template_knows_nothing_of_later_patches() -> None:
     """Patch 6 renders the generator; patch 9 adds the cache at its anchors."""
     assert _variables(TEMPLATES / "c" / "nf_hook_bpf.c.j2") == {
-        "drop", "max_hooks", "sysctl_sentinel", "own_walks", "walk_headers", "unbound_wq"}
+        "drop", "max_hooks", "sysctl_sentinel", "own_walks", "walk_headers", "unbound_wq",
+        "kmalloc_obj"}
 
 
 @pytest.mark.parametrize("name", faults.NAMES)

@@ -553,3 +553,21 @@ def test_the_unbound_workqueue_goes_by_the_name_the_tree_wants(fakenet: Path,
     plan = plan_for(fakenet, tmp_path / "cache", upto=6)
     gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
     assert "queue_work(system_dfl_wq, &nf_hook_bpf_work);" in gen
+
+
+def test_one_object_is_allocated_the_way_the_tree_wants(fakenet: Path, tmp_path: Path) -> None:
+    """7.2's checkpatch warns "Prefer kmalloc_obj over kmalloc with sizeof"
+    (patchgen check on the 7.2 series: patch 6 had 0/3/0, two of them this)."""
+    h = fakenet / "include/linux/slab.h"
+    h.parent.mkdir(parents=True, exist_ok=True)
+    h.write_text("#define kmalloc_obj(VAR_OR_TYPE, ...) \\\n"
+                 "\t__alloc_objs(kmalloc, default_gfp(__VA_ARGS__), typeof(VAR_OR_TYPE), 1)\n")
+    subprocess.run(["git", "-C", str(fakenet), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-q", "-m", "kmalloc_obj"], check=True)
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    assert "kmalloc(sizeof" not in gen
+    attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
+    detach = _function(gen, "void nf_hook_bpf_detach(struct nf_hook_entries *e)\n")
+    assert "c = kmalloc_obj(*c, GFP_KERNEL_ACCOUNT);" in attach
+    assert "c = kmalloc_obj(*c, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);" in detach
