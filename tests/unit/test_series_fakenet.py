@@ -541,31 +541,33 @@ def test_the_change_queue_is_charged_and_drained_off_system_wq(fakenet: Path,
     assert "kmalloc(sizeof(*c), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);" in detach
 
 
+def _generator_with(fakenet: Path, tmp_path: Path, header: str, text: str) -> str:
+    """Patch 6's generator on fakenet with ``header`` committed as ``text``."""
+    h = fakenet / header
+    h.parent.mkdir(parents=True, exist_ok=True)
+    h.write_text(text)
+    subprocess.run(["git", "-C", str(fakenet), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(fakenet), "commit", "-q", "-m", header], check=True)
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    return next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+
+
 def test_the_unbound_workqueue_goes_by_the_name_the_tree_wants(fakenet: Path,
                                                                tmp_path: Path) -> None:
     """7.x names it system_dfl_wq (system_unbound_wq stays for a transition)."""
-    h = fakenet / "include/linux/workqueue.h"
-    h.parent.mkdir(parents=True, exist_ok=True)
-    h.write_text("extern struct workqueue_struct *system_unbound_wq;\n"
-                 "extern struct workqueue_struct *system_dfl_wq;\n")
-    subprocess.run(["git", "-C", str(fakenet), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(fakenet), "commit", "-q", "-m", "dfl"], check=True)
-    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
-    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    gen = _generator_with(fakenet, tmp_path, "include/linux/workqueue.h",
+                          "extern struct workqueue_struct *system_unbound_wq;\n"
+                          "extern struct workqueue_struct *system_dfl_wq;\n")
     assert "queue_work(system_dfl_wq, &nf_hook_bpf_work);" in gen
 
 
 def test_one_object_is_allocated_the_way_the_tree_wants(fakenet: Path, tmp_path: Path) -> None:
     """7.2's checkpatch warns "Prefer kmalloc_obj over kmalloc with sizeof"
     (patchgen check on the 7.2 series: patch 6 had 0/3/0, two of them this)."""
-    h = fakenet / "include/linux/slab.h"
-    h.parent.mkdir(parents=True, exist_ok=True)
-    h.write_text("#define kmalloc_obj(VAR_OR_TYPE, ...) \\\n"
-                 "\t__alloc_objs(kmalloc, default_gfp(__VA_ARGS__), typeof(VAR_OR_TYPE), 1)\n")
-    subprocess.run(["git", "-C", str(fakenet), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(fakenet), "commit", "-q", "-m", "kmalloc_obj"], check=True)
-    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
-    gen = next(c.new for c in plan.patches[5].changes if c.path.endswith("nf_hook_bpf.c"))
+    gen = _generator_with(fakenet, tmp_path, "include/linux/slab.h",
+                          "#define kmalloc_obj(VAR_OR_TYPE, ...) \\\n"
+                          "\t__alloc_objs(kmalloc, default_gfp(__VA_ARGS__), "
+                          "typeof(VAR_OR_TYPE), 1)\n")
     assert "kmalloc(sizeof" not in gen
     attach = _function(gen, "void nf_hook_bpf_attach(struct nf_hook_entries *e)\n")
     detach = _function(gen, "void nf_hook_bpf_detach(struct nf_hook_entries *e)\n")
