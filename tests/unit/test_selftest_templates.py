@@ -150,7 +150,7 @@ def test_the_ktap_plan_counts_every_case(script: Path) -> None:
     assert len(plans) == 1 and int(plans[0]) == len(cases), (plans, sorted(cases))
 
 
-def _fake_world(tmp_path: Path, listing: str) -> dict[str, str]:
+def _fake_world(tmp_path: Path, listing: str, jit_enable: int = 1) -> dict[str, str]:
     """Commands the script calls, as no-ops that succeed, and a helper
     whose program list is ``listing`` (exit 4 when empty, as the real one)."""
     bin_dir = tmp_path / "bin"
@@ -173,12 +173,15 @@ def _fake_world(tmp_path: Path, listing: str) -> dict[str, str]:
         f.chmod(0o755)
     switch = tmp_path / "switch"
     switch.write_text("1\n")
+    jit = tmp_path / "bpf_jit_enable"
+    jit.write_text(f"{jit_enable}\n")
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "NF_HOOK_BPF_PROGS": str(bin_dir / "progs"),
-            "SWITCH": str(switch)}
+            "SWITCH": str(switch), "JIT": str(jit)}
 
 
 def _script_text(env: dict[str, str], main: str | None = None) -> str:
     text = SCRIPT.read_text().replace("/proc/sys/net/netfilter/nf_hook_bpf", env["SWITCH"])
+    text = text.replace("/proc/sys/net/core/bpf_jit_enable", env["JIT"])
     text = text.replace("> /dev/kmsg", "> /dev/null")
     if main is not None:
         text = text[:text.index("# One base chain in a netns of its own")] + main
@@ -189,11 +192,21 @@ def test_script_skips_where_no_program_is_generated(tmp_path: Path) -> None:
     """Without the JIT (bpf_jit_enable=0, bpf_jit_limit reached) no location
     gets a program: the script failed many_hooks and netns_exit instead of
     skipping (a maintainer's read)."""
-    env = _fake_world(tmp_path, "")
+    env = _fake_world(tmp_path, "", jit_enable=0)
     proc = subprocess.run(["bash", "-c", _script_text(env)], capture_output=True, text=True,
                           env=dict(os.environ, **env), timeout=120)
     assert proc.returncode == 4, proc.stdout
-    assert "1..0 # SKIP no nf_hook_ program was generated" in proc.stdout
+    assert "1..0 # SKIP no nf_hook_ program without the JIT" in proc.stdout
+
+
+def test_script_fails_where_the_jit_is_on_and_no_program_is_generated(tmp_path: Path) -> None:
+    """A skip there would hide a broken generator (a hostile maintainer's
+    read of the probe)."""
+    env = _fake_world(tmp_path, "", jit_enable=1)
+    proc = subprocess.run(["bash", "-c", _script_text(env)], capture_output=True, text=True,
+                          env=dict(os.environ, **env), timeout=120)
+    assert proc.returncode == 1, proc.stdout
+    assert "1..8" in proc.stdout and "not ok" in proc.stdout
 
 
 @pytest.mark.parametrize("listing, verdict", [
