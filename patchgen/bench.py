@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from patchgen import build as kbuild
-from patchgen import junit, proc, runfile
+from patchgen import junit, runfile
 from patchgen.errors import BuildFailure, GuestFailure, UserError
 from patchgen.progress import Progress
 from patchgen.settings import Settings
@@ -692,25 +691,12 @@ def _plot_packets(ax: Any, rows: list[Comparison], kind: str) -> None:
 def build_module(src: Path, outdir: Path, settings: Settings, progress: Progress,
                  run_dir: Path, name: str = "bench-module") -> Path:
     """Build selftests/bench/nf_hook_bench.ko against the kernel just built."""
-    moddir = run_dir / name
-    shutil.rmtree(moddir, ignore_errors=True)
-    shutil.copytree(settings.selftests_dir / "bench", moddir,
-                    ignore=shutil.ignore_patterns("*.sh"))
     progress.status("building the nf_hook() benchmark module")
-    log = run_dir / f"{name}.log"
     try:
-        proc.stream(kbuild.make_argv(src, outdir, ["modules_prepare"], jobs=settings.jobs),
-                    log_path=log, env=kbuild.build_env(settings))
-        # The kernel is built without "make modules", so there is no
-        # Module.symvers: modpost cannot resolve the module's imports (an
-        # error from 6.x on).  Without MODVERSIONS insmod resolves them.
-        proc.stream(kbuild.make_argv(src, outdir, ["modules"], jobs=settings.jobs,
-                                     make_vars={"M": str(moddir),
-                                                "KBUILD_MODPOST_WARN": "1"}),
-                    log_path=log, env=kbuild.build_env(settings))
-    except Exception as exc:
-        raise BuildFailure("the benchmark module did not build", hint=f"log: {log}") from exc
-    return moddir / "nf_hook_bench.ko"
+        return kbuild.build_module(settings.selftests_dir / "bench", "nf_hook_bench",
+                                   src, outdir, settings, run_dir, name)
+    except BuildFailure as exc:
+        raise BuildFailure("the benchmark module did not build", hint=exc.hint) from exc
 
 
 def set_switch(guest: Guest, switch: str, position: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -250,3 +251,26 @@ class _StepCounter:
         within = self.expected and self.count <= self.expected
         share = f"{self.count}/{self.expected}" if within else f"{self.count}"
         self.progress.status(f"{share} {m['step']} {m['what']}")
+
+
+def build_module(source: Path, module: str, src: Path, outdir: Path, settings: Settings,
+                 run_dir: Path, name: str) -> Path:
+    """Build the out-of-tree module ``module`` (its Kbuild in ``source``)
+    against the kernel in ``outdir``, in a copy at ``run_dir``/``name``.
+    Returns the .ko; its log is ``run_dir``/``name``.log."""
+    moddir = run_dir / name
+    shutil.rmtree(moddir, ignore_errors=True)
+    shutil.copytree(source, moddir, ignore=shutil.ignore_patterns("*.sh"))
+    log = run_dir / f"{name}.log"
+    try:
+        proc.stream(make_argv(src, outdir, ["modules_prepare"], jobs=settings.jobs),
+                    log_path=log, env=build_env(settings))
+        # The kernel is built without "make modules", so there is no
+        # Module.symvers: modpost cannot resolve the module's imports (an
+        # error from 6.x on).  Without MODVERSIONS insmod resolves them.
+        proc.stream(make_argv(src, outdir, ["modules"], jobs=settings.jobs,
+                              make_vars={"M": str(moddir), "KBUILD_MODPOST_WARN": "1"}),
+                    log_path=log, env=build_env(settings))
+    except CommandFailed as exc:
+        raise BuildFailure(f"module {module} did not build", hint=f"log: {log}") from exc
+    return moddir / f"{module}.ko"

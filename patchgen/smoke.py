@@ -102,10 +102,12 @@ class Guest:
 
 def run(built: kbuild.BuildResult, installed: kselftest.Installed, selection: Selection,
         source: str | None, settings: Settings, progress: Progress, run_dir: Path,
-        runtime: Runtime, series: str, guest: Guest = Guest()) -> Smoke:
+        runtime: Runtime, series: str, guest: Guest = Guest(),
+        module: Path | None = None) -> Smoke:
     """Boot ``built`` (its kselftests ``installed``) and run ``selection``;
     nothing to run, no boot.  ``source``: the commit's generator file (None:
-    it has none); cases that need what a later patch adds to it are skipped."""
+    it has none); cases that need what a later patch adds to it are skipped.
+    ``module``: the guest checks' module (stages.build_checks_module())."""
     generator = source is not None
     unmet = stages.unmet_needs(runtime.needs, source)
     catalogue = kselftest.load_catalogue(settings.catalogue_file)
@@ -116,7 +118,7 @@ def run(built: kbuild.BuildResult, installed: kselftest.Installed, selection: Se
                 wanted in installed.tests:
             plans = kselftest.select(catalogue, installed.tests, wanted)
     scripts = tuple(s for s in stages.guest_scripts(settings, runtime, generator,
-                                                    run_dir=run_dir)
+                                                    run_dir=run_dir, module=module)
                     if selection.wants_script(s.name))
     boots: list[dict[str, Any]] = []
     if not plans and not scripts:

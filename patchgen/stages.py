@@ -289,18 +289,21 @@ def script_names(runtime: Runtime) -> tuple[str, str]:
 
 
 def guest_scripts(settings: Settings, runtime: Runtime, generator: bool,
-                  churn: int = 200, run_dir: Path | None = None
-                  ) -> tuple[kselftest.ScriptPlan, ...]:
+                  churn: int = 200, run_dir: Path | None = None,
+                  module: Path | None = None) -> tuple[kselftest.ScriptPlan, ...]:
     """Our runtime checks of the generated programs, when the tree has them
-    (``generator``): patchgen's own, and the series' selftest
-    (templates/selftest, the files its last patch adds), run from the
-    templates so that a branch without that patch, or an older series, is
-    checked the same way."""
+    (``generator``): patchgen's own (given ``module``, build_checks_module()'s
+    .ko), and the series' selftest (templates/selftest, the files its last
+    patch adds), run from the templates so that a branch without that
+    patch, or an older series, is checked the same way."""
     if not generator:
         return ()
     checks, selftest = script_names(runtime)
     script = settings.selftests_dir / "guest" / checks
-    plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, {"CHURN": str(churn)})]
+    env = {"CHURN": str(churn)}
+    if module is not None:
+        env[runtime.checks_module_env] = str(module)
+    plans = [kselftest.ScriptPlan(script, 1800 + 3 * churn, env)]
     if run_dir is not None:
         source = settings.templates_dir / "selftest"
         helper = build_guest_helper(source / f"{runtime.helper}.c", run_dir)
@@ -308,6 +311,19 @@ def guest_scripts(settings: Settings, runtime: Runtime, generator: bool,
                                           {runtime.helper_env: str(helper)},
                                           label=selftest))
     return tuple(plans)
+
+
+def build_checks_module(tree: trees.Tree, built: kbuild.BuildResult, runtime: Runtime,
+                        settings: Settings, progress: Progress, run_dir: Path) -> Path | None:
+    """The guest checks' module (series.toml [runtime] checks_module), built
+    against ``built`` from the worktree it was built from; None when the
+    series names none."""
+    if not runtime.checks_module:
+        return None
+    progress.status(f"building module {runtime.checks_module} for the guest checks")
+    return kbuild.build_module(settings.selftests_dir / "guest" / "module",
+                               runtime.checks_module, trees.worktree(tree, settings),
+                               built.outdir, settings, run_dir, "checks-module")
 
 
 def build_guest_helper(source: Path, run_dir: Path) -> Path:

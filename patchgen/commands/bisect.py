@@ -125,12 +125,15 @@ def _probe(sha: str, number: int, git: Git, tree: trees.Tree, profile: kconfig.P
         with tree_lock(settings, tree.id, progress):
             built = stages.stage_build(tree, sha, profile, settings, progress, where)
             installed = stages.stage_selftests_install(tree, built, settings, progress, where)
+            source = stages.generator_source(tree, sha, runtime)
+            module = (stages.build_checks_module(tree, built, runtime, settings, progress,
+                                                 where) if source is not None else None)
     except BuildFailure as exc:
         return bisect.Step(number, sha, subject, smoke.NOT_BUILT, time.monotonic() - start,
                            exc.message.splitlines()[0])
-    done = smoke.run(built, installed, selection, stages.generator_source(tree, sha, runtime),
-                     settings, progress, where, runtime, tree.version.series,
-                     smoke.Guest(accel=req.accel, retries=req.retries))
+    done = smoke.run(built, installed, selection, source, settings, progress, where, runtime,
+                     tree.version.series, smoke.Guest(accel=req.accel, retries=req.retries),
+                     module)
     result = done.outcome_of(req.test)
     mine = [r for r in done.results if r.name == req.test or r.name.startswith(req.test + ":")]
     detail = done.error or ", ".join(

@@ -88,9 +88,16 @@ def boot_patch(pc: check.PatchCheck, built: kbuild.BuildResult, tree: trees.Tree
         return check.BootCheck(smoke.NOT_BUILT, time.monotonic() - start,
                                error=f"kselftests: {exc.message}")
     source = stages.generator_source(tree, pc.sha, runtime)
+    module = None
+    if source is not None:
+        try:
+            module = stages.build_checks_module(tree, built, runtime, settings, progress, where)
+        except BuildFailure as exc:
+            return check.BootCheck(smoke.NOT_BUILT, time.monotonic() - start,
+                                   error=f"guest checks' module: {exc.message}")
     progress.status(f"boot: smoke set of patch {pc.number}"
                     + (" (with the runtime checks)" if source is not None else ""))
     done = smoke.run(built, installed, smoke.SMOKE, source, settings, progress, where,
-                     runtime, tree.version.series, smoke.Guest(accel=accel))
+                     runtime, tree.version.series, smoke.Guest(accel=accel), module)
     return check.BootCheck(done.status, time.monotonic() - start, done.switch_default,
                            done.results, done.error)

@@ -200,6 +200,9 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     with tree_lock(settings, tree.id, progress):
         built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
         installed = stages.stage_selftests_install(tree, built, settings, progress, run_dir)
+        generator = any(v.sysctls for v in variants)
+        module = (stages.build_checks_module(tree, built, runtime, settings, progress, run_dir)
+                  if generator else None)
     report.build = built.as_dict()
     report.build["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     report.metadata["config_digest"] = built.config_digest
@@ -217,8 +220,7 @@ def _run(req: TestRequest, settings: Settings, progress: Progress, run_dir: Path
     factory = stages.guest_factory(built, decision, settings, run_dir, boots, runtime,
                                    memory=req.memory, cpus=req.cpus)
     report.metadata["variants"] = [v.name for v in variants if v.name]
-    scripts = stages.guest_scripts(settings, runtime, any(v.sysctls for v in variants),
-                                   req.churn, run_dir)
+    scripts = stages.guest_scripts(settings, runtime, generator, req.churn, run_dir, module)
     equivs = equiv_plan(tree, rev, variants, settings, req)
     keys = kselftest.work_keys(plans, variants, scripts, equivs is not None)
     durations = shards.load_durations(

@@ -28,6 +28,11 @@ class Runtime:
     selftest: str  # the series' selftest script, under templates/selftest/
     helper: str  # its C helper, templates/selftest/<helper>.c
     helper_env: str  # where the selftest finds the helper built on the host
+    # A module of hook functions the guest checks load and unload
+    # (selftests/guest/module/<checks_module>.c, built on the host against
+    # the kernel under test), and where they find it.
+    checks_module: str = ""
+    checks_module_env: str = ""
     # Guest-check cases that test what a later patch adds: the text the
     # generator file holds once that patch is in (see unmet_needs()).
     needs: Mapping[str, str] = field(default_factory=dict)

@@ -25,6 +25,10 @@
 #                       them out of the dispatcher): the kernel survives,
 #                       the program count comes back to where it was; with
 #                       kmemleak, nothing leaks
+#   module_unload       hooks that live in a module, in every netns, loaded
+#                       and unloaded under pings: the programs that call
+#                       them directly go with them; no ping is lost and the
+#                       kernel logs nothing
 #   perf_names          perf record -g of traffic through a hook: the
 #                       callchains name the program (bpf_prog_<tag>_nf_hook_N)
 #   audit_balanced      with audit on, every program that goes away logged a
@@ -32,13 +36,16 @@
 #                       program that went away has its UNLOAD
 #
 # Environment: CHURN=<cycles> (default 200), CHURN_TRAFFIC=<changes>
-# (default 100), PATCHGEN_DUMP=<file> to keep the program dump.
+# (default 100), UNLOAD_ROUNDS=<loads> (default 20), NF_HOOK_UNLOAD_MOD=<.ko>
+# (module_unload; patchgen builds it), PATCHGEN_DUMP=<file> to keep the
+# program dump.
 
 set -u
 SWITCH=/proc/sys/net/netfilter/nf_hook_bpf
 TRACING=/sys/kernel/tracing
 CHURN=${CHURN:-200}
 CHURN_TRAFFIC=${CHURN_TRAFFIC:-100}
+UNLOAD_ROUNDS=${UNLOAD_ROUNDS:-20}
 sfx=$(mktemp -u XXXXXX)
 n=0
 failed=0
@@ -69,7 +76,7 @@ if [ ! -e $SWITCH ]; then
 	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
 	exit 4
 fi
-ktap "1..10"
+ktap "1..11"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
 . "$(dirname "$0")/../lib/nf_progs.sh"
@@ -254,6 +261,55 @@ if [ -e $kml ]; then
 	[ "$leaks" -eq 0 ] && [ $churn_ok -eq 1 ] && result churn ok || result churn fail
 else
 	[ $churn_ok -eq 1 ] && result churn ok || result churn fail
+fi
+
+# Module unload: hook functions that live in a module ($NF_HOOK_UNLOAD_MOD,
+# built on the host against this kernel) and register in every namespace,
+# so that the programs of the locations a ping crosses call into the
+# module's text.  Loaded and unloaded UNLOAD_ROUNDS times under pings in
+# both directions: no echo lost but the last in flight, the hooks ran
+# (the module counts their calls when it goes), the programs come back to
+# their count, and the kernel logs nothing (patchgen reads the log).
+unload_rounds() { # module rounds
+	local i
+
+	for i in $(seq 1 "$2"); do
+		insmod "$1" || return 1
+		sleep 0.3
+		rmmod nf_hook_unload || return 1
+	done
+}
+if [ -n "${NF_HOOK_UNLOAD_MOD:-}" ]; then
+	veth_pair "mc-$sfx" "mr-$sfx" 10.96.0
+	unload_base=$(settled nf_progs)
+	mark="patchgen-unload-$sfx"
+	echo "$mark" > /dev/kmsg
+	ip netns exec "mc-$sfx" ping -q -i 0.005 10.96.0.1 > /tmp/unload_ping1.$sfx 2>&1 &
+	p1=$!
+	ip netns exec "mr-$sfx" ping -q -i 0.005 10.96.0.2 > /tmp/unload_ping2.$sfx 2>&1 &
+	p2=$!
+	unload_done=0
+	unload_rounds "$NF_HOOK_UNLOAD_MOD" "$UNLOAD_ROUNDS" && unload_done=1
+	sleep 1
+	kill -INT $p1 $p2; wait $p1 $p2
+	unload_left=$(settled nf_progs)
+	unload_calls=$(dmesg | sed -n "/$mark/,\$p" |
+		sed -n 's/.*nf_hook_unload: calls=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+	read -r sent1 got1 <<< "$(ping_stats /tmp/unload_ping1.$sfx)"
+	read -r sent2 got2 <<< "$(ping_stats /tmp/unload_ping2.$sfx)"
+	diag "module unload: $UNLOAD_ROUNDS rounds (all done: $unload_done), hooks called" \
+		"$unload_calls times; pings ${got1:-0}/${sent1:-0} and ${got2:-0}/${sent2:-0}" \
+		"answered; programs $unload_base before, $unload_left after"
+	if [ $unload_done -eq 1 ] && [ "$unload_calls" -gt 0 ] &&
+	   [ "$unload_left" -eq "$unload_base" ] &&
+	   [ "${sent1:-0}" -gt 0 ] && [ "${sent2:-0}" -gt 0 ] &&
+	   [ $((sent1 - got1)) -le 1 ] && [ $((sent2 - got2)) -le 1 ]; then
+		result module_unload ok
+	else
+		result module_unload fail
+	fi
+else
+	result module_unload skip "no module to load (NF_HOOK_UNLOAD_MOD; patchgen builds it)"
 fi
 
 # perf: the programs have kallsyms entries, so callchains through them

@@ -114,7 +114,8 @@ def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any
     checks = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("nf_hook_bpf")}
     assert set(checks) == {f"nf_hook_bpf.sh:{n}" for n in (
         "programs_exist", "datapath_bpf", "datapath_slow", "programs_shared",
-        "bridge_prerouting", "dump", "churn_traffic", "churn", "perf_names", "audit_balanced")}
+        "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload", "perf_names",
+        "audit_balanced")}
     assert all(t["outcome"] == "pass" for t in checks.values())
     # The series' own selftest, the bpf(2) walk of every generated program first.
     own = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("selftest/")}
@@ -131,6 +132,9 @@ def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any
         checks["nf_hook_bpf.sh:datapath_bpf"]["attempts"][0]["output"]
     assert "100 chains added, 3 left" in \
         checks["nf_hook_bpf.sh:churn_traffic"]["attempts"][0]["output"]
+    # The module was built, loaded and unloaded every round, and its hooks ran.
+    assert "module unload: 20 rounds (all done: 1)" in \
+        checks["nf_hook_bpf.sh:module_unload"]["attempts"][0]["output"]
     # Bridge prerouting walks its hooks itself: no program for it (patch 6).
     assert "three bridge chains add nf_hook programs: at prerouting 0, at input 1" in \
         checks["nf_hook_bpf.sh:bridge_prerouting"]["attempts"][0]["output"]

@@ -28,6 +28,26 @@ def test_runtime_particulars_come_from_the_spec() -> None:
     assert (ROOT / "templates" / "selftest" / runtime.selftest).is_file()
     assert (ROOT / "templates" / "selftest" / f"{runtime.helper}.c").is_file()
     assert runtime.helper_env in (ROOT / "templates" / "selftest" / runtime.selftest).read_text()
+    # The guest checks' module: its source, its Kbuild, and the variable
+    # the checks read it from.
+    module = ROOT / "selftests" / "guest" / "module"
+    assert (module / f"{runtime.checks_module}.c").is_file()
+    assert f"obj-m += {runtime.checks_module}.o" in (module / "Kbuild").read_text()
+    checks = (ROOT / "selftests" / "guest" / runtime.checks).read_text()
+    assert f"${{{runtime.checks_module_env}:-}}" in checks
+    assert f"rmmod {runtime.checks_module}" in checks
+
+
+def test_the_guest_checks_get_the_module_they_unload(tmp_path: Path) -> None:
+    from patchgen import stages
+    from patchgen.settings import Settings
+
+    runtime = generate.load_spec(ROOT / "templates").runtime
+    settings = Settings(cache=tmp_path, jobs=1)
+    ko = tmp_path / f"{runtime.checks_module}.ko"
+    checks = stages.guest_scripts(settings, runtime, True, module=ko)[0]
+    assert checks.env[runtime.checks_module_env] == str(ko)
+    assert runtime.checks_module_env not in stages.guest_scripts(settings, runtime, True)[0].env
 
 
 def _code_strings(path: Path) -> list[str]:
