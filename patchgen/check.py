@@ -242,7 +242,10 @@ def run_checkpatch(git: Git, src: Path, sha: str) -> CheckpatchResult:
     result = parse_checkpatch(res.stdout + res.stderr)
     added = git.out("diff-tree", "--no-commit-id", "--name-only", "-r", "--diff-filter=A",
                     f"{sha}^", sha).split()
-    return settle_file_path_changes(result, {f: maintainers(src, f) for f in added})
+    result = settle_file_path_changes(result, {f: maintainers(src, f) for f in added})
+    header = src / "include" / "net" / "net_namespace.h"
+    return settle_const_sysctl_tables(result, patch,
+                                      header.read_text() if header.exists() else "")
 
 
 def maintainers(src: Path, path: str) -> list[str]:
@@ -268,6 +271,39 @@ def settle_file_path_changes(result: CheckpatchResult,
             + "; ".join(f"{f} ({owners[f][0]})" for f in sorted(owners)))
     return CheckpatchResult(result.errors, result.warnings - len(hits), result.checks,
                             [f for f in result.findings if not f.startswith(kind)],
+                            [*result.notes, note])
+
+
+_NET_SYSCTL_NON_CONST = re.compile(
+    r"register_net_sysctl_sz\(\s*struct net \*\w*,\s*const char \*\w*,\s*struct ctl_table \*")
+_ADDED_TABLE = re.compile(r"^\+static struct ctl_table (\w+)\[", re.M)
+_NET_REGISTERED = re.compile(r"^\+.*\bregister_net_sysctl(?:_sz)?\([^,]+,[^,]+,\s*(\w+)", re.M)
+
+
+def settle_const_sysctl_tables(result: CheckpatchResult, patch: str,
+                               net_namespace_h: str) -> CheckpatchResult:
+    """checkpatch (7.x) wants every struct ctl_table const.
+
+    Where the tree's register_net_sysctl_sz() takes a non-const table (7.2
+    does: every net sysctl table of that tree draws the warning), a table
+    the patch registers through it cannot be const: when every ctl_table
+    the patch adds is such a table, the findings become a note.
+    ``net_namespace_h``: the tree's include/net/net_namespace.h.
+    """
+    hits = [f for f in result.findings
+            if f.startswith(("WARNING:CONST_STRUCT: struct ctl_table ",
+                             "CHECK:CONST_STRUCT: struct ctl_table "))]
+    tables = _ADDED_TABLE.findall(patch)
+    registered = set(_NET_REGISTERED.findall(patch))
+    if not hits or not _NET_SYSCTL_NON_CONST.search(net_namespace_h) or not tables or \
+            not set(tables) <= registered:
+        return result
+    warned = sum(1 for f in hits if f.startswith("WARNING:"))
+    note = ("CONST_STRUCT: " + ", ".join(tables) + " cannot be const: this tree's "
+            "register_net_sysctl_sz() takes a non-const struct ctl_table")
+    return CheckpatchResult(result.errors, result.warnings - warned,
+                            result.checks - (len(hits) - warned),
+                            [f for f in result.findings if f not in hits],
                             [*result.notes, note])
 
 

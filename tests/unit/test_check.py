@@ -10,6 +10,7 @@ from patchgen.check import (
     CheckpatchResult,
     checkpatch_argv,
     parse_checkpatch,
+    settle_const_sysctl_tables,
     settle_file_path_changes,
 )
 from patchgen.kconfig import get_profile
@@ -148,6 +149,43 @@ def test_new_files_with_maintainers_settle_the_maintainers_question() -> None:
     assert "net/netfilter/x.c (A <a@b.org>)" in settled.notes[0]
     orphan = settle_file_path_changes(r, {"new/x.c": []})
     assert orphan.warnings == 2  # nobody owns it: the warning stands
+
+
+CONST_TABLE = "WARNING:CONST_STRUCT: struct ctl_table should normally be const " \
+    "#675: FILE: net/netfilter/x.c:385:"
+SYSCTL_PATCH = """\
++static struct ctl_table x_sysctl_table[] = {
++	{ .procname = "x", },
++};
++	if (!register_net_sysctl(&init_net, "net/netfilter", x_sysctl_table))
+"""
+# 7.2's include/net/net_namespace.h: the table is not const.
+NON_CONST = """struct ctl_table_header *register_net_sysctl_sz(struct net *net, const char *path,
+\t\t\t\t\t     struct ctl_table *table, size_t table_size);
+"""
+
+
+def test_a_net_sysctl_table_the_tree_cannot_take_const_is_a_note() -> None:
+    """7.2's checkpatch wants every struct ctl_table const, but its
+    register_net_sysctl_sz() takes a non-const one (every net sysctl table
+    of that tree draws the warning): check exited 1 on 7.2 for it."""
+    r = CheckpatchResult(0, 1, 0, [CONST_TABLE])
+    settled = settle_const_sysctl_tables(r, SYSCTL_PATCH, NON_CONST)
+    assert (settled.warnings, settled.findings) == (0, [])
+    assert "x_sysctl_table" in settled.notes[0] and "register_net_sysctl_sz()" in settled.notes[0]
+
+
+@pytest.mark.parametrize("patch, header", [
+    # A tree whose registration takes a const table: make it const.
+    (SYSCTL_PATCH, NON_CONST.replace("struct ctl_table *table", "const struct ctl_table *table")),
+    # A table registered some other way.
+    (SYSCTL_PATCH.replace("register_net_sysctl(&init_net", "register_sysctl("), NON_CONST),
+    # Two tables, one of them never registered through it.
+    (SYSCTL_PATCH + "+static struct ctl_table y_table[] = {\n", NON_CONST),
+])
+def test_a_sysctl_table_that_could_be_const_stays_a_warning(patch: str, header: str) -> None:
+    r = CheckpatchResult(0, 1, 0, [CONST_TABLE])
+    assert settle_const_sysctl_tables(r, patch, header) == r
 
 
 def test_patch_ranges() -> None:
