@@ -587,8 +587,12 @@ def _equiv_broke(sess: _Session, run: _Watched, seconds: float) -> Attempt | Non
     if run.died is not None:
         return dataclasses.replace(run.died, seconds=seconds)
     trouble = run.trouble
-    if trouble is None or not trouble.fatal:
+    if trouble is None:
         return None
+    if not trouble.fatal:
+        # Our own cases: a kernel that warned while they ran fails them.
+        return Attempt(Outcome.FAIL, seconds, run.res.returncode, run.res.stdout[-4000:],
+                       f"kernel {trouble}", trouble.excerpt)
     sess.discard()
     return Attempt(Outcome.CRASH, seconds, run.res.returncode, run.res.stdout[-4000:],
                    f"kernel {trouble}", trouble.excerpt)
@@ -627,10 +631,14 @@ def run_script(sess: _Session, script: ScriptPlan,
         name = f"{script.name}:{sub.name}"
         outcome = _OUTCOMES.get(sub.status, Outcome.FAIL)
         console: tuple[str, ...] = ()
-        if trouble is not None and trouble.fatal:
-            outcome, console = Outcome.CRASH, trouble.excerpt
-        attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), sub.directive,
-                          console)
+        detail = sub.directive
+        if trouble is not None:
+            # Our own scripts: a kernel that warned while they ran fails
+            # every case (which one caused it, the log cannot tell); a
+            # kselftest's warning is noted and its verdict stands (run_one).
+            outcome = Outcome.CRASH if trouble.fatal else Outcome.FAIL
+            console, detail = trouble.excerpt, f"kernel {trouble}"
+        attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), detail, console)
         out.append(TestResult(name, outcome, (attempt,), expectations.get(name)))
     if doc.errors:
         # Fewer results than the plan said, numbers out of order: the script

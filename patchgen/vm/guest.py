@@ -48,6 +48,10 @@ _TROUBLE = [
     (re.compile(r"INFO: task .* blocked for more than"), "hung task"),
     (re.compile(r"\bBUG: "), "BUG"),
     (re.compile(r"\bOops: |general protection fault"), "oops"),
+    # Lockdep's reports ("WARNING: possible circular locking dependency
+    # detected" and the like) carry no "cut here" line.
+    (re.compile(r"WARNING: (?:possible (?:circular|recursive|irq lock)|suspicious RCU usage|"
+                r"inconsistent lock state|bad unlock balance|held lock freed)"), "lockdep"),
     (re.compile(r"------------\[ cut here \]------------|WARNING: CPU: "), "warning"),
     (re.compile(r"unreferenced object 0x"), "kmemleak"),
     (PANIC, "panic"),
@@ -78,7 +82,7 @@ class Trouble:
 
     @property
     def fatal(self) -> bool:
-        return self.panicked or self.kind not in ("warning", "kmemleak")
+        return self.panicked or self.kind not in ("warning", "lockdep", "kmemleak")
 
     def __str__(self) -> str:
         return self.kind + (" (panic)" if self.panicked and self.kind != "panic" else "")

@@ -55,6 +55,17 @@ def test_warning_alone_is_not_fatal() -> None:
     assert t is not None and t.kind == "warning" and not t.fatal
 
 
+def test_a_lockdep_report_is_trouble_but_not_fatal() -> None:
+    """"WARNING: possible circular locking dependency detected" matched
+    nothing: a lockdep kernel's reports went unseen."""
+    for line in ("WARNING: possible circular locking dependency detected",
+                 "WARNING: suspicious RCU usage",
+                 "WARNING: inconsistent lock state",
+                 "WARNING: possible recursive locking detected"):
+        t = find_trouble(f"[ 1.0] ====================\n[ 1.1] {line}\n")
+        assert t is not None and t.kind == "lockdep" and not t.fatal, line
+
+
 def _guest_with_console(tmp_path: Path, text: str) -> Guest:
     spec = GuestSpec(tmp_path / "bzImage", Accel.TCG, 2222, tmp_path / "init.sh")
     guest = Guest(spec, tmp_path, null_progress())

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
 from patchgen import equiv, kselftest
 from patchgen.kselftest import NO_VARIANT, ScriptPlan, TestPlan, Variant
 from patchgen.progress import Progress
@@ -105,6 +107,40 @@ def test_a_script_with_an_oops_marks_its_results_crashed() -> None:
     (result,) = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
                                      Expectations(None, {}))
     assert result.outcome is Outcome.CRASH and sess.discarded == 0
+
+
+WARN = ("------------[ cut here ]------------\n"
+        "WARNING: CPU: 1 PID: 9 at net/netfilter/nf_hook_bpf.c:300 nf_hook_bpf_attach+0x1/0x2\n")
+LOCKDEP = ("======================================================\n"
+           "WARNING: possible circular locking dependency detected\n"
+           "6.1.192 #1 Not tainted\n")
+
+
+@pytest.mark.parametrize("console, kind", [(WARN, "warning"), (LOCKDEP, "lockdep")])
+def test_a_script_during_which_the_kernel_warns_fails(console: str, kind: str) -> None:
+    """Our own scripts passed whatever the kernel warned meanwhile (a WARN in
+    the generator, a lockdep report): only a fatal complaint counted."""
+    sess = FakeSession(FakeGuest(0, KTAP_PASS, console))
+    (result,) = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                     Expectations(None, {}))
+    assert result.outcome is Outcome.FAIL and sess.discarded == 0
+    assert result.attempts[0].detail == f"kernel {kind}" and result.attempts[0].console
+
+
+def test_equivalence_cases_fail_when_the_kernel_warns() -> None:
+    sess = FakeSession(FakeGuest(0, "", WARN))
+    (result,) = kselftest.run_equiv(cast(Any, sess), equiv.EquivPlan(Path("equiv.sh")),
+                                    (Variant("nf_hook_bpf=1", {"x": "1"}),),
+                                    Progress(stream=io.StringIO(), quiet=True))
+    assert result.outcome is Outcome.FAIL and "kernel warning" in result.attempts[0].detail
+    assert sess.discarded == 0
+
+
+def test_a_kselftest_keeps_its_verdict_when_the_kernel_warns() -> None:
+    """Upstream's tests may provoke warnings of their own: noted, not judged."""
+    sess = FakeSession(FakeGuest(0, KTAP_PASS, WARN))
+    attempt = kselftest.run_one(cast(Any, sess), TestPlan("x.sh", 60))
+    assert attempt.outcome is Outcome.PASS and attempt.detail == "kernel warning"
 
 
 def test_equivalence_cases_stop_at_a_guest_that_dies() -> None:
