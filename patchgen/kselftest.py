@@ -632,10 +632,11 @@ def run_script(sess: _Session, script: ScriptPlan,
         outcome = _OUTCOMES.get(sub.status, Outcome.FAIL)
         console: tuple[str, ...] = ()
         detail = sub.directive
-        if trouble is not None:
+        if trouble is not None and (trouble.fatal or outcome is not Outcome.SKIP):
             # Our own scripts: a kernel that warned while they ran fails
-            # every case (which one caused it, the log cannot tell); a
-            # kselftest's warning is noted and its verdict stands (run_one).
+            # every case that ran (which one caused it, the log cannot
+            # tell); a kselftest's warning is noted and its verdict stands
+            # (run_one).
             outcome = Outcome.CRASH if trouble.fatal else Outcome.FAIL
             console, detail = trouble.excerpt, f"kernel {trouble}"
         attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), detail, console)

@@ -49,9 +49,10 @@ _TROUBLE = [
     (re.compile(r"\bBUG: "), "BUG"),
     (re.compile(r"\bOops: |general protection fault"), "oops"),
     # Lockdep's reports ("WARNING: possible circular locking dependency
-    # detected" and the like) carry no "cut here" line.
-    (re.compile(r"WARNING: (?:possible (?:circular|recursive|irq lock)|suspicious RCU usage|"
-                r"inconsistent lock state|bad unlock balance|held lock freed)"), "lockdep"),
+    # detected", "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order
+    # detected" ...) carry no "cut here" line; a WARN() says "WARNING: CPU:".
+    (re.compile(r"WARNING: (?!CPU: )|lock held when returning to user space|"
+                r"still has locks held!"), "lockdep"),
     (re.compile(r"------------\[ cut here \]------------|WARNING: CPU: "), "warning"),
     (re.compile(r"unreferenced object 0x"), "kmemleak"),
     (PANIC, "panic"),
@@ -89,15 +90,23 @@ class Trouble:
 
 
 def find_trouble(console: str, since: int = 0) -> Trouble | None:
-    """The first sign of kernel trouble in the console text after ``since``."""
+    """The first sign of kernel trouble in the console text after ``since``;
+    the first fatal one if there is any, even after a warning (a lockdep
+    report followed by "BUG: sleeping function called from invalid
+    context" is a broken kernel)."""
     lines = console[since:].splitlines()
+    first: Trouble | None = None
     for i, line in enumerate(lines):
         for pattern, kind in _TROUBLE:
             if pattern.search(line):
                 start = max(0, i - 3)
                 panicked = any(PANIC.search(x) for x in lines[i:])
-                return Trouble(kind, tuple(lines[start:i + 40]), panicked)
-    return None
+                found = Trouble(kind, tuple(lines[start:i + 40]), panicked)
+                if found.fatal:
+                    return found
+                first = first or found
+                break
+    return first
 
 
 def free_port() -> int:

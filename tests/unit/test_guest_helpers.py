@@ -64,6 +64,20 @@ def test_a_lockdep_report_is_trouble_but_not_fatal() -> None:
                  "WARNING: possible recursive locking detected"):
         t = find_trouble(f"[ 1.0] ====================\n[ 1.1] {line}\n")
         assert t is not None and t.kind == "lockdep" and not t.fatal, line
+    # Reports that an earlier pattern list missed (a hostile read).
+    for line in ("WARNING: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
+                 "WARNING: lock held when returning to user space!",
+                 "nft/123 still has locks held!"):
+        t = find_trouble(f"[ 1.1] {line}\n")
+        assert t is not None and t.kind == "lockdep", line
+
+
+def test_a_fatal_report_after_a_warning_is_what_counts() -> None:
+    """The first line decided: a lockdep report followed by a BUG without a
+    panic was judged not fatal, and the guest kept running tests."""
+    t = find_trouble("[ 1.0] WARNING: possible circular locking dependency detected\n"
+                     "[ 2.0] BUG: sleeping function called from invalid context at x\n")
+    assert t is not None and t.kind == "BUG" and t.fatal
 
 
 def _guest_with_console(tmp_path: Path, text: str) -> Guest:

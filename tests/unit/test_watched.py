@@ -127,6 +127,14 @@ def test_a_script_during_which_the_kernel_warns_fails(console: str, kind: str) -
     assert result.attempts[0].detail == f"kernel {kind}" and result.attempts[0].console
 
 
+def test_a_skipped_case_stays_skipped_when_the_kernel_warns() -> None:
+    sess = FakeSession(FakeGuest(0, "TAP version 13\n1..2\nok 1 a\nok 2 b # SKIP no failslab\n",
+                                 WARN))
+    a, b = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                Expectations(None, {}))
+    assert (a.outcome, b.outcome) == (Outcome.FAIL, Outcome.SKIP)
+
+
 def test_equivalence_cases_fail_when_the_kernel_warns() -> None:
     sess = FakeSession(FakeGuest(0, "", WARN))
     (result,) = kselftest.run_equiv(cast(Any, sess), equiv.EquivPlan(Path("equiv.sh")),
