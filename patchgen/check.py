@@ -276,8 +276,29 @@ def settle_file_path_changes(result: CheckpatchResult,
 
 _NET_SYSCTL_NON_CONST = re.compile(
     r"register_net_sysctl_sz\(\s*struct net \*\w*,\s*const char \*\w*,\s*struct ctl_table \*")
-_ADDED_TABLE = re.compile(r"^\+static struct ctl_table (\w+)\[", re.M)
+_TABLE = re.compile(r"^static struct ctl_table (\w+)\[")
 _NET_REGISTERED = re.compile(r"^\+.*\bregister_net_sysctl(?:_sz)?\([^,]+,[^,]+,\s*(\w+)", re.M)
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_CONST_TABLE = re.compile(r"^(WARNING|CHECK):CONST_STRUCT: struct ctl_table .*FILE: (\S+):(\d+):$")
+
+
+def added_tables(patch: str) -> dict[tuple[str, int], str]:
+    """(file, line in the new file) of each ``static struct ctl_table X[]`` the
+    patch adds, and X."""
+    found: dict[tuple[str, int], str] = {}
+    path, line = "", 0
+    for text in patch.splitlines():
+        if text.startswith("+++ "):
+            path = text[4:].removeprefix("b/")
+        elif m := _HUNK.match(text):
+            line = int(m.group(1))
+        elif text.startswith("+"):
+            if t := _TABLE.match(text[1:]):
+                found[(path, line)] = t.group(1)
+            line += 1
+        elif text.startswith(" "):
+            line += 1
+    return found
 
 
 def settle_const_sysctl_tables(result: CheckpatchResult, patch: str,
@@ -286,24 +307,28 @@ def settle_const_sysctl_tables(result: CheckpatchResult, patch: str,
 
     Where the tree's register_net_sysctl_sz() takes a non-const table (7.2
     does: every net sysctl table of that tree draws the warning), a table
-    the patch registers through it cannot be const: when every ctl_table
-    the patch adds is such a table, the findings become a note.
-    ``net_namespace_h``: the tree's include/net/net_namespace.h.
+    the patch adds and registers through it cannot be const: the finding
+    on that table's line becomes a note.  ``net_namespace_h``: the tree's
+    include/net/net_namespace.h.
     """
-    hits = [f for f in result.findings
-            if f.startswith(("WARNING:CONST_STRUCT: struct ctl_table ",
-                             "CHECK:CONST_STRUCT: struct ctl_table "))]
-    tables = _ADDED_TABLE.findall(patch)
-    registered = set(_NET_REGISTERED.findall(patch))
-    if not hits or not _NET_SYSCTL_NON_CONST.search(net_namespace_h) or not tables or \
-            not set(tables) <= registered:
+    if not _NET_SYSCTL_NON_CONST.search(net_namespace_h):
         return result
-    warned = sum(1 for f in hits if f.startswith("WARNING:"))
-    note = ("CONST_STRUCT: " + ", ".join(tables) + " cannot be const: this tree's "
-            "register_net_sysctl_sz() takes a non-const struct ctl_table")
+    tables = added_tables(patch)
+    registered = set(_NET_REGISTERED.findall(patch))
+    settled: dict[str, str] = {}
+    for f in result.findings:
+        m = _CONST_TABLE.match(f)
+        name = tables.get((m.group(2), int(m.group(3)))) if m else None
+        if name is not None and name in registered:
+            settled[f] = name
+    if not settled:
+        return result
+    warned = sum(1 for f in settled if f.startswith("WARNING:"))
+    note = ("CONST_STRUCT: " + ", ".join(sorted(set(settled.values()))) + " cannot be const: "
+            "this tree's register_net_sysctl_sz() takes a non-const struct ctl_table")
     return CheckpatchResult(result.errors, result.warnings - warned,
-                            result.checks - (len(hits) - warned),
-                            [f for f in result.findings if f not in hits],
+                            result.checks - (len(settled) - warned),
+                            [f for f in result.findings if f not in settled],
                             [*result.notes, note])
 
 
