@@ -84,3 +84,30 @@ def test_the_templates_declare_what_the_spec_names() -> None:
     assert f'.procname\t= "{runtime.switch_name}"' in generator
     assert 'register_net_sysctl(&init_net, "net/netfilter"' in generator
     assert runtime.switch.startswith("net.netfilter.")
+
+
+def test_a_module_that_does_not_build_fails_its_case_not_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build failure of the checks' module ended test (and made check
+    --boot and bisect call the commit not built): it is not the kernel's."""
+    import io
+
+    from patchgen import stages
+    from patchgen.build import BuildResult
+    from patchgen.errors import BuildFailure
+    from patchgen.progress import Progress
+    from patchgen.settings import Settings
+
+    def fails(*_: object) -> Path:
+        raise BuildFailure("module nf_hook_unload did not build", hint="log: x.log")
+
+    monkeypatch.setattr(stages.kbuild, "build_module", fails)
+    monkeypatch.setattr(stages.trees, "worktree", lambda *_: tmp_path)
+    runtime = generate.load_spec(ROOT / "templates").runtime
+    out = io.StringIO()
+    built = BuildResult(tmp_path, tmp_path / "bzImage", "abc", "d", 1.0, 0, False, tmp_path / "l")
+    ko = stages.build_checks_module(object(), built, runtime,  # type: ignore[arg-type]
+                                    Settings(cache=tmp_path, jobs=1), Progress(stream=out),
+                                    tmp_path)
+    assert ko == tmp_path / "checks-module" / f"{runtime.checks_module}.ko"
+    assert "did not build (log: x.log)" in out.getvalue()
