@@ -236,7 +236,7 @@ static int map_create(enum bpf_map_type type, __u32 key_size, __u32 value_size,
 	attr.key_size = key_size;
 	attr.value_size = value_size;
 	attr.max_entries = 1;
-	strncpy(attr.map_name, name, sizeof(attr.map_name) - 1);
+	snprintf(attr.map_name, sizeof(attr.map_name), "%s", name);
 	return sys_bpf(BPF_MAP_CREATE, &attr);
 }
 
@@ -277,7 +277,7 @@ static int load_trivial(enum bpf_prog_type type, enum bpf_attach_type attach, in
 	attr.insns = ptr_to_u64(insns);
 	attr.insn_cnt = ARRAY_SIZE(insns);
 	attr.license = ptr_to_u64("GPL");
-	strncpy(attr.prog_name, "ksft_trivial", sizeof(attr.prog_name) - 1);
+	snprintf(attr.prog_name, sizeof(attr.prog_name), "ksft_trivial");
 	if (attach_prog_fd >= 0) {
 		attr.attach_prog_fd = attach_prog_fd;
 		/* Any id: the target has to bring the BTF to look it up in. */
