@@ -29,14 +29,21 @@
 #                       and unloaded under pings: the programs that call
 #                       them directly go with them; no ping is lost and the
 #                       kernel logs nothing
+#   failslab            chains added and deleted while the allocations of
+#                       the nft process doing it fail at random (a kernel
+#                       with failslab, profile lockdep): the location still
+#                       works, no program is left behind, no kernel message
 #   perf_names          perf record -g of traffic through a hook: the
 #                       callchains name the program (bpf_prog_<tag>_nf_hook_N)
 #   audit_balanced      with audit on, every program that goes away logged a
 #                       BPF LOAD before its UNLOAD, and every LOAD of a
 #                       program that went away has its UNLOAD
+#   lockdep_on          with lockdep (profile lockdep): still checking at the
+#                       end, not switched off by a report
 #
 # Environment: CHURN=<cycles> (default 200), CHURN_TRAFFIC=<changes>
-# (default 100), UNLOAD_ROUNDS=<loads> (default 20), NF_HOOK_UNLOAD_MOD=<.ko>
+# (default 100), UNLOAD_ROUNDS=<loads> (default 20), FAILSLAB_CYCLES=<adds>
+# (default 50), NF_HOOK_UNLOAD_MOD=<.ko>
 # (module_unload; patchgen builds it), PATCHGEN_DUMP=<file> to keep the
 # program dump.
 
@@ -46,6 +53,7 @@ TRACING=/sys/kernel/tracing
 CHURN=${CHURN:-200}
 CHURN_TRAFFIC=${CHURN_TRAFFIC:-100}
 UNLOAD_ROUNDS=${UNLOAD_ROUNDS:-20}
+FAILSLAB_CYCLES=${FAILSLAB_CYCLES:-50}
 sfx=$(mktemp -u XXXXXX)
 n=0
 failed=0
@@ -76,7 +84,7 @@ if [ ! -e $SWITCH ]; then
 	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
 	exit 4
 fi
-ktap "1..11"
+ktap "1..13"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
 . "$(dirname "$0")/../lib/nf_progs.sh"
@@ -267,19 +275,40 @@ fi
 # built on the host against this kernel) and register in every namespace,
 # so that the programs of the locations a ping crosses call into the
 # module's text.  Loaded and unloaded UNLOAD_ROUNDS times under pings in
-# both directions: no echo lost but the last in flight, the hooks ran
-# (the module counts their calls when it goes), the programs come back to
-# their count, and the kernel logs nothing (patchgen reads the log).
-unload_rounds() { # module rounds
-	local i
+# both directions, which go on for a while after each unload (a reload at
+# once may land at the same address and hide a stale call): the programs
+# call the module while it is loaded (their dumps name its function) and
+# none does after; no echo is lost but the last in flight; the hooks ran;
+# the programs come back to their count; the kernel logs nothing (patchgen
+# reads the log).
+# The call immediates (offsets from __bpf_call_base, what the dumps print
+# after "#") of the module's hook functions, read while it is loaded: after
+# the unload a stale call has no name to show, but the same offset.
+module_imms() {
+	awk '$3 == "__bpf_call_base" { b = $1 } $3 ~ /^unload_accept_/ { f[$3] = $1 }
+		END { for (n in f) print f[n] " " b }' /proc/kallsyms |
+		while read -r fn base; do echo $((0x$fn - 0x$base)); done
+}
+calls_module() { # imm...: prints the ids of nf_hook_ programs that call one
+	local id pat
 
-	for i in $(seq 1 "$2"); do
-		insmod "$1" || return 1
-		sleep 0.3
-		rmmod nf_hook_unload || return 1
+	pat="call .*#($(echo "$@" | tr ' ' '|'))\$"
+	for id in $(nf_prog_ids); do
+		bpftool prog dump xlated id "$id" 2> /dev/null | grep -Eq "$pat" && echo "$id"
 	done
 }
+back_to() { # count: wait (60 s at most) until nf_progs is back to it
+	local left
+
+	for _ in $(seq 1 300); do
+		left=$(nf_progs)
+		[ "$left" -eq "$1" ] && break
+		sleep 0.2
+	done
+	echo "$left"
+}
 if [ -n "${NF_HOOK_UNLOAD_MOD:-}" ]; then
+	echo 1 > $SWITCH
 	veth_pair "mc-$sfx" "mr-$sfx" 10.96.0
 	unload_base=$(settled nf_progs)
 	mark="patchgen-unload-$sfx"
@@ -288,20 +317,31 @@ if [ -n "${NF_HOOK_UNLOAD_MOD:-}" ]; then
 	p1=$!
 	ip netns exec "mr-$sfx" ping -q -i 0.005 10.96.0.2 > /tmp/unload_ping2.$sfx 2>&1 &
 	p2=$!
-	unload_done=0
-	unload_rounds "$NF_HOOK_UNLOAD_MOD" "$UNLOAD_ROUNDS" && unload_done=1
-	sleep 1
+	unload_done=0 callers=0 stale=0 imms=""
+	for i in $(seq 1 "$UNLOAD_ROUNDS"); do
+		insmod "$NF_HOOK_UNLOAD_MOD" || break
+		sleep 0.3
+		if [ "$i" -eq 1 ]; then
+			imms=$(module_imms)
+			[ -n "$imms" ] && callers=$(calls_module $imms | wc -l)
+		fi
+		rmmod nf_hook_unload || break
+		sleep 0.5
+		[ "$i" -eq "$UNLOAD_ROUNDS" ] && unload_done=1
+	done
 	kill -INT $p1 $p2; wait $p1 $p2
-	unload_left=$(settled nf_progs)
+	unload_left=$(back_to "$unload_base")
+	[ -n "$imms" ] && stale=$(calls_module $imms | wc -l)
 	unload_calls=$(dmesg | sed -n "/$mark/,\$p" |
 		sed -n 's/.*nf_hook_unload: calls=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 	read -r sent1 got1 <<< "$(ping_stats /tmp/unload_ping1.$sfx)"
 	read -r sent2 got2 <<< "$(ping_stats /tmp/unload_ping2.$sfx)"
 	diag "module unload: $UNLOAD_ROUNDS rounds (all done: $unload_done), hooks called" \
-		"$unload_calls times; pings ${got1:-0}/${sent1:-0} and ${got2:-0}/${sent2:-0}" \
-		"answered; programs $unload_base before, $unload_left after"
-	if [ $unload_done -eq 1 ] && [ "$unload_calls" -gt 0 ] &&
-	   [ "$unload_left" -eq "$unload_base" ] &&
+		"$unload_calls times; programs calling the module: $callers loaded, $stale" \
+		"unloaded; pings ${got1:-0}/${sent1:-0} and ${got2:-0}/${sent2:-0} answered;" \
+		"programs $unload_base before, $unload_left after"
+	if [ $unload_done -eq 1 ] && [ "$unload_calls" -gt 0 ] && [ "$callers" -gt 0 ] &&
+	   [ "$stale" -eq 0 ] && [ "$unload_left" -eq "$unload_base" ] &&
 	   [ "${sent1:-0}" -gt 0 ] && [ "${sent2:-0}" -gt 0 ] &&
 	   [ $((sent1 - got1)) -le 1 ] && [ $((sent2 - got2)) -le 1 ]; then
 		result module_unload ok
@@ -310,6 +350,109 @@ if [ -n "${NF_HOOK_UNLOAD_MOD:-}" ]; then
 	fi
 else
 	result module_unload skip "no module to load (NF_HOOK_UNLOAD_MOD; patchgen builds it)"
+fi
+
+# Failslab (profile lockdep): one nft process, once it runs, adds and
+# deletes a base chain FAILSLAB_CYCLES times while one in five of its slab
+# allocations fails: some commands fail (ENOMEM), and program builds fail
+# part way (the location keeps nf_hook_slow()).  Failures are logged with
+# their stack: some must be the generator's, or the case tested nothing.
+# Afterwards the last chain added still sees the traffic, a new chain gets
+# a new program (the generator recovered), the namespace's programs go
+# with it, and the kernel logs nothing.
+FS=/sys/kernel/debug/failslab
+failslab_set() { # probability
+	echo "$1" > $FS/probability && echo -1 > $FS/times && echo 1 > $FS/interval &&
+		echo 2 > $FS/verbose && echo 100000 > $FS/verbose_ratelimit_burst &&
+		echo Y > $FS/task-filter && echo N > $FS/ignore-gfp-wait
+}
+if [ -d $FS ] && failslab_set 0; then
+	echo 1 > $SWITCH
+	fs_base=$(settled nf_progs)
+	mkns "fs-$sfx"
+	ip netns exec "fs-$sfx" nft add table inet t
+	# On a tmpfs of its own: nft's writes to the guest's overlayfs /tmp,
+	# failing, left that overlay broken ("failed to get metacopy"): every
+	# later command of the guest failed.
+	fsdir=$(mktemp -d)
+	mount -t tmpfs "fs-$sfx" "$fsdir"
+	fifo=$fsdir/in
+	mkfifo "$fifo"
+	# nft, and all it maps, from there too: a task whose allocations fail
+	# may die (a page fault that cannot allocate), and closing files of
+	# the guest's 9p root on the way out, failing part way, breaks that
+	# root for every later command ("overlayfs: failed to get metacopy").
+	nft_bin=$(command -v nft)
+	cp "$nft_bin" "$fsdir/"
+	for lib in $(ldd "$nft_bin" | awk '/=>/ { print $3 } /^\t\// { print $1 }'); do
+		cp "$lib" "$fsdir/"
+	done
+	loader=$(ls "$fsdir"/ld-linux*)
+	(cd "$fsdir" && LC_ALL=C exec ip netns exec "fs-$sfx" "$loader" \
+		--library-path "$fsdir" "$fsdir/nft" -i < in > out 2>&1) &
+	fs_pid=$!
+	exec 7> "$fifo"
+	# Failures only once nft runs with its netlink socket: not in ip's
+	# unshare and remount, nor in nft's start; and once every file nft
+	# reads was looked up (a command that works, one that fails).
+	echo "add chain inet t warm" >&7
+	echo "delete chain inet t no_such_chain" >&7
+	echo "add chain inet t warm2" >&7
+	fs_wait_chain() {
+		for _ in $(seq 1 600); do
+			ip netns exec "fs-$sfx" nft list chain inet t "$1" > /dev/null 2>&1 && return 0
+			sleep 0.1
+		done
+		return 1
+	}
+	fs_wait_chain warm2
+	mark="patchgen-failslab-$sfx"
+	echo "$mark" > /dev/kmsg
+	echo 1 > /proc/$fs_pid/make-it-fail
+	failslab_set 20
+	# In a subshell: should nft give up, SIGPIPE ends the writer only.
+	(
+		for i in $(seq 1 "$FAILSLAB_CYCLES"); do
+			echo "add chain inet t f { type filter hook output priority 0; }"
+			echo "delete chain inet t f"
+		done
+		echo "add chain inet t f { type filter hook output priority 0; }"
+		echo "add chain inet t finished"
+	) >&7 2> /dev/null
+	# Failures off before nft exits (its way out closes files).
+	fs_wait_chain finished || diag "failslab: nft did not get to the end"
+	failslab_set 0
+	exec 7>&-
+	wait $fs_pid
+	fs_errors=$(($(grep -c 'Error:' "$fsdir/out") - 1))
+	diag "failslab: nft said last: $(tail -1 "$fsdir/out")"
+	umount "$fsdir"
+	# The generator's failures: stacks of forced failures through it.
+	fs_gen=$(dmesg | sed -n "/$mark/,\$p" | awk '/FAULT_INJECTION: forcing a failure/ { f = 1 }
+		f && / nf_hook_bpf_/ { n++; f = 0 } END { print n + 0 }')
+	fsnft() { ip netns exec "fs-$sfx" nft "$@"; }
+	fsnft list chain inet t f > /dev/null 2>&1 ||
+		fsnft add chain inet t f '{ type filter hook output priority 0; }'
+	fsnft add rule inet t f counter
+	ip netns exec "fs-$sfx" ping -q -c 3 -i 0.2 -W 1 127.0.0.1 > /dev/null
+	fs_seen=$(fsnft list chain inet t f | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | tail -1)
+	fs_before=$(nf_prog_ids | sort)
+	fsnft add chain inet t g '{ type filter hook output priority 1; }'
+	fs_new=$(comm -13 <(echo "$fs_before") <(nf_prog_ids | sort) | wc -l)
+	ip netns del "fs-$sfx"
+	fs_left=$(back_to "$fs_base")
+	diag "failslab: $FAILSLAB_CYCLES add/delete cycles, $fs_errors commands failed," \
+		"$fs_gen failures forced in the generator; afterwards the chain saw" \
+		"${fs_seen:-0} packets, a new chain added $fs_new programs; programs" \
+		"$fs_base before, $fs_left after the namespace"
+	if [ "$fs_gen" -gt 0 ] && [ "${fs_seen:-0}" -ge 6 ] && [ "$fs_new" -gt 0 ] &&
+	   [ "$fs_left" -eq "$fs_base" ]; then
+		result failslab ok
+	else
+		result failslab fail
+	fi
+else
+	result failslab skip "no failslab in this kernel (profile lockdep has it)"
 fi
 
 # perf: the programs have kallsyms entries, so callchains through them
@@ -387,6 +530,17 @@ if audit_set 1 8192 2>/dev/null; then
 		result audit_balanced fail
 else
 	result audit_balanced skip "audit cannot be switched on (CONFIG_AUDIT?)"
+fi
+
+# Lockdep reports once per boot and then stops checking: a report before
+# or during these checks (patchgen fails the checks for one it sees) would
+# leave the rest unchecked.  Still on at the end, then.
+if [ -r /proc/lockdep_stats ]; then
+	dl=$(awk '$1 == "debug_locks:" { print $2 }' /proc/lockdep_stats)
+	diag "lockdep: debug_locks ${dl:-?} after the checks"
+	[ "$dl" = 1 ] && result lockdep_on ok || result lockdep_on fail
+else
+	result lockdep_on skip "no lockdep in this kernel (profile lockdep has it)"
 fi
 
 exit $failed

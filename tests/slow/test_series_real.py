@@ -114,8 +114,13 @@ def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any
     checks = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("nf_hook_bpf")}
     assert set(checks) == {f"nf_hook_bpf.sh:{n}" for n in (
         "programs_exist", "datapath_bpf", "datapath_slow", "programs_shared",
-        "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload", "perf_names",
-        "audit_balanced")}
+        "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload", "failslab",
+        "perf_names", "audit_balanced", "lockdep_on")}
+    # Failslab and lockdep need a kernel with them (profile lockdep); this
+    # tier builds the selftests profile.
+    for name in ("failslab", "lockdep_on"):
+        case = checks.pop(f"nf_hook_bpf.sh:{name}")
+        assert case["outcome"] == "skip" and "profile lockdep" in case["attempts"][0]["detail"]
     assert all(t["outcome"] == "pass" for t in checks.values())
     # The series' own selftest, the bpf(2) walk of every generated program first.
     own = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("selftest/")}
