@@ -92,7 +92,9 @@ def test_a_module_that_does_not_build_fails_its_case_not_the_run(
     --boot and bisect call the commit not built): it is not the kernel's."""
     import io
 
+    from patchgen import build as kbuild
     from patchgen import stages
+    from patchgen import tree as trees
     from patchgen.build import BuildResult
     from patchgen.errors import BuildFailure
     from patchgen.progress import Progress
@@ -101,8 +103,8 @@ def test_a_module_that_does_not_build_fails_its_case_not_the_run(
     def fails(*_: object) -> Path:
         raise BuildFailure("module nf_hook_unload did not build", hint="log: x.log")
 
-    monkeypatch.setattr(stages.kbuild, "build_module", fails)
-    monkeypatch.setattr(stages.trees, "worktree", lambda *_: tmp_path)
+    monkeypatch.setattr(kbuild, "build_module", fails)
+    monkeypatch.setattr(trees, "worktree", lambda *_: tmp_path)
     runtime = generate.load_spec(ROOT / "templates").runtime
     out = io.StringIO()
     built = BuildResult(tmp_path, tmp_path / "bzImage", "abc", "d", 1.0, 0, False, tmp_path / "l")
