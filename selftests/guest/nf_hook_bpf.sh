@@ -43,7 +43,7 @@
 #
 # Environment: CHURN=<cycles> (default 200), CHURN_TRAFFIC=<changes>
 # (default 100), UNLOAD_ROUNDS=<loads> (default 20), FAILSLAB_CYCLES=<adds>
-# (default 50), NF_HOOK_UNLOAD_MOD=<.ko>
+# (default 50), FAILSLAB_SESSIONS=<nft runs> (default 5), NF_HOOK_UNLOAD_MOD=<.ko>
 # (module_unload; patchgen builds it), PATCHGEN_DUMP=<file> to keep the
 # program dump.
 
@@ -54,6 +54,7 @@ CHURN=${CHURN:-200}
 CHURN_TRAFFIC=${CHURN_TRAFFIC:-100}
 UNLOAD_ROUNDS=${UNLOAD_ROUNDS:-20}
 FAILSLAB_CYCLES=${FAILSLAB_CYCLES:-50}
+FAILSLAB_SESSIONS=${FAILSLAB_SESSIONS:-5}
 sfx=$(mktemp -u XXXXXX)
 n=0
 failed=0
@@ -352,11 +353,13 @@ else
 	result module_unload skip "no module to load (NF_HOOK_UNLOAD_MOD; patchgen builds it)"
 fi
 
-# Failslab (profile lockdep): one nft process, once it runs, adds and
-# deletes a base chain FAILSLAB_CYCLES times while one in five of its slab
+# Failslab (profile lockdep): an nft process, once it runs, adds and
+# deletes a base chain FAILSLAB_CYCLES times while one in ten of its slab
 # allocations fails: some commands fail (ENOMEM), and program builds fail
 # part way (the location keeps nf_hook_slow()).  Failures are logged with
-# their stack: some must be the generator's, or the case tested nothing.
+# their stack: some must be the generator's, or the case tested nothing;
+# nft itself may give up (its own netlink allocations fail too), so up to
+# FAILSLAB_SESSIONS of them run until one failure hit the generator.
 # Afterwards the last chain added still sees the traffic, a new chain gets
 # a new program (the generator recovered), the namespace's programs go
 # with it, and the kernel logs nothing.
@@ -366,85 +369,92 @@ failslab_set() { # probability
 		echo 2 > $FS/verbose && echo 100000 > $FS/verbose_ratelimit_burst &&
 		echo Y > $FS/task-filter && echo N > $FS/ignore-gfp-wait
 }
+fs_nft() { ip netns exec "fs-$sfx" nft "$@"; }
+fs_wait_chain() { # chain: until it exists (60 s at most)
+	for _ in $(seq 1 600); do
+		fs_nft list chain inet t "$1" > /dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# One nft session in namespace fs-$sfx, run from $fsdir (a tmpfs: a task
+# whose allocations fail may die, and closing files of the guest's 9p root
+# on its way out, failing part way, broke that root for every later
+# command, "overlayfs: failed to get metacopy").  Adds the commands that
+# failed to fs_errors.
+failslab_session() {
+	local pid
+
+	rm -f "$fsdir/in" "$fsdir/out"
+	mkfifo "$fsdir/in"
+	(cd "$fsdir" && LC_ALL=C exec ip netns exec "fs-$sfx" "$loader" \
+		--library-path "$fsdir" "$fsdir/nft" -i < in > out 2>&1) &
+	pid=$!
+	exec 7> "$fsdir/in"
+	# Failures only once nft runs with its netlink socket, and once every
+	# file it reads was looked up (a command that works, one that fails).
+	fs_nft delete chain inet t finished 2> /dev/null
+	echo "add chain inet t warm" >&7
+	echo "delete chain inet t no_such_chain" >&7
+	echo "delete chain inet t warm" >&7
+	echo "add chain inet t warm2" >&7
+	fs_wait_chain warm2
+	fs_nft delete chain inet t warm2
+	echo 1 > "/proc/$pid/make-it-fail"
+	failslab_set 10
+	# In a subshell: should nft give up, SIGPIPE ends the writer only.
+	(
+		for _ in $(seq 1 "$FAILSLAB_CYCLES"); do
+			echo "add chain inet t f { type filter hook output priority 0; }"
+			echo "delete chain inet t f"
+		done
+		echo "add chain inet t finished"
+	) >&7 2> /dev/null
+	# Failures off before nft exits (its way out closes files).
+	fs_wait_chain finished || diag "failslab: nft gave up: $(tail -1 "$fsdir/out")"
+	failslab_set 0
+	exec 7>&-
+	wait "$pid"
+	fs_errors=$((fs_errors + $(grep -c 'Error:' "$fsdir/out") - 1))
+}
 if [ -d $FS ] && failslab_set 0; then
 	echo 1 > $SWITCH
 	fs_base=$(settled nf_progs)
 	mkns "fs-$sfx"
-	ip netns exec "fs-$sfx" nft add table inet t
-	# On a tmpfs of its own: nft's writes to the guest's overlayfs /tmp,
-	# failing, left that overlay broken ("failed to get metacopy"): every
-	# later command of the guest failed.
+	fs_nft add table inet t
 	fsdir=$(mktemp -d)
 	mount -t tmpfs "fs-$sfx" "$fsdir"
-	fifo=$fsdir/in
-	mkfifo "$fifo"
-	# nft, and all it maps, from there too: a task whose allocations fail
-	# may die (a page fault that cannot allocate), and closing files of
-	# the guest's 9p root on the way out, failing part way, breaks that
-	# root for every later command ("overlayfs: failed to get metacopy").
 	nft_bin=$(command -v nft)
 	cp "$nft_bin" "$fsdir/"
 	for lib in $(ldd "$nft_bin" | awk '/=>/ { print $3 } /^\t\// { print $1 }'); do
 		cp "$lib" "$fsdir/"
 	done
 	loader=$(ls "$fsdir"/ld-linux*)
-	(cd "$fsdir" && LC_ALL=C exec ip netns exec "fs-$sfx" "$loader" \
-		--library-path "$fsdir" "$fsdir/nft" -i < in > out 2>&1) &
-	fs_pid=$!
-	exec 7> "$fifo"
-	# Failures only once nft runs with its netlink socket: not in ip's
-	# unshare and remount, nor in nft's start; and once every file nft
-	# reads was looked up (a command that works, one that fails).
-	echo "add chain inet t warm" >&7
-	echo "delete chain inet t no_such_chain" >&7
-	echo "add chain inet t warm2" >&7
-	fs_wait_chain() {
-		for _ in $(seq 1 600); do
-			ip netns exec "fs-$sfx" nft list chain inet t "$1" > /dev/null 2>&1 && return 0
-			sleep 0.1
-		done
-		return 1
-	}
-	fs_wait_chain warm2
 	mark="patchgen-failslab-$sfx"
 	echo "$mark" > /dev/kmsg
-	echo 1 > /proc/$fs_pid/make-it-fail
-	failslab_set 20
-	# In a subshell: should nft give up, SIGPIPE ends the writer only.
-	(
-		for i in $(seq 1 "$FAILSLAB_CYCLES"); do
-			echo "add chain inet t f { type filter hook output priority 0; }"
-			echo "delete chain inet t f"
-		done
-		echo "add chain inet t f { type filter hook output priority 0; }"
-		echo "add chain inet t finished"
-	) >&7 2> /dev/null
-	# Failures off before nft exits (its way out closes files).
-	fs_wait_chain finished || diag "failslab: nft did not get to the end"
-	failslab_set 0
-	exec 7>&-
-	wait $fs_pid
-	fs_errors=$(($(grep -c 'Error:' "$fsdir/out") - 1))
-	diag "failslab: nft said last: $(tail -1 "$fsdir/out")"
+	fs_errors=0 fs_gen=0 fs_sessions=0
+	while [ "$fs_gen" -eq 0 ] && [ "$fs_sessions" -lt "$FAILSLAB_SESSIONS" ]; do
+		fs_sessions=$((fs_sessions + 1))
+		failslab_session
+		# The generator's failures: stacks of forced failures through it.
+		fs_gen=$(dmesg | sed -n "/$mark/,\$p" | awk '/FAULT_INJECTION: forcing a failure/ { f = 1 }
+			f && / nf_hook_bpf_/ { n++; f = 0 } END { print n + 0 }')
+	done
 	umount "$fsdir"
-	# The generator's failures: stacks of forced failures through it.
-	fs_gen=$(dmesg | sed -n "/$mark/,\$p" | awk '/FAULT_INJECTION: forcing a failure/ { f = 1 }
-		f && / nf_hook_bpf_/ { n++; f = 0 } END { print n + 0 }')
-	fsnft() { ip netns exec "fs-$sfx" nft "$@"; }
-	fsnft list chain inet t f > /dev/null 2>&1 ||
-		fsnft add chain inet t f '{ type filter hook output priority 0; }'
-	fsnft add rule inet t f counter
+	fs_nft list chain inet t f > /dev/null 2>&1 ||
+		fs_nft add chain inet t f '{ type filter hook output priority 0; }'
+	fs_nft add rule inet t f counter
 	ip netns exec "fs-$sfx" ping -q -c 3 -i 0.2 -W 1 127.0.0.1 > /dev/null
-	fs_seen=$(fsnft list chain inet t f | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | tail -1)
+	fs_seen=$(fs_nft list chain inet t f | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | tail -1)
 	fs_before=$(nf_prog_ids | sort)
-	fsnft add chain inet t g '{ type filter hook output priority 1; }'
+	fs_nft add chain inet t g '{ type filter hook output priority 1; }'
 	fs_new=$(comm -13 <(echo "$fs_before") <(nf_prog_ids | sort) | wc -l)
 	ip netns del "fs-$sfx"
 	fs_left=$(back_to "$fs_base")
-	diag "failslab: $FAILSLAB_CYCLES add/delete cycles, $fs_errors commands failed," \
-		"$fs_gen failures forced in the generator; afterwards the chain saw" \
-		"${fs_seen:-0} packets, a new chain added $fs_new programs; programs" \
-		"$fs_base before, $fs_left after the namespace"
+	diag "failslab: $fs_sessions nft sessions of $FAILSLAB_CYCLES add/delete cycles," \
+		"$fs_errors commands failed, $fs_gen failures forced in the generator;" \
+		"afterwards the chain saw ${fs_seen:-0} packets, a new chain added $fs_new" \
+		"programs; programs $fs_base before, $fs_left after the namespace"
 	if [ "$fs_gen" -gt 0 ] && [ "${fs_seen:-0}" -ge 6 ] && [ "$fs_new" -gt 0 ] &&
 	   [ "$fs_left" -eq "$fs_base" ]; then
 		result failslab ok
