@@ -430,16 +430,20 @@ if [ -d $FS ] && failslab_set 0; then
 		cp "$lib" "$fsdir/"
 	done
 	loader=$(ls "$fsdir"/ld-linux*)
-	mark="patchgen-failslab-$sfx"
-	echo "$mark" > /dev/kmsg
+	# The kernel log as it comes: the failures' stacks overflow the ring
+	# buffer (a mark in it scrolled out, and no failure was counted).
+	dmesg -w > "$fsdir/kmsg" 2>&1 &
+	fs_log=$!
 	fs_errors=0 fs_gen=0 fs_sessions=0
 	while [ "$fs_gen" -eq 0 ] && [ "$fs_sessions" -lt "$FAILSLAB_SESSIONS" ]; do
 		fs_sessions=$((fs_sessions + 1))
 		failslab_session
+		sleep 1
 		# The generator's failures: stacks of forced failures through it.
-		fs_gen=$(dmesg | sed -n "/$mark/,\$p" | awk '/FAULT_INJECTION: forcing a failure/ { f = 1 }
-			f && / nf_hook_bpf_/ { n++; f = 0 } END { print n + 0 }')
+		fs_gen=$(awk '/FAULT_INJECTION: forcing a failure/ { f = 1 }
+			f && / nf_hook_bpf_/ { n++; f = 0 } END { print n + 0 }' "$fsdir/kmsg")
 	done
+	kill $fs_log; wait $fs_log 2> /dev/null
 	umount "$fsdir"
 	fs_nft list chain inet t f > /dev/null 2>&1 ||
 		fs_nft add chain inet t f '{ type filter hook output priority 0; }'
