@@ -116,6 +116,19 @@ setup_pair() {
 	EOF
 }
 
+# Wait ($2 seconds at most, default 60) until nf_progs is back to count $1,
+# and print the count: where the count to come back to is known, rather
+# than waiting for a pause in the releases.
+back_to() {
+	local left
+
+	for _ in $(seq 1 $((${2:-60} * 5))); do
+		left=$(nf_progs)
+		[ "$left" -eq "$1" ] && break
+		sleep 0.2
+	done
+	echo "$left"
+}
 slow_hits() { awk '$1 == "nfslow" { print $2 }' $TRACING/kprobe_profile; }
 ping_some() { ip netns exec "c-$sfx" ping -q -c 20 -i 0.01 -W 1 10.99.0.1 >/dev/null; }
 
@@ -244,13 +257,7 @@ for i in $(seq 1 "$CHURN"); do
 		ip netns exec "$ns" nft delete chain inet t churn || break
 done
 kill $dumper; wait $dumper 2> /dev/null
-# The count to come back to is known: wait for it (30 s at most) rather
-# than for a pause in the releases.
-for _ in $(seq 1 150); do
-	churn_left=$(nf_progs)
-	[ "$churn_left" -eq "$churn_base" ] && break
-	sleep 0.2
-done
+churn_left=$(back_to "$churn_base" 30)
 diag "churn: $i register/unregister cycles; programs $churn_base before, $churn_left after"
 churn_ok=0
 [ "$i" -eq "$CHURN" ] && [ "$churn_left" -eq "$churn_base" ] && churn_ok=1
@@ -297,16 +304,6 @@ calls_module() { # imm...: prints the ids of nf_hook_ programs that call one
 	for id in $(nf_prog_ids); do
 		bpftool prog dump xlated id "$id" 2> /dev/null | grep -Eq "$pat" && echo "$id"
 	done
-}
-back_to() { # count: wait (60 s at most) until nf_progs is back to it
-	local left
-
-	for _ in $(seq 1 300); do
-		left=$(nf_progs)
-		[ "$left" -eq "$1" ] && break
-		sleep 0.2
-	done
-	echo "$left"
 }
 if [ -n "${NF_HOOK_UNLOAD_MOD:-}" ]; then
 	echo 1 > $SWITCH
