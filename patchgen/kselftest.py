@@ -38,7 +38,7 @@ from patchgen.progress import Progress
 from patchgen.results import Attempt, Expectations, Outcome, TestResult, final_outcome
 from patchgen.settings import Settings
 from patchgen.vm.accel import Accel
-from patchgen.vm.guest import CommandResult, Guest, Trouble
+from patchgen.vm.guest import CaseTrouble, CommandResult, Guest, Trouble, trouble_by_case
 
 SELFTESTS_ROOT = "tools/testing/selftests"
 GUEST_DIR = "/tmp/patchgen-ksft"
@@ -627,27 +627,37 @@ def run_script(sess: _Session, script: ScriptPlan,
         return [TestResult(script.name, outcome, (attempt,), expectations.get(script.name))]
     out = []
     each = seconds / len(doc.subtests)
-    for sub in doc.subtests:
+    split = trouble_by_case(run.console, [(sub.number, sub.name) for sub in doc.subtests])
+    troubles = _case_troubles(doc.subtests, trouble, split)
+    for sub, case_trouble in zip(doc.subtests, troubles, strict=True):
         name = f"{script.name}:{sub.name}"
         outcome = _OUTCOMES.get(sub.status, Outcome.FAIL)
         console: tuple[str, ...] = ()
         detail = sub.directive
-        if trouble is not None and (trouble.fatal or outcome is not Outcome.SKIP):
-            # Our own scripts: a kernel that warned while they ran fails
-            # every case that ran (which one caused it, the log cannot
-            # tell); a kselftest's warning is noted and its verdict stands
-            # (run_one).
-            outcome = Outcome.CRASH if trouble.fatal else Outcome.FAIL
-            console, detail = trouble.excerpt, f"kernel {trouble}"
+        # Our own scripts: a kernel that warned while a case ran fails it (a
+        # kselftest's warning is noted and its verdict stands, run_one).  A
+        # skip stays a skip when the trouble is the whole script's; one
+        # during the skip itself fails it.
+        if case_trouble is not None and (case_trouble.fatal or outcome is not Outcome.SKIP
+                                         or split is not None):
+            outcome = Outcome.CRASH if case_trouble.fatal else Outcome.FAIL
+            console, detail = case_trouble.excerpt, f"kernel {case_trouble}"
         attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), detail, console)
         out.append(TestResult(name, outcome, (attempt,), expectations.get(name)))
+    after = split.after if split is not None else None
     if doc.errors:
         # Fewer results than the plan said, numbers out of order: the script
         # stopped (or went wrong) part way, and the cases it never printed
         # must not pass for being absent.
         attempt = Attempt(Outcome.CRASH, 0.0, res.returncode, res.stdout[-4000:] + res.stderr,
-                          "; ".join(doc.errors))
+                          "; ".join(doc.errors) + (f"; kernel {after}" if after else ""),
+                          after.excerpt if after else ())
         out.append(TestResult(script.name, Outcome.CRASH, (attempt,),
+                              expectations.get(script.name)))
+    elif after is not None:
+        attempt = Attempt(Outcome.CRASH if after.fatal else Outcome.FAIL, 0.0, res.returncode,
+                          "", f"kernel {after} after its last case", after.excerpt)
+        out.append(TestResult(script.name, attempt.outcome, (attempt,),
                               expectations.get(script.name)))
     return out
 
@@ -732,6 +742,25 @@ def attempt_from_ktap(res: CommandResult, seconds: float) -> Attempt:
     return Attempt(outcome, seconds, res.returncode, output, test.directive)
 
 
+def _case_troubles(cases: Sequence[ktap.Test], trouble: Trouble | None,
+                   split: CaseTrouble | None) -> list[Trouble | None]:
+    """The kernel trouble each case of a script is judged by: the one that
+    came while it ran, where the script marked its cases' ends in the
+    kernel log, and after an oops every later case's too (a kernel that
+    oopsed vouches for nothing); without the marks, the script's trouble is
+    every case's (which case caused it, the log cannot tell)."""
+    if split is None:
+        return [trouble] * len(cases)
+    out: list[Trouble | None] = []
+    fatal: Trouble | None = None
+    for sub in cases:
+        own = split.by_case.get(sub.number)
+        if own is not None and own.fatal and fatal is None:
+            fatal = own
+        out.append(fatal or own)
+    return out
+
+
 @dataclass(frozen=True)
 class _Watched:
     """A command run in the guest with an eye on the console."""
@@ -740,6 +769,7 @@ class _Watched:
     seconds: float
     trouble: Trouble | None  # what the kernel said meanwhile
     died: Attempt | None  # no result: the guest died, hung or ran out of time
+    console: str = ""  # the console meanwhile
 
 
 def _watched(sess: _Session, argv: list[str], timeout: int, env: dict[str, str]) -> _Watched:
@@ -753,7 +783,7 @@ def _watched(sess: _Session, argv: list[str], timeout: int, env: dict[str, str])
     seconds = time.monotonic() - start
     if res.returncode is None:
         return _Watched(res, seconds, None, _dead_guest(sess, guest, res, seconds, mark))
-    return _Watched(res, seconds, guest.trouble(mark), None)
+    return _Watched(res, seconds, guest.trouble(mark), None, guest.console()[mark:])
 
 
 def _dead_guest(sess: _Session, guest: Guest, res: CommandResult, seconds: float,

@@ -109,6 +109,38 @@ def find_trouble(console: str, since: int = 0) -> Trouble | None:
     return first
 
 
+# What our guest scripts write to /dev/kmsg when a case ends ("N name", as
+# its KTAP result line): the kernel's complaints between two marks belong to
+# the second case.
+CASE_DONE = re.compile(r"patchgen-case-done: (\d+) (\S+)")
+
+
+@dataclass(frozen=True)
+class CaseTrouble:
+    """A script's kernel trouble, case by case."""
+
+    by_case: dict[int, Trouble]  # case number -> the first trouble while it ran
+    after: Trouble | None  # after the last case ended (the script's cleanup)
+
+
+def trouble_by_case(console: str, cases: Sequence[tuple[int, str]]) -> CaseTrouble | None:
+    """Split ``console`` at the cases' end marks and find each case's
+    trouble; None unless every case left its mark, in order (the marks of
+    another script, or a log that lost one, attribute nothing)."""
+    marks = [m for m in CASE_DONE.finditer(console)
+             if (int(m[1]), m[2]) in set(cases)]
+    if [(int(m[1]), m[2]) for m in marks] != list(cases):
+        return None
+    by_case: dict[int, Trouble] = {}
+    start = 0
+    for m in marks:
+        found = find_trouble(console[start:m.start()])
+        if found is not None:
+            by_case[int(m[1])] = found
+        start = m.end()
+    return CaseTrouble(by_case, find_trouble(console[start:]))
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

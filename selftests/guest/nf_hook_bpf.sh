@@ -69,6 +69,9 @@ result() { # name ok|fail|skip [reason]
 	skip) ktap "ok $n $1 # SKIP ${3:-}" ;;
 	*) ktap "not ok $n $1"; failed=1 ;;
 	esac
+	# patchgen blames what the kernel says before this mark, and after the
+	# previous one, on this case.
+	echo "patchgen-case-done: $n $1" > /dev/kmsg 2>/dev/null || :
 }
 
 cleanup() {

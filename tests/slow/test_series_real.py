@@ -77,12 +77,16 @@ def checked(generated: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def tip_report(checked: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-               ) -> dict[str, Any]:
+def tip_run(checked: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tip")
     res = patchgen("test", "--rev", BRANCH, "--tests", "quick", "--output", str(out))
     assert res.returncode == 0, res.stdout[-3000:]
-    data: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return out
+
+
+@pytest.fixture(scope="module")
+def tip_report(tip_run: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((tip_run / "report.json").read_text())
     return data
 
 
@@ -175,3 +179,16 @@ def test_html_report_renders_in_headless_chromium(checked: dict[str, Any],
     subprocess.run([*argv, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_the_runtime_checks_mark_their_cases_in_the_kernel_log(tip_run: Path) -> None:
+    """A kernel warning is blamed on the case during which it came
+    (kselftest.run_script): that needs every case's end mark on the
+    console of the guest that ran it."""
+    consoles = "".join(p.read_text(errors="replace").replace("\r", "")
+                       for p in tip_run.glob("boot-*/console.log"))
+    names = ("programs_exist", "datapath_bpf", "datapath_slow", "programs_shared",
+             "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload",
+             "failslab", "perf_names", "audit_balanced", "lockdep_on")
+    for n, name in enumerate(names, 1):
+        assert f"patchgen-case-done: {n} {name}\n" in consoles, name

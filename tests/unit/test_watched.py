@@ -166,3 +166,81 @@ def test_equivalence_cases_stop_at_an_oops() -> None:
                                     (NO_VARIANT,), Progress(stream=io.StringIO(), quiet=True))
     assert result.name == "equiv [unpatched]" and result.outcome is Outcome.CRASH
     assert result.attempts[0].detail.startswith("kernel ") and sess.discarded == 1
+
+
+def _done(n: int, name: str) -> str:
+    return f"[   12.{n:06d}] patchgen-case-done: {n} {name}\n"
+
+
+KTAP_THREE = "TAP version 13\n1..3\nok 1 a\nok 2 b\nok 3 c\n"
+
+
+def _three(console: str) -> list[Outcome]:
+    sess = FakeSession(FakeGuest(0, KTAP_THREE, console))
+    results = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                   Expectations(None, {}))
+    return [r.outcome for r in results]
+
+
+def test_a_warning_fails_only_the_case_that_was_running() -> None:
+    """A script that marks the end of each case in the kernel log
+    (patchgen-case-done) gets the warning attributed to the case during
+    which it came, not to every case of the script."""
+    sess = FakeSession(FakeGuest(0, KTAP_THREE, _done(1, "a") + WARN + _done(2, "b")
+                                 + _done(3, "c")))
+    a, b, c = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                   Expectations(None, {}))
+    assert (a.outcome, b.outcome, c.outcome) == (Outcome.PASS, Outcome.FAIL, Outcome.PASS)
+    assert b.attempts[0].detail == "kernel warning" and b.attempts[0].console
+
+
+def test_a_warning_before_the_first_mark_is_the_first_cases() -> None:
+    assert _three(WARN + _done(1, "a") + _done(2, "b") + _done(3, "c")) == [
+        Outcome.FAIL, Outcome.PASS, Outcome.PASS]
+
+
+def test_a_warning_after_the_last_case_is_a_result_of_its_own() -> None:
+    """In the script's cleanup: no case ran, but the run must not pass."""
+    sess = FakeSession(FakeGuest(0, KTAP_THREE, _done(1, "a") + _done(2, "b") + _done(3, "c")
+                                 + LOCKDEP))
+    *cases, extra = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                         Expectations(None, {}))
+    assert [r.outcome for r in cases] == [Outcome.PASS] * 3
+    assert extra.name == "checks.sh" and extra.outcome is Outcome.FAIL
+    assert "after its last case" in extra.attempts[0].detail
+
+
+def test_an_oops_crashes_its_case_and_every_later_one() -> None:
+    """A kernel that oopsed cannot vouch for what ran after."""
+    assert _three(_done(1, "a") + OOPS + _done(2, "b") + _done(3, "c")) == [
+        Outcome.PASS, Outcome.CRASH, Outcome.CRASH]
+
+
+def test_marks_of_another_run_do_not_count() -> None:
+    """Marks are matched by number and name; a console with marks that do
+    not match the results (another script's) attributes nothing."""
+    assert _three(_done(1, "x") + WARN + _done(2, "y")) == [Outcome.FAIL] * 3
+
+
+def test_a_warning_while_a_case_skips_fails_it() -> None:
+    """With the cases marked, a warning in a skip's own window belongs to
+    no other case: the skip must not hide it."""
+    sess = FakeSession(FakeGuest(0, "TAP version 13\n1..2\nok 1 a\nok 2 b # SKIP no failslab\n",
+                                 _done(1, "a") + WARN + _done(2, "b")))
+    a, b = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                Expectations(None, {}))
+    assert (a.outcome, b.outcome) == (Outcome.PASS, Outcome.FAIL)
+
+
+def test_a_script_cut_short_names_the_trouble_after_its_last_case() -> None:
+    sess = FakeSession(FakeGuest(0, "TAP version 13\n1..3\nok 1 a\n",
+                                 _done(1, "a") + WARN))
+    a, script = kselftest.run_script(cast(Any, sess), ScriptPlan(Path("checks.sh"), 60),
+                                     Expectations(None, {}))
+    assert a.outcome is Outcome.PASS and script.outcome is Outcome.CRASH
+    assert "kernel warning" in script.attempts[0].detail and script.attempts[0].console
+
+
+def test_marks_on_a_serial_console_end_in_crlf() -> None:
+    console = _done(1, "a") + WARN + _done(2, "b") + _done(3, "c")
+    assert _three(console.replace("\n", "\r\n")) == [Outcome.PASS, Outcome.FAIL, Outcome.PASS]
