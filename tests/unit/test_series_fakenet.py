@@ -7,6 +7,7 @@ change; review the diff before committing it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -586,3 +587,40 @@ def test_one_object_is_allocated_the_way_the_tree_wants(fakenet: Path, tmp_path:
     detach = _function(gen, "void nf_hook_bpf_detach(struct nf_hook_entries *e)\n")
     assert "c = kmalloc_obj(*c, GFP_KERNEL_ACCOUNT);" in attach
     assert "c = kmalloc_obj(*c, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);" in detach
+
+
+def _grown_structs(old: str, new: str) -> set[str]:
+    """Structs of a header that have more member lines in ``new``."""
+    def members(text: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        name = None
+        for line in text.splitlines():
+            m = re.match(r"struct (\w+) \{$", line)
+            if m:
+                name = m[1]
+                out[name] = 0
+            elif line.startswith("};"):
+                name = None
+            elif name and re.match(r"\t[\w \t]+[\s*]\**\w+(\[\w*\])?;$", line):
+                out[name] += 1
+        return out
+    before, after = members(old), members(new)
+    return {s for s, n in after.items() if s in before and n > before[s]}
+
+
+def test_a_patch_that_grows_a_struct_says_so(fakenet: Path, tmp_path: Path) -> None:
+    """A maintainer wants to know what a change costs every packet: a patch
+    that adds members to a struct of a header names it and says whether
+    (and by how much) it grows."""
+    plan = plan_for(fakenet, tmp_path / "cache")
+    grown = {}
+    for p in plan.patches:
+        structs = set()
+        for c in p.changes:
+            if c.path.endswith(".h") and c.old is not None:
+                structs |= _grown_structs(c.old, c.new)
+        for struct in structs:
+            grown[(p.spec.number, struct)] = (f"struct {struct}" in p.message
+                                              and "grow" in p.message)
+    assert (4, "nf_hook_state") in grown  # the miniature tree has it
+    assert all(grown.values()), grown
