@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from patchgen.csrc import CFile, Edit, Function
+from patchgen.csrc import Call, CFile, Edit, Function
 from patchgen.series import cedit
 from patchgen.series.context import Context
 from patchgen.series.view import RecipeError, TreeView
@@ -155,9 +155,10 @@ def generator(ctx: Context) -> dict[str, Any]:
     obj = PurePosixPath(runtime.generator).with_suffix(".o").name
     _makefile(view, f"netfilter-$(CONFIG_{runtime.kconfig}) += {obj}\n")
     _netfilter_h(ctx)
-    _core_c(view)
+    unregister = _core_c(view)
     _sysctl_doc(view, r.render("doc/netfilter-sysctl-nf_hook_bpf.rst.j2", **params))
     return {"drop": params["drop"], "max_hooks": MAX_PROG_HOOKS, "hook_limit": _hook_limit(view),
+            "unregister": unregister,
             "retpoline": ctx.facts.retpoline_symbol, "own_walks": params["own_walks"]}
 
 
@@ -306,7 +307,9 @@ def _line_edit(cf: CFile, fn: Function, pattern: str, text: str, *, before: bool
                                   for line in text.split("\n")))
 
 
-def _core_c(view: TreeView) -> None:
+def _core_c(view: TreeView) -> str:
+    """The generator's calls in core.c; returns the function that
+    unregisters a hook."""
     cf = view.parse(CORE_C)
     include = _after_includes(cf)
 
@@ -316,45 +319,75 @@ def _core_c(view: TreeView) -> None:
     remove = fn("nf_remove_net_hook")
     blob = str(remove.params[0].name)
     free = fn("nf_hook_entries_free")
+    shrink = fn("__nf_hook_entries_try_shrink")
+    shrink_edits = _shrink_edits(cf, shrink)
     view.edit(CORE_C, [
         Edit(include, include, "#include <net/netfilter/nf_hook_bpf.h>\n"),
         _line_edit(cf, fn("__nf_register_net_hook"), r"rcu_assign_pointer\(\*pp, new_hooks\);",
                    "nf_hook_bpf_attach(new_hooks);", before=True),
-        _line_edit(cf, fn("__nf_hook_entries_try_shrink"), r"hooks_validate\(new\);",
-                   "nf_hook_bpf_attach(new);", before=False),
+        *shrink_edits,
         _line_edit(cf, remove, r"WRITE_ONCE\(orig_ops\[i\], \(void \*\)&dummy_ops\);",
                    f"nf_hook_bpf_detach({blob});", before=False),
         # After "if (!e) return;", at the level of the function body.
         _line_edit(cf, free, r"return;", "\nnf_hook_bpf_detach(e);", before=False, indent="\t"),
         _rename_call(cf, fn("nf_hook_slow_list"), "nf_hook_slow", "nf_hook_entries_run"),
     ])
+    return _unregister(cf, shrink)
 
 
-# -- patch 7 --------------------------------------------------------------------------
-def dying_netns(ctx: Context) -> dict[str, Any]:
-    view = ctx.view
-    cf = view.parse(CORE_C)
-    shrink = cedit.require_function(view, CORE_C, "__nf_hook_entries_try_shrink")
+def _unregister(cf: CFile, shrink: Function) -> str:
+    """The function that unregisters a hook: the caller of ``shrink`` with a struct net."""
+    for call in cf.calls(shrink.name):
+        caller = cf.enclosing(call.name_start)
+        if caller is not None and _net_of(cf, call) is not None:
+            return caller.name
+    raise RecipeError(f"{CORE_C}: no caller of {shrink.name}() has a struct net: "
+                      "no hook unregistration to rebuild the program for")
+
+
+def _shrink_edits(cf: CFile, shrink: Function) -> list[Edit]:
+    """A shrunk blob gets a program only where the caller says so: hook
+    unregistration (the caller with a struct net) does, the NAT lookup
+    blobs (nf_hook_entries_delete_raw()), which no program runs, do not."""
     edits = [cedit.reflow_params(cf, shrink, [p.text for p in shrink.params] + ["bool recompile"]),
-             _line_edit(cf, shrink, r"nf_hook_bpf_attach\(new\);",
-                        "if (recompile)\n\tnf_hook_bpf_attach(new);", before=True)]
-    line = cedit.statement_after(cf, shrink, r"nf_hook_bpf_attach\(new\);")
-    edits.append(Edit(line[0], line[1], ""))
+             _line_edit(cf, shrink, r"hooks_validate\(new\);",
+                        "if (recompile)\n\tnf_hook_bpf_attach(new);", before=False)]
     # The kernel-doc right above the function, nobody else's.
     comment = cf.comment_before(shrink.start)
     doc = re.search(r"^ \* @pp -- [^\n]*\n", comment.text, re.M) if comment else None
     if comment is not None and doc is not None:
         edits.append(Edit(comment.start + doc.end(), comment.start + doc.end(),
                           " * @recompile -- generate a bpf program for the new blob\n"))
-    unregister = None
+    edits += [Edit(call.close, call.close,
+                   ", true" if _net_of(cf, call) is not None else ", false")
+              for call in cf.calls(shrink.name)]
+    return edits
+
+
+def _net_of(cf: CFile, call: Call) -> str | None:
+    """The struct net parameter of the function that makes ``call``."""
+    caller = cf.enclosing(call.name_start)
+    return next((str(p.name) for p in caller.params if p.type == "struct net *"), None) \
+        if caller else None
+
+
+# -- patch 7 --------------------------------------------------------------------------
+def dying_netns(ctx: Context) -> dict[str, Any]:
+    """Hook unregistration stops rebuilding programs once its netns is dying."""
+    view = ctx.view
+    cf = view.parse(CORE_C)
+    edits, unregister = [], None
     for call in cf.calls("__nf_hook_entries_try_shrink"):
+        net = _net_of(cf, call)
+        if net is None:
+            continue
+        last = call.args[-1] if call.args else None
+        if last is None or last.text.strip() != "true":
+            raise RecipeError(f"{CORE_C}:{cf.line_of(call.name_start)}: "
+                              "__nf_hook_entries_try_shrink() without 'true' to replace")
+        edits.append(Edit(last.start, last.end, f"check_net({net})"))
         caller = cf.enclosing(call.name_start)
-        net = next((p.name for p in caller.params if p.type == "struct net *"), None) \
-            if caller else None
-        value = f"check_net({net})" if net else "false"
-        if net and caller:
-            unregister = caller.name
-        edits.append(Edit(call.close, call.close, f", {value}"))
+        unregister = caller.name if caller else None
     if unregister is None:
         raise RecipeError(f"{CORE_C}: no caller of __nf_hook_entries_try_shrink() has a "
                           "struct net to check")

@@ -7,7 +7,7 @@ on it and not on each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,9 @@ class Runtime:
     # the kernel under test), and where they find it.
     checks_module: str = ""
     checks_module_env: str = ""
+    # What the selftest uses, for the selftest directory's config fragment
+    # (an option the fragment has already, at any value, stays as it is).
+    selftest_config: Sequence[str] = ()
     # Guest-check cases that test what a later patch adds: the text the
     # generator file holds once that patch is in (see unmet_needs()).
     needs: Mapping[str, str] = field(default_factory=dict)

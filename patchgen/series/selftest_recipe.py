@@ -37,13 +37,16 @@ def selftest(ctx: Context) -> dict[str, Any]:
     view.write(makefile, add_target_flags(text, helper, "CFLAGS += $(KHDR_INCLUDES)", makefile))
     if view.exists(f"{directory}/.gitignore"):
         _sorted_add(view, f"{directory}/.gitignore", helper)
+    added = []
     if view.exists(f"{directory}/config"):
         # merge_config.sh drops an option whose dependencies are off (as
         # in x86_64_defconfig): the fragment names them too.
         kconfig = ctx.runtime.kconfig
-        for symbol in (kconfig, *kconfig_depends(view, KCONFIG, kconfig)):
-            _config(view, f"{directory}/config", f"CONFIG_{symbol}=y")
-    return {"directory": directory}
+        options = [f"CONFIG_{symbol}=y"
+                   for symbol in (kconfig, *kconfig_depends(view, KCONFIG, kconfig))]
+        added = [option for option in (*options, *ctx.runtime.selftest_config)
+                 if _config(view, f"{directory}/config", option)]
+    return {"directory": directory, "config_added": added}
 
 
 # Symbols of the architecture, which a config fragment does not set.
@@ -117,10 +120,12 @@ def _sorted_add(view: TreeView, path: str, entry: str) -> None:
     view.write(path, "".join([*lines[:pos], entry + "\n", *lines[pos:]]))
 
 
-def _config(view: TreeView, path: str, option: str) -> None:
-    """The directory's config fragment lists what its tests need, sorted."""
+def _config(view: TreeView, path: str, option: str) -> bool:
+    """The directory's config fragment lists what its tests need, sorted;
+    False if it has the option already."""
     lines = view.read(path).splitlines(keepends=True)
     if any(line.startswith(option.split("=")[0] + "=") for line in lines):
-        return
+        return False
     pos = next((i for i, line in enumerate(lines) if line.strip() > option), len(lines))
     view.write(path, "".join([*lines[:pos], option + "\n", *lines[pos:]]))
+    return True

@@ -166,6 +166,20 @@ pad_chains() {
 	done | nsnft "$1" -f -
 }
 
+# Wait (30 s at most) until no program of $1 hooks or more is left; case
+# $2 fails otherwise.
+no_prog_of() {
+	local left i
+
+	for i in $(seq 1 60); do
+		left=$(prog_ids "$1")
+		[ -z "$left" ] && return 0
+		sleep 0.5
+	done
+	diag "$2: programs of $1 hooks or more exist before: $left"
+	return 1
+}
+
 # Case $1 pads its location, hook $4 of table inet $3 in netns $2, with
 # empty base chains c1..c$5, to $6 hooks: a count no other case uses.  It
 # needs the location's program, else it compares nf_hook_slow() with
@@ -174,17 +188,7 @@ pad_chains() {
 # Programs of that size still around (a retry's, released by a work item
 # after its namespace went) must go first: the padding could share one.
 pad_location() {
-	local before i
-
-	for i in $(seq 1 60); do
-		before=$(prog_ids "$6")
-		[ -z "$before" ] && break
-		sleep 0.5
-	done
-	if [ -n "$before" ]; then
-		diag "$1: programs of $6 hooks or more exist before the padding: $before"
-		return 1
-	fi
+	no_prog_of "$6" "$1" || return 1
 	pad_chains "$2" "$3" "$4" 1 "$5" || return 1
 	[ -n "$(prog_ids "$6")" ] && return 0
 	diag "$1: no program of $6 hooks or more, the case ran nf_hook_slow() only"
@@ -493,17 +497,20 @@ add_chains() {
 # pings over loopback with the switch at 1 and at 0: every chain must count
 # every packet.  $3: whether the location gets a program of its own.
 many_hooks_at() {
-	local ns=$1 want=$2 prog=$3 ok=1 err i v c pkts low name=nf_hook_$2
+	local ns=$1 want=$2 prog=$3 ok=1 err i v c pkts low
 
+	# A program of $want hooks or more (an LSM's hooks may share the
+	# location) is this location's if there was none before.
+	no_prog_of "$want" many_hooks || return 1
 	nsnft "$ns" add table ip t
 	if ! err=$(add_chains "$ns" 0 $((want - 1))); then
 		diag "$want chains: $(echo "$err" | grep -m1 Error)"
 		return 1
 	fi
-	if "$PROGS" -n 2> /dev/null | awk -v n="$name" '$2 == n { f = 1 } END { exit !f }'; then
-		[ "$prog" = yes ] || { diag "$want hooks: a $name program"; ok=0; }
+	if [ -n "$(prog_ids "$want")" ]; then
+		[ "$prog" = yes ] || { diag "$want hooks: a program of $want hooks or more"; ok=0; }
 	else
-		[ "$prog" = no ] || { diag "$want hooks: no $name program"; ok=0; }
+		[ "$prog" = no ] || { diag "$want hooks: no program of $want hooks or more"; ok=0; }
 	fi
 	# Each ping is two packets into the input hook: request and reply.
 	for v in 1 0; do

@@ -166,7 +166,10 @@ def _fake_world(tmp_path: Path, listing: str, jit_enable: int = 1,
     after = tmp_path / ("after" if padded is not None else "before")
     scripts = {
         "id": "echo 0",
-        "nft": f'[ "$1" = -f ] && grep -q " c1 {{" && touch {mark}; exit 0',
+        "nft": (f'[ "$1" = -f ] && grep -q " c1 {{" && touch {mark}\n'
+                # Every chain's counter has seen plenty.
+                '[ "$1 $2" = "list chain" ] && echo "counter packets 100 bytes 6000"\n'
+                "exit 0"),
         "ping": "exit 0",
         "dmesg": "exit 0",
         # ip netns exec NS CMD...: run CMD here.
@@ -244,5 +247,32 @@ def test_drop_errno_needs_a_program_at_its_location(tmp_path: Path, listing: str
     with itself and passed."""
     env = _fake_world(tmp_path, listing, padded=padded)
     proc = subprocess.run(["bash", "-c", _script_text(env, "test_drop_errno\n")],
+                          capture_output=True, text=True, env=dict(os.environ, **env), timeout=60)
+    assert verdict in proc.stdout.splitlines(), proc.stdout
+
+
+def test_what_the_bpf_patch_says_is_refused_must_fail_in_the_walk() -> None:
+    """Patch 5 says user space cannot pin a generated program or put it into
+    a map (bpf_prog_get_ok() refuses it); the selftest's bpf(2) walk must
+    then require those commands to fail, not merely allow it."""
+    message = (SELFTEST.parent / "commit" / "05-bpf-kernel-prog.txt.j2").read_text()
+    assert "pin" in message and "into a map" in message
+    helper = HELPER_C.read_text()
+    for command in ("OBJ_PIN", "PROG_BIND_MAP"):
+        calls = [line for line in helper.splitlines() if f'"{command}", sys_bpf(' in line]
+        assert calls and all("MUST_FAIL" in line for line in calls), (command, calls)
+
+
+@pytest.mark.parametrize("padded, verdict", [
+    (ONE + "8 nf_hook_64 00112233445566dd\\n", "ok 1 many_hooks"),
+    # An LSM's hook at the location: one more (a hostile read: the case
+    # wanted exactly nf_hook_64, while the other cases allow for it).
+    (ONE + "8 nf_hook_65 00112233445566dd\\n", "ok 1 many_hooks"),
+    (ONE, "not ok 1 many_hooks"),
+])
+def test_many_hooks_allows_for_hooks_sharing_the_location(tmp_path: Path, padded: str,
+                                                          verdict: str) -> None:
+    env = _fake_world(tmp_path, ONE, padded=padded)
+    proc = subprocess.run(["bash", "-c", _script_text(env, "test_many_hooks\n")],
                           capture_output=True, text=True, env=dict(os.environ, **env), timeout=60)
     assert verdict in proc.stdout.splitlines(), proc.stdout

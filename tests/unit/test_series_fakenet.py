@@ -6,6 +6,7 @@ change; review the diff before committing it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -412,6 +413,12 @@ def test_the_selftest_directory_gets_what_the_test_needs(fakenet: Path, tmp_path
         if symbol != "64BIT":  # the architecture's, not a fragment's
             assert f"CONFIG_{symbol}=y" in config, symbol
     assert "CONFIG_NFT_QUEUE=m" in config  # what was there stays
+    # What the script itself uses (veth pairs, "ct state", "table ip"),
+    # which 6.1's fragment relies on a default config for (a maintainer's
+    # read): series.toml [runtime] selftest_config.
+    for option in ("CONFIG_VETH=m", "CONFIG_NF_CONNTRACK=m", "CONFIG_NFT_CT=m",
+                   "CONFIG_NF_TABLES_IPV4=y"):
+        assert option in config, option
     assert "nf_hook_bpf_progs" in files[f"{d}/.gitignore"].splitlines()
     make = files[f"{d}/Makefile"]
     rule = "$(OUTPUT)/nf_hook_bpf_progs: CFLAGS += $(KHDR_INCLUDES)\n"
@@ -624,3 +631,35 @@ def test_a_patch_that_grows_a_struct_says_so(fakenet: Path, tmp_path: Path) -> N
                                               and "grow" in p.message)
     assert (4, "nf_hook_state") in grown  # the miniature tree has it
     assert all(grown.values()), grown
+
+
+def test_blobs_no_program_runs_get_none_from_the_generator_patch_on(fakenet: Path,
+                                                                     tmp_path: Path) -> None:
+    """The NAT lookup blobs (nf_hook_entries_delete_raw()) are never run by
+    a program; the generator patch must not build them one that the next
+    patch then quietly stops building.  That patch only adds check_net()."""
+    plan = plan_for(fakenet, tmp_path / "cache")
+    core = "net/netfilter/core.c"
+    gen = next(c for c in plan.patches[5].changes if c.path == core).new
+    raw = gen[gen.index("void nf_hook_entries_delete_raw("):]
+    raw = raw[:raw.index("\n}\n")]
+    assert "__nf_hook_entries_try_shrink(p, pp, false);" in raw
+    dying = next(c for c in plan.patches[6].changes if c.path == core)
+    removed = [line for line in difflib.unified_diff(
+        (dying.old or "").splitlines(), dying.new.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert removed == ["-\tp = __nf_hook_entries_try_shrink(p, pp, true);",
+                       "+\tp = __nf_hook_entries_try_shrink(p, pp, check_net(net));"]
+
+
+def test_the_inline_dispatch_reads_the_program_only_when_switched_on(fakenet: Path,
+                                                                     tmp_path: Path) -> None:
+    """nf_hook_entries_run() is inlined into every NF_HOOK(): with the
+    switch at 0 (its static key off) it must not load e->hook_prog first."""
+    plan = plan_for(fakenet, tmp_path / "cache")
+    header = next(c.new for c in plan.patches[5].changes
+                  if c.path == "include/linux/netfilter.h")
+    body = header[header.index("static __always_inline int nf_hook_entries_run("):]
+    body = body[:body.index("\n}\n")]
+    assert body.index("static_branch_likely(&nf_hook_bpf_enabled)") < \
+        body.index("READ_ONCE(e->hook_prog)")
