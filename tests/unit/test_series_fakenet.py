@@ -663,3 +663,14 @@ def test_the_inline_dispatch_reads_the_program_only_when_switched_on(fakenet: Pa
     body = body[:body.index("\n}\n")]
     assert body.index("static_branch_likely(&nf_hook_bpf_enabled)") < \
         body.index("READ_ONCE(e->hook_prog)")
+
+
+def test_the_sysctl_documentation_says_where_an_admin_sees_the_programs(
+        fakenet: Path, tmp_path: Path) -> None:
+    """An administrator reads this page, not the commit messages: how the
+    programs show up (bpftool) and which limit they count against."""
+    plan = plan_for(fakenet, tmp_path / "cache", upto=6)
+    doc = next(c for c in plan.patches[5].changes if c.path.endswith(".rst"))
+    text = " ".join(doc.new.split())
+    assert "bpftool prog show" in text and "nf_hook_<number of hooks>" in text
+    assert "net.core.bpf_jit_limit" in text
