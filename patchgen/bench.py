@@ -17,7 +17,6 @@ real ones.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import statistics
@@ -881,7 +880,7 @@ def format_run_diff(rows: Sequence[RunDiff], other: str, limit: float = 0.01) ->
 
 
 def write(result: BenchResult, run_dir: Path) -> tuple[Path, Path]:
-    (run_dir / "bench.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    runfile.write(run_dir / BenchResult.FILE, result.to_json())
     (run_dir / "bench.txt").write_text(format_table(result) + "\n")
     junit.write(junit_tree(result), run_dir / "junit.xml")
     return run_dir / "bench.json", plot(result, run_dir / "bench.png")

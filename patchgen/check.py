@@ -23,7 +23,6 @@ kselftests installed from it), not only the bzImage.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -437,7 +436,8 @@ def check_series(tree: trees.Tree, branch: str, profile: Profile, settings: Sett
             if checkpatch:
                 pc.checkpatch = run_checkpatch(git, src, sha)
             _say(progress, pc)
-    (run_dir / "check.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        # After every patch: an interrupted check keeps what it showed.
+        runfile.write(run_dir / CheckReport.FILE, report.to_json())
     return report
 
 

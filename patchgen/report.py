@@ -100,9 +100,7 @@ def save_run(report: Report, run_dir: Path) -> None:
 
 def write_json(report: Report, path: Path) -> None:
     """Whole or not at all: an interrupted write leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report.to_json(), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    runfile.write(path, report.to_json())
 
 
 def junit_tree(report: Report, suite: str = "netfilter-kselftests") -> ET.ElementTree:

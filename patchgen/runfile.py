@@ -11,6 +11,7 @@ version 1: the format did not change otherwise.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
@@ -81,6 +82,22 @@ def load(path: Path, read: Callable[[Mapping[str, Any]], T], current: int) -> T:
     except ValueError as exc:
         raise RunFileError(f"{path}: not JSON: {exc}") from None
     return parse(data, read, current, str(path))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once: an interrupt or a full
+    disk leaves the old file or the new one, never half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write(path: Path, data: Mapping[str, Any]) -> None:
+    """A run file (``to_json()``), replaced all at once (write_text)."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patchgen import bisect, kconfig, kselftest, smoke, stages
+from patchgen import bisect, kconfig, kselftest, runfile, smoke, stages
 from patchgen import tree as trees
 from patchgen.errors import BuildFailure, UserError
 from patchgen.git import Git
@@ -142,7 +142,4 @@ def _probe(sha: str, number: int, git: Git, tree: trees.Tree, profile: kconfig.P
 
 
 def _save(report: bisect.BisectReport, run_dir: Path) -> None:
-    import json
-
-    (run_dir / bisect.BisectReport.FILE).write_text(json.dumps(report.to_json(), indent=2)
-                                                    + "\n")
+    runfile.write(run_dir / bisect.BisectReport.FILE, report.to_json())

@@ -10,13 +10,12 @@ earlier value.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchgen import shard
+from patchgen import runfile, shard
 from patchgen.errors import UserError
 from patchgen.progress import Progress
 from patchgen.report import Report
@@ -61,12 +60,7 @@ def run(req: DurationsRequest, settings: Settings, progress: Progress) -> Durati
     changes = tuple((k, before.get(k), v) for k, v in after.items() if before.get(k) != v)
     if not req.dry_run:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, path)  # never half a file
-        finally:
-            tmp.unlink(missing_ok=True)
+        runfile.write_text(path, text)
         progress.info(f"wrote {path}: {len(changes)} of {len(after)} units changed")
     return DurationsOutcome(path, not req.dry_run, changes)
 
