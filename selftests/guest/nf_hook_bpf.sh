@@ -76,6 +76,8 @@ result() { # name ok|fail|skip [reason]
 
 cleanup() {
 	for ns in "${ns_list[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ -n "${jl_limit:-}" ] && echo "$jl_limit" > $JIT_LIMIT
+	[ -n "${jl_dir:-}" ] && { touch "$jl_dir/done"; rm -rf "$jl_dir"; }
 	[ -d $TRACING/events/patchgen ] && {
 		echo 0 > $TRACING/events/patchgen/enable
 		echo '-:patchgen/nfslow' >> $TRACING/kprobe_events
@@ -88,7 +90,7 @@ if [ ! -e $SWITCH ]; then
 	ktap "1..0 # SKIP no net.netfilter.nf_hook_bpf: kernel without the generator"
 	exit 4
 fi
-ktap "1..13"
+ktap "1..14"
 mountpoint -q $TRACING || mount -t tracefs nodev $TRACING 2>/dev/null
 
 . "$(dirname "$0")/../lib/nf_progs.sh"
@@ -351,6 +353,88 @@ if [ -n "${NF_HOOK_UNLOAD_MOD:-}" ]; then
 	fi
 else
 	result module_unload skip "no module to load (NF_HOOK_UNLOAD_MOD; patchgen builds it)"
+fi
+
+# A task without CAP_BPF (nobody, root of a user namespace of its own)
+# builds the programs of the hooks it registers, and their JIT images count
+# against net.core.bpf_jit_limit for it: below the limit its location gets
+# a program, past it none and the location keeps nf_hook_slow() (patch 6
+# says so); its ruleset works either way.  Seven base chains at ip output
+# (after an LSM's hook, if any): a sequence no other check builds, so the
+# program is the namespace's own, not one shared from the cache.
+JIT_LIMIT=/proc/sys/net/core/bpf_jit_limit
+jl_inner='set -e
+ip link set lo up
+for i in 1 2 3 4 5 6 7; do
+	echo "add chain ip jl c$i { type filter hook output priority $i; counter; }"
+done | { echo "add table ip jl"; cat; } | nft -f -
+echo $$ > "$1/pid"
+while [ ! -e "$1/done" ]; do sleep 0.1; done'
+# Round $1: sets jl_ids, the namespace's new programs, and jl_pkts, what
+# its last chain counted during three pings over loopback.
+jl_round() {
+	local before pid
+
+	rm -f "$jl_dir/pid" "$jl_dir/done"
+	jl_ids="" jl_pkts=0
+	before=$(nf_prog_ids | sort)
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		unshare -Urn bash -c "$jl_inner" jl "$jl_dir" > "$jl_dir/log.$1" 2>&1 &
+	for _ in $(seq 1 100); do
+		[ -s "$jl_dir/pid" ] && break
+		sleep 0.1
+	done
+	pid=$(cat "$jl_dir/pid" 2> /dev/null)
+	if [ -n "$pid" ]; then
+		jl_ids=$(comm -13 <(echo "$before") <(nf_prog_ids | sort) | tr '\n' ' ')
+		nsenter -t "$pid" -n ping -q -c 3 -i 0.2 127.0.0.1 > /dev/null
+		jl_pkts=$(nsenter -t "$pid" -n nft list chain ip jl c7 |
+			sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+	fi
+	touch "$jl_dir/done"
+	wait $!
+}
+# Wait (30 s at most) until none of the programs $@ is left.
+jl_gone() {
+	local id left
+
+	for _ in $(seq 1 150); do
+		left=$(nf_prog_ids)
+		for id in "$@"; do
+			echo "$left" | grep -qx "$id" && break
+			id=""
+		done
+		[ -z "$id" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups -- unshare -Urn true 2> /dev/null; then
+	result jit_limit skip "no user namespaces for unprivileged users"
+else
+	echo 1 > $SWITCH
+	jl_dir=$(mktemp -d /tmp/jitlimit.XXXXXX)
+	chmod 777 "$jl_dir"
+	jl_round below
+	below_ids=$jl_ids below_pkts=${jl_pkts:-0}
+	# shellcheck disable=SC2086 # one id per word
+	jl_gone $below_ids || diag "jit_limit: programs $below_ids still there after 30 s"
+	jl_limit=$(cat $JIT_LIMIT)
+	echo 1 > $JIT_LIMIT
+	jl_round past
+	echo "$jl_limit" > $JIT_LIMIT
+	jl_limit=""
+	n_below=$(echo "$below_ids" | wc -w) n_past=$(echo "$jl_ids" | wc -w)
+	diag "jit_limit: unprivileged namespace below the limit: $n_below new program(s)" \
+		"($below_ids), $below_pkts packets counted; past it: $n_past new program(s)," \
+		"${jl_pkts:-0} packets"
+	sed 's/^/# /' "$jl_dir"/log.* | head -20
+	if [ "$n_below" -ge 1 ] && [ "$n_past" -eq 0 ] &&
+	   [ "$below_pkts" -ge 6 ] && [ "${jl_pkts:-0}" -ge 6 ]; then
+		result jit_limit ok
+	else
+		result jit_limit fail
+	fi
 fi
 
 # Failslab (profile lockdep): an nft process, once it runs, adds and

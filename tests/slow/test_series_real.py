@@ -124,8 +124,8 @@ def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any
     checks = {t["name"]: t for t in tip_report["tests"] if t["name"].startswith("nf_hook_bpf")}
     assert set(checks) == {f"nf_hook_bpf.sh:{n}" for n in (
         "programs_exist", "datapath_bpf", "datapath_slow", "programs_shared",
-        "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload", "failslab",
-        "perf_names", "audit_balanced", "lockdep_on")}
+        "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload", "jit_limit",
+        "failslab", "perf_names", "audit_balanced", "lockdep_on")}
     # Failslab and lockdep need a kernel with them (profile lockdep); this
     # tier builds the selftests profile.
     for name in ("failslab", "lockdep_on"):
@@ -147,6 +147,10 @@ def test_generated_programs_are_listed_used_and_shared(tip_report: dict[str, Any
         checks["nf_hook_bpf.sh:datapath_bpf"]["attempts"][0]["output"]
     assert "100 chains added, 3 left" in \
         checks["nf_hook_bpf.sh:churn_traffic"]["attempts"][0]["output"]
+    # Past bpf_jit_limit an unprivileged namespace got no program, and its
+    # ruleset worked (patch 6's message says so).
+    assert "past it: 0 new program(s)" in \
+        checks["nf_hook_bpf.sh:jit_limit"]["attempts"][0]["output"]
     # The module was built, loaded and unloaded every round, and its hooks ran.
     assert "module unload: 20 rounds (all done: 1)" in \
         checks["nf_hook_bpf.sh:module_unload"]["attempts"][0]["output"]
@@ -189,6 +193,6 @@ def test_the_runtime_checks_mark_their_cases_in_the_kernel_log(tip_run: Path) ->
                        for p in tip_run.glob("boot-*/console.log"))
     names = ("programs_exist", "datapath_bpf", "datapath_slow", "programs_shared",
              "bridge_prerouting", "dump", "churn_traffic", "churn", "module_unload",
-             "failslab", "perf_names", "audit_balanced", "lockdep_on")
+             "jit_limit", "failslab", "perf_names", "audit_balanced", "lockdep_on")
     for n, name in enumerate(names, 1):
         assert f"patchgen-case-done: {n} {name}\n" in consoles, name
