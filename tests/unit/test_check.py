@@ -299,3 +299,55 @@ def test_an_interrupted_check_keeps_the_patches_it_checked(fakelinux: Path,
                      configs=(MatrixConfig("t", (), "full", "quick"),), boot=boot)
     kept = CheckReport.from_json(json.loads((run_dir / "check.json").read_text()))
     assert [(p.number, p.builds_ok) for p in kept.patches] == [(1, True)]
+
+
+def _selectors(tree: Path) -> dict[str, set[str]]:
+    """Symbol -> the symbols whose Kconfig entry selects it (unconditionally)."""
+    import re
+
+    out: dict[str, set[str]] = {}
+    for kconfig in tree.rglob("Kconfig*"):
+        current = None
+        for line in kconfig.read_text(errors="replace").splitlines():
+            m = re.match(r"(?:menu)?config (\w+)\s*$", line)
+            if m:
+                current = m[1]
+                continue
+            m = re.match(r"\s+select (\w+)\s*$", line)
+            if m and current:
+                out.setdefault(m[1], set()).add(current)
+    return out
+
+
+def test_what_the_matrix_turns_off_stays_off() -> None:
+    """NF_NAT=n alone came back as y (NFT_NAT, IP_NF_NAT and IP6_NF_NAT
+    select it) and the nf_nat=n build failed at patch 1 in the first full
+    matrix run: a config that turns a symbol off must turn off, too, what
+    selects it and is on in the profile it starts from."""
+    import os
+    import pwd
+
+    import pytest
+
+    from patchgen import matrix
+    from patchgen.settings import load
+
+    cache = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "patchgen"
+    built = sorted(cache.glob("build/debian-6.1*/selftests/.config"))
+    tree = next(iter(sorted(cache.glob("trees/debian-6.1"))), None)
+    if not built or tree is None:
+        pytest.skip("no 6.1 tree and profile build in ~/.cache/patchgen (README command 1)")
+    on = {line.split("=")[0].removeprefix("CONFIG_")
+          for line in built[0].read_text().splitlines() if line.endswith(("=y", "=m"))}
+    selectors = _selectors(tree)
+    configs = matrix.load(load(Path("/nonexistent-cache")).kernel_config_dir)
+    missing = {}
+    for cfg in configs:
+        if cfg.base != "profile" or cfg.arch != "x86_64":
+            continue
+        off = {e.name for e in cfg.settings if e.value == "n"}
+        for symbol in off:
+            left = (selectors.get(symbol, set()) & on) - off
+            if left:
+                missing[(cfg.name, symbol)] = sorted(left)
+    assert missing == {}
