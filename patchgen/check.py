@@ -372,11 +372,15 @@ def parse_range(text: str | None, count: int) -> set[int]:
         return set(range(1, count + 1))
     out: set[int] = set()
     for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
+        lo, dash, hi = part.strip().partition("-")
         try:
-            a, b = int(lo), int(hi or lo)
+            # "6-" is not "6": a range needs both ends.
+            a, b = int(lo), int(hi if dash else lo)
         except ValueError as exc:
             raise UserError(f"--patches takes numbers and ranges like 6-9, got {text!r}") from exc
+        if a > b:
+            raise UserError(f"--patches {text!r}: the range {a}-{b} is reversed "
+                            f"(did you mean {b}-{a}?)")
         if not 1 <= a <= b <= count:
             raise UserError(f"--patches {text!r}: the series has {count} patches")
         out.update(range(a, b + 1))

@@ -27,11 +27,31 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace, Settings, Progress], int]
 
 
+def path_arg(text: str) -> Path:
+    """A path option: not empty (an empty --cache meant the current
+    directory), ~ and ~user expanded here, for every option alike."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user
+        raise argparse.ArgumentTypeError(f"cannot expand {text.split('/')[0]!r}: "
+                                         "no such user") from None
+
+
+def text_arg(text: str) -> str:
+    """A value that must say something: empty is not "the default"."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value (leave the option out for "
+                                         "the default)")
+    return text
+
+
 def add_tree_opts(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--version", dest="kversion", metavar="X.Y",
                    help="Debian linux-source tree to use (default 6.1; also 6.12)")
-    g.add_argument("--tree", type=Path, metavar="PATH",
+    g.add_argument("--tree", type=path_arg, metavar="PATH",
                    help="your own kernel git tree (never modified; patchgen uses a worktree)")
 
 
@@ -233,7 +253,7 @@ def add_test_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", metavar="i/N",
                    help="run only shard i of N of the tests (split by measured duration, "
                         "selftests/durations); 'patchgen merge' joins the shards' runs")
-    p.add_argument("--output", type=Path, help="directory for logs and reports")
+    p.add_argument("--output", type=path_arg, help="directory for logs and reports")
 
 
 def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
@@ -298,7 +318,7 @@ def _parser_build(sub: Any) -> None:
     p = sub.add_parser("build", help="configure and build a kernel (O= dir, ccache)")
     add_tree_opts(p)
     add_build_opts(p)
-    p.add_argument("--output", type=Path, help="directory for logs")
+    p.add_argument("--output", type=path_arg, help="directory for logs")
     p.set_defaults(func=cmd_build)
 
 
@@ -309,8 +329,9 @@ def _parser_generate(sub: Any) -> None:
     p.add_argument("--plan", action="store_true",
                    help="print per patch the files and functions it would change; write nothing")
     p.add_argument("--upto", type=int, metavar="N", help="only the first N patches")
-    p.add_argument("--branch", help="branch to create or replace (default patchgen/nf-hook-bpf)")
-    p.add_argument("--author", help="'Name <email>' (default: your git identity)")
+    p.add_argument("--branch", type=text_arg,
+                   help="branch to create or replace (default patchgen/nf-hook-bpf)")
+    p.add_argument("--author", type=text_arg, help="'Name <email>' (default: your git identity)")
     p.add_argument("--date", help="author and commit date (default: now)")
     p.add_argument("--inject-fault", choices=FAULT_NAMES,
                    help="make a deliberately broken series (use with --branch), to prove "
@@ -323,10 +344,11 @@ def _parser_check(sub: Any) -> None:
                        "checkpatch --strict")
     add_tree_opts(p)
     p.add_argument("--profile", default="selftests", help="kernel config profile")
-    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--branch", type=text_arg, help="series branch (default patchgen/nf-hook-bpf)")
     p.add_argument("--no-w1", action="store_true", help="skip the W=1 comparison")
     p.add_argument("--no-checkpatch", action="store_true", help="skip checkpatch")
-    p.add_argument("--patches", metavar="N-M", help="check only these patches (e.g. 6-9)")
+    p.add_argument("--patches", type=text_arg, metavar="N-M",
+                   help="check only these patches (e.g. 6-9)")
     p.add_argument("--matrix", choices=["quick", "full"], default="quick",
                    help="configs to build every patch in (kernel-config/matrix.toml): "
                         "quick (default, what CI builds) or full (every config, "
@@ -338,7 +360,7 @@ def _parser_check(sub: Any) -> None:
                         "runtime checks once the generator is in; a boot column in the table")
     p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                    help="with --boot: auto: KVM if it can boot a kernel here, TCG otherwise")
-    p.add_argument("--output", type=Path, help="directory for logs and the report")
+    p.add_argument("--output", type=path_arg, help="directory for logs and the report")
     p.set_defaults(func=cmd_check)
 
 
@@ -355,14 +377,14 @@ def _parser_bisect(sub: Any) -> None:
     p.add_argument("--good", metavar="REV", help="the reference commit (default: the base)")
     p.add_argument("--bad", metavar="REV",
                    help="the last commit to search (default: the tip of the series)")
-    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--branch", type=text_arg, help="series branch (default patchgen/nf-hook-bpf)")
     p.add_argument("--profile", default="selftests", help="kernel config profile")
     p.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                    help="auto: KVM if it can boot a kernel here, TCG otherwise")
     p.add_argument("--retries", type=int, default=1,
                    help="re-run a failing test this many times (a pass on retry counts "
                         "as a pass)")
-    p.add_argument("--output", type=Path, help="directory for logs and the report")
+    p.add_argument("--output", type=path_arg, help="directory for logs and the report")
     p.set_defaults(func=cmd_bisect)
 
 
@@ -370,12 +392,12 @@ def _parser_prep(sub: Any) -> None:
     p = sub.add_parser("prep", help="format the series for the list: versions, cover letter, "
                        "To/Cc, pre-send checks, send-email dry run")
     add_tree_opts(p)
-    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--branch", type=text_arg, help="series branch (default patchgen/nf-hook-bpf)")
     p.add_argument("--no-rfc", action="store_true", help="drop the RFC prefix")
     p.add_argument("--prefix", help="tree prefix in the subject (default from series.toml)")
     p.add_argument("--to", action="append", default=[], help="extra To: recipient")
     p.add_argument("--cc", action="append", default=[], help="extra Cc: recipient")
-    p.add_argument("--output", type=Path, help="directory for the patches (no version tag)")
+    p.add_argument("--output", type=path_arg, help="directory for the patches (no version tag)")
     p.add_argument("--b4", action="store_true",
                    help="also write the mails b4 would send (b4 send -o) to <output>/b4, "
                         "with patchgen's cover letter, version and To/Cc")
@@ -395,7 +417,7 @@ def _parser_boot(sub: Any) -> None:
     add_build_opts(p)
     add_guest_opts(p)
     p.add_argument("--timeout", type=int, default=600, help="limit for the command (s)")
-    p.add_argument("--output", type=Path, help="directory for logs")
+    p.add_argument("--output", type=path_arg, help="directory for logs")
     p.add_argument("cmd", nargs="+", metavar="-- CMD", help="command to run in the guest")
     p.set_defaults(func=cmd_boot)
 
@@ -412,20 +434,20 @@ def _parser_test(sub: Any) -> None:
 def _parser_merge(sub: Any) -> None:
     p = sub.add_parser("merge", help="join the runs of 'test --shard i/N' into one report "
                        "(fails if a shard is missing)")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+    p.add_argument("run_dirs", nargs="+", type=path_arg, metavar="RUN_DIR",
                    help="a shard's run directory (its report.json), every shard once")
-    p.add_argument("--output", type=Path, help="directory for the merged reports")
+    p.add_argument("--output", type=path_arg, help="directory for the merged reports")
     p.set_defaults(func=cmd_merge)
 
 
 def _parser_durations(sub: Any) -> None:
     p = sub.add_parser("durations", help="refresh the unit durations --shard splits by "
                        "(selftests/durations/<series>.toml) from test runs")
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+    p.add_argument("run_dirs", nargs="+", type=path_arg, metavar="RUN_DIR",
                    help="a test, shard or merge run directory (its report.json); one kernel "
                         "series and accelerator; several: each unit's mean")
     p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
-    p.add_argument("--output", type=Path, help="the file to update (default: the series' file)")
+    p.add_argument("--output", type=path_arg, help="the file to update (default: the series' file)")
     p.set_defaults(func=cmd_durations)
 
 
@@ -436,8 +458,8 @@ def _parser_run(sub: Any) -> None:
     p.add_argument("--profile", default="selftests", help="kernel config profile")
     add_guest_opts(p)
     add_test_opts(p)
-    p.add_argument("--branch", help="series branch (default patchgen/nf-hook-bpf)")
-    p.add_argument("--author", help="'Name <email>' (default: your git identity)")
+    p.add_argument("--branch", type=text_arg, help="series branch (default patchgen/nf-hook-bpf)")
+    p.add_argument("--author", type=text_arg, help="'Name <email>' (default: your git identity)")
     p.add_argument("--date", help="author and commit date (default: now)")
     p.set_defaults(func=cmd_run)
 
@@ -454,7 +476,7 @@ def _parser_bench(sub: Any) -> None:
     p.add_argument("--retpolines", default="retpoline,off",
                    help="boots to measure: retpoline (default mitigations), off (spectre_v2=off); "
                         "'' for none (the control plane only)")
-    p.add_argument("--output", type=Path, help="directory for results")
+    p.add_argument("--output", type=path_arg, help="directory for results")
     p.add_argument("--timing", choices=["auto", *bench_modes()], default="auto",
                    help="icount: count instructions (TCG with QEMU's -icount; deterministic); "
                         "wall: real time (KVM) or emulation time (TCG); auto: icount under "
@@ -483,7 +505,7 @@ def _parser_bench(sub: Any) -> None:
                    help="cost model: cycles per instruction (README, 'cost model')")
     p.add_argument("--penalty", type=float, default=20.0,
                    help="cost model: cycles per indirect call with retpolines")
-    p.add_argument("--against", type=Path,
+    p.add_argument("--against", type=path_arg,
                    help="an earlier bench run (directory or bench.json): print the "
                         "run-to-run difference of every median")
     p.set_defaults(func=cmd_bench)
@@ -512,7 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="patchgen",
         description="Regenerate, build, boot and test the netfilter BPF base hook series.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
-    parser.add_argument("--cache", type=Path, help="cache directory (default ~/.cache/patchgen)")
+    parser.add_argument("--cache", type=path_arg,
+                        help="cache directory (default ~/.cache/patchgen)")
     parser.add_argument("-j", "--jobs", type=int, help="parallel build jobs (default: CPUs)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_parser_tree, _parser_build, _parser_generate, _parser_check, _parser_bisect,
@@ -564,6 +587,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"patchgen: error: no space left on device writing {where} "
               f"({space.human(space.free_bytes(where))} free now)", file=sys.stderr)
         print(f"patchgen: hint: {space.HINT}", file=sys.stderr)
+        return int(ExitCode.INFRA_FAILURE)
+    except Exception as exc:  # a bug: said as one, never exit 1
+        # Python's own exit code for it would be 1, "tests failed" to CI.
+        traceback.print_exception(exc, file=sys.stderr)
+        print(f"patchgen: internal error: {type(exc).__name__}: {exc} (a bug in "
+              "patchgen; the traceback above says where)", file=sys.stderr)
         return int(ExitCode.INFRA_FAILURE)
 
 

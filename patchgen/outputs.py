@@ -19,8 +19,12 @@ MARKER = ".patchgen-output"  # in a directory a command may replace: names the c
 def check(path: Path, command: str, *, replaceable: bool = False) -> Path:
     """``path`` resolved, or UserError when writing there could lose something."""
     where = path.expanduser().resolve()
-    if where.exists() and not where.is_dir():
-        raise UserError(f"--output {path}: not a directory",
+    # The first part of the path that exists must be a directory (a new
+    # directory under a file cannot be made).
+    existing = next((d for d in (where, *where.parents) if d.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserError(f"--output {path}: not a directory"
+                        + (f" ({existing} is a file)" if existing != where else ""),
                         hint="name a new directory; patchgen creates it")
     if where.is_dir() and any(where.iterdir()) and not (replaceable and made_by(where, command)):
         raise UserError(f"--output {path}: the directory exists and is not empty; patchgen "

@@ -98,8 +98,10 @@ class TestResult:
     def from_dict(cls, d: Mapping[str, Any]) -> TestResult:
         """What as_dict() wrote; its derived keys (seconds, change) are not read."""
         expected = runfile.opt_text(d, "expected")
-        return cls(runfile.text(d, "name"), Outcome(runfile.text(d, "outcome")),
-                   tuple(Attempt.from_dict(a) for a in runfile.items(d, "attempts")),
+        attempts = tuple(Attempt.from_dict(a) for a in runfile.items(d, "attempts"))
+        if not attempts:
+            raise ValueError(f"test {runfile.text(d, 'name')!r} has no attempts")
+        return cls(runfile.text(d, "name"), Outcome(runfile.text(d, "outcome")), attempts,
                    Outcome(expected) if expected is not None else None,
                    runfile.text(d, "why_expected"), runfile.text(d, "variant"))
 

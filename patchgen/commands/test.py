@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from patchgen import equiv, kconfig, kselftest, results, stages
+from patchgen import equiv, kconfig, kselftest, outputs, results, stages
 from patchgen import shard as shards
 from patchgen import tree as trees
 from patchgen.errors import ExitCode, PatchgenError, UserError
@@ -36,6 +36,8 @@ def check_test_request(req: TestRequest, settings: Settings) -> None:
     """What needs more than the request: the profile exists, the test names are
     the tree's.  Cheap, and done before any tree, build or guest work."""
     kconfig.get_profile(settings.kernel_config_dir, req.profile)
+    if req.output is not None:
+        outputs.check(req.output, "test")  # run commits the series branch before it writes
     stages.require_guest_tools()
     catalogue = kselftest.load_catalogue(settings.catalogue_file)
     kselftest.check_selection(catalogue, known_tests(req.tree, settings, catalogue), req.tests)
