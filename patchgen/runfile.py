@@ -11,6 +11,7 @@ version 1: the format did not change otherwise.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +23,11 @@ T = TypeVar("T")
 
 # What a reader may raise on a file of the right version but the wrong shape.
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+# What a reader may raise on a file of the right version but the wrong shape
+# (public: commands that combine run files check them the same way).
+MALFORMED = _MALFORMED
 
 
 class RunFileError(UserError):
@@ -122,6 +128,8 @@ def number(d: Mapping[str, Any], key: str) -> float:
     value = d[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{key!r} is not a number")
+    if not math.isfinite(value):  # json.loads reads NaN and Infinity
+        raise ValueError(f"{key!r} is {value}, not a finite number")
     return float(value)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patchgen import results, stages
+from patchgen import results, runfile, stages
 from patchgen.commands.test import TestOutcome
 from patchgen.errors import ExitCode, InfraError, UserError
 from patchgen.progress import Progress, StageTiming
@@ -42,7 +42,14 @@ class MergeRequest:
 def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcome:
     """Everything is read and checked before the output directory is made."""
     shards = [(d, Report.load(d / Report.FILE)) for d in req.run_dirs]
-    merged = merge_reports(shards)
+    try:
+        merged = merge_reports(shards)
+    except runfile.MALFORMED as exc:
+        # Read as the right shape, wrong inside (a command that does not
+        # parse, boots that are not a list): the files are bad input.
+        raise runfile.RunFileError(
+            f"{', '.join(str(d / Report.FILE) for d in req.run_dirs)}: malformed run "
+            f"file: {exc}") from None
     code = exit_code(merged)
     merged.metadata["exit_code"] = int(code)
     run_dir = stages.new_run_dir(settings, "merge", req.output)

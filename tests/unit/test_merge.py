@@ -192,3 +192,26 @@ def test_an_interrupted_merge_leaves_no_report(tmp_path: Path,
     assert rc == ExitCode.INTERRUPTED
     assert not (out / "report.json").exists()
     assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("spoil", ["command", "boots", "nan"])
+def test_shards_wrong_inside_are_bad_input_not_a_crash(tmp_path: Path, spoil: str,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """Right shape, wrong inside (a helper's probe): a traceback and exit 1,
+    or a report.json with a bare NaN; and nothing may be written."""
+    dirs = write(tmp_path, shard_report(1), shard_report(2))
+    path = dirs[1] / "report.json"
+    data = json.loads(path.read_text())
+    if spoil == "command":
+        data["command"] = "patchgen test --tests 'x --shard 2/2"
+    elif spoil == "boots":
+        data["guest"] = {"boots": "notalist"}
+    else:
+        data["tests"][0]["attempts"][0]["seconds"] = float("nan")
+    path.write_text(json.dumps(data))
+    out = tmp_path / "m"
+    rc = main(["--cache", str(tmp_path / "c"), "merge", *map(str, dirs), "--output", str(out)])
+    assert rc == ExitCode.USER_ERROR
+    assert "malformed" in capsys.readouterr().err
+    assert not out.exists()
