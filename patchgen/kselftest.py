@@ -202,6 +202,11 @@ def check_selection(catalogue: Catalogue, known: list[str] | None, selection: st
     if selection in BUILTIN_TIERS or selection in catalogue.tiers or known is None:
         return
     choices = list(BUILTIN_TIERS) + list(catalogue.tiers) + known
+    tiers = [n for n in selection.split(",") if n.strip() in BUILTIN_TIERS
+             or n.strip() in catalogue.tiers]
+    if tiers:
+        raise UserError(f"--tests {selection}: {tiers[0].strip()!r} is a tier, and a tier "
+                        "stands alone", hint=f"--tests {tiers[0].strip()}, or test names only")
     for name in (n.strip() for n in selection.split(",")):
         if name and name not in known:
             close = difflib.get_close_matches(name, choices, n=3)

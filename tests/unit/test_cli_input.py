@@ -106,3 +106,26 @@ def test_a_test_without_attempts_is_a_malformed_run_file() -> None:
            "why_expected": "", "variant": ""}
     with pytest.raises(RunFileError, match="no attempts"):
         parse(bad, TestResult.from_dict, 1, "report.json")
+
+
+def test_a_tier_among_test_names_is_said_so() -> None:
+    """"unknown test 'quick' ... did you mean: quick" helped nobody."""
+    from patchgen.kselftest import Catalogue, check_selection
+
+    with pytest.raises(UserError, match="a tier stands alone") as info:
+        check_selection(Catalogue(60, {}, {"quick": ("nft_meta.sh",)}), ["nft_meta.sh"],
+                        "quick,nft_meta.sh")
+    assert "did you mean" not in str(info.value.hint)
+
+
+def test_check_without_the_series_branch_says_to_generate_it(tmp_path: Path) -> None:
+    import subprocess
+    from typing import Any, cast
+
+    from patchgen.check import series_commits
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    tree = cast(Any, type("Tree", (), {"repo": tmp_path, "base": "HEAD"}))
+    with pytest.raises(UserError) as info:
+        series_commits(tree, "patchgen/nf-hook-bpf", None)
+    assert "patchgen generate" in str(info.value.hint)
