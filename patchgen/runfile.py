@@ -21,13 +21,9 @@ from patchgen.errors import UserError
 
 T = TypeVar("T")
 
-# What a reader may raise on a file of the right version but the wrong shape.
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
-
 # What a reader may raise on a file of the right version but the wrong shape
 # (public: commands that combine run files check them the same way).
-MALFORMED = _MALFORMED
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class RunFileError(UserError):
@@ -71,7 +67,7 @@ def parse(data: Any, read: Callable[[Mapping[str, Any]], T], current: int, sourc
                            hint="read it with the patchgen that wrote it, or update patchgen")
     try:
         return read(data)
-    except _MALFORMED as exc:
+    except MALFORMED as exc:
         raise RunFileError(f"{source}: malformed run file: {_describe(exc)}") from None
 
 

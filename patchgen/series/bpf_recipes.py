@@ -376,21 +376,18 @@ def dying_netns(ctx: Context) -> dict[str, Any]:
     """Hook unregistration stops rebuilding programs once its netns is dying."""
     view = ctx.view
     cf = view.parse(CORE_C)
-    edits, unregister = [], None
-    for call in cf.calls("__nf_hook_entries_try_shrink"):
+    shrink = cedit.require_function(view, CORE_C, "__nf_hook_entries_try_shrink")
+    edits = []
+    for call in cf.calls(shrink.name):
         net = _net_of(cf, call)
         if net is None:
             continue
         last = call.args[-1] if call.args else None
         if last is None or last.text.strip() != "true":
             raise RecipeError(f"{CORE_C}:{cf.line_of(call.name_start)}: "
-                              "__nf_hook_entries_try_shrink() without 'true' to replace")
+                              f"{shrink.name}() without 'true' to replace")
         edits.append(Edit(last.start, last.end, f"check_net({net})"))
-        caller = cf.enclosing(call.name_start)
-        unregister = caller.name if caller else None
-    if unregister is None:
-        raise RecipeError(f"{CORE_C}: no caller of __nf_hook_entries_try_shrink() has a "
-                          "struct net to check")
+    unregister = _unregister(cf, shrink)
     view.edit(CORE_C, edits)
     return {"unregister": unregister}
 
