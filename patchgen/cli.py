@@ -208,10 +208,10 @@ def cmd_bench(ns: argparse.Namespace, settings: Settings, progress: Progress) ->
     req = bench.BenchRequest(
         tree=_tree_request(ns), rev=ns.rev, profile=ns.profile,
         accel=ns.accel, reps=ns.reps, count=ns.count, iters=ns.iters,
-        mitigations=_names("--retpolines", ns.retpolines),
+        mitigations=_names_or_none("--retpolines", ns.retpolines),
         output=ns.output, memory=ns.memory, cpus=ns.cpus, timing=ns.timing,
         hook_counts=_ints(ns.hooks, "--hooks"), overflow=_ints(ns.overflow, "--overflow"),
-        configs=_names("--configs", ns.configs),
+        configs=_names_or_none("--configs", ns.configs),
         control=not ns.no_control, ctl_base=ns.ctl_base,
         ctl_hooks=_ints(ns.ctl_hooks, "--ctl-hooks"), ctl_rounds=ns.ctl_rounds,
         netns=ns.netns, chains=ns.chains, cpi=ns.cpi, penalty=ns.penalty, against=ns.against)
@@ -302,6 +302,11 @@ def _names(option: str, text: str | None) -> tuple[str, ...]:
     if not names:
         raise UserError(f"{option} {text!r}: no names")
     return names
+
+
+def _names_or_none(option: str, text: str) -> tuple[str, ...]:
+    """As _names(), where the help offers '' for none: '' is none, "," an error."""
+    return () if not text.strip() else _names(option, text)
 
 
 def _confirm(question: str) -> bool:

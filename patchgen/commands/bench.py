@@ -4,6 +4,7 @@ with retpolines on and off; bench.txt, bench.json, bench.png."""
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,13 +61,36 @@ class BenchRequest:
             if value < 1:
                 raise UserError(f"{name} must be 1 or more, got {value}")
         unknown = [m for m in self.mitigations if m not in bench.MITIGATIONS]
-        if unknown or not self.mitigations:
+        if unknown:
             raise UserError(f"--retpolines takes {', '.join(bench.MITIGATIONS)}, got "
-                            f"{','.join(self.mitigations) or 'nothing'}")
+                            f"{','.join(unknown)}")
+        if not self.mitigations and not self.control:
+            raise UserError("nothing to measure: --retpolines '' and --no-control")
+        bad = [c for c in self.configs if c not in bench.CONFIGS]
+        if bad:
+            raise UserError(f"--configs takes {', '.join(bench.CONFIGS)}, got {','.join(bad)}")
+        self._check_counts()
+        if not (math.isfinite(self.cpi) and self.cpi > 0):
+            raise UserError(f"--cpi must be a positive number, got {self.cpi}")
+        if not (math.isfinite(self.penalty) and self.penalty >= 0):
+            raise UserError(f"--penalty must be 0 or more, got {self.penalty}")
         if self.timing not in ("auto", *bench.MODES):
             raise UserError(f"--timing takes auto, {', '.join(bench.MODES)}; got {self.timing!r}")
         if self.against is not None and not self.against.exists():
             raise UserError(f"--against {self.against}: no such file or run directory")
+
+
+    def _check_counts(self) -> None:
+        """Hook counts the module takes: insmod would refuse them after the boot."""
+        if self.mitigations and not self.hook_counts:
+            raise UserError("--hooks names no hook count")
+        for name, counts, low in (("--hooks", self.hook_counts, 1),
+                                  ("--overflow", self.overflow, 1),
+                                  ("--ctl-hooks", self.ctl_hooks, 0)):
+            for n in counts:
+                if not low <= n <= bench.MAX_HOOKS:
+                    raise UserError(f"{name} takes hook counts from {low} to "
+                                    f"{bench.MAX_HOOKS}, got {n}")
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,18 @@ def test_check_refuses_an_empty_configs_list_and_bad_patches_first(
     (["bench", "--retpolines", "bogus"], "--retpolines takes retpoline, off, got bogus"),
     (["bench", "--hooks", "x"], "--hooks takes numbers separated by commas"),
     (["bench", "--reps", "0"], "--reps must be 1 or more, got 0"),
+    (["bench", "--hooks", "0"], "--hooks takes hook counts from 1 to 64, got 0"),
+    (["bench", "--hooks", "65"], "--hooks takes hook counts from 1 to 64, got 65"),
+    (["bench", "--hooks", ""], "--hooks names no hook count"),
+    (["bench", "--overflow", "-1"], "--overflow takes hook counts from 1 to 64, got -1"),
+    (["bench", "--ctl-hooks", "65"], "--ctl-hooks takes hook counts from 0 to 64, got 65"),
+    (["bench", "--cpi", "0"], "--cpi must be a positive number, got 0.0"),
+    (["bench", "--cpi", "nan"], "--cpi must be a positive number, got nan"),
+    (["bench", "--penalty", "-3"], "--penalty must be 0 or more, got -3.0"),
+    (["bench", "--penalty", "inf"], "--penalty must be 0 or more, got inf"),
+    (["bench", "--retpolines", "", "--no-control"],
+     "nothing to measure: --retpolines '' and --no-control"),
+    (["bench", "--configs", "bogus"], "--configs takes none, filter, ct, flowtable, got bogus"),
     (["bench", "--against", "/no/such/bench.json"], "--against /no/such/bench.json: no such"),
     (["bench", "--memory", "banana"], "--memory must be a size like 2G"),
     (["boot", "--memory", "banana", "--", "true"], "--memory must be a size like 2G"),
@@ -196,6 +208,20 @@ def test_bench_and_boot_options_are_checked_before_the_build(
     assert code == ExitCode.USER_ERROR
     assert says in _err(capsys)
     assert not cache.exists()
+
+
+def test_bench_takes_the_empty_lists_its_help_offers() -> None:
+    """--retpolines '' (the control plane only), --configs '' and --hooks '' then."""
+    from patchgen.cli import _names_or_none
+    from patchgen.commands.bench import BenchRequest
+    from patchgen.errors import UserError
+    from patchgen.tree import TreeRequest
+
+    assert _names_or_none("--retpolines", "") == ()
+    req = BenchRequest(TreeRequest(), mitigations=(), configs=(), hook_counts=())
+    assert req.control and not req.mitigations
+    with pytest.raises(UserError, match="no names"):
+        _names_or_none("--retpolines", ",")
 
 
 @pytest.mark.parametrize("command", [["test"], ["boot", "--", "true"], ["bench"]])
