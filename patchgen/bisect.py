@@ -44,11 +44,18 @@ def search(count: int, probe: Probe) -> int | None:
     return hi
 
 
-def check_test(test: str, known: Sequence[str], scripts: Sequence[str]) -> None:
-    """TEST is one kselftest of the tree, or one of our scripts (with a :case)."""
+def check_test(test: str, known: Sequence[str], scripts: Mapping[str, Sequence[str]]) -> None:
+    """TEST is one kselftest of the tree, or one of our scripts, whole or one
+    of its cases (``scripts``: each script's cases, stages.script_cases())."""
     if "," in test or not test.strip():
         raise UserError(f"bisect takes one test, got {test!r}")
-    if test.partition(":")[0] in scripts or test in known:
+    script, colon, case = test.partition(":")
+    if script in scripts:
+        if colon and case not in scripts[script]:
+            raise UserError(f"{script} has no case {case!r}",
+                            hint="its cases: " + ", ".join(scripts[script]))
+        return
+    if test in known:
         return
     if test in ("quick", "default", "all"):
         raise UserError(f"bisect takes one test, not the tier {test!r}")

@@ -288,6 +288,19 @@ def script_names(runtime: Runtime) -> tuple[str, str]:
     return runtime.checks, f"selftest/{runtime.selftest}"
 
 
+# How our scripts report a case: ``result NAME ok|fail|skip`` (both define result()).
+_CASE_RESULT = re.compile(r"\bresult\s+([A-Za-z0-9_]+)\s+(?:ok|fail|skip)\b")
+
+
+def script_cases(settings: Settings, runtime: Runtime) -> dict[str, tuple[str, ...]]:
+    """Each of our scripts (by script_names()) and the cases it reports, in order."""
+    checks, selftest = script_names(runtime)
+    files = {checks: settings.selftests_dir / "guest" / checks,
+             selftest: settings.templates_dir / "selftest" / runtime.selftest}
+    return {name: tuple(dict.fromkeys(_CASE_RESULT.findall(path.read_text())))
+            for name, path in files.items()}
+
+
 def guest_scripts(settings: Settings, runtime: Runtime, generator: bool,
                   churn: int = 200, run_dir: Path | None = None,
                   module: Path | None = None) -> tuple[kselftest.ScriptPlan, ...]:

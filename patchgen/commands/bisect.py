@@ -38,6 +38,10 @@ class BisectRequest:
     retries: int = 1
     output: Path | None = None
 
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise UserError(f"--retries must be 0 or more, got {self.retries}")
+
     def reproducer(self, good: str, bad: str) -> str:
         argv = ["patchgen", "bisect", self.test]
         if self.tree.path is not None:
@@ -63,7 +67,8 @@ def run(req: BisectRequest, settings: Settings, progress: Progress) -> Bisected:
     good = git.rev_parse(req.good) if req.good else tree.base
     bad = git.rev_parse(req.bad) if req.bad else tip
     commits = commit_range(git, good, bad)
-    bisect.check_test(req.test, _tests_at(git, (good, bad)), stages.script_names(runtime))
+    bisect.check_test(req.test, _tests_at(git, (good, bad)),
+                      stages.script_cases(settings, runtime))
     numbers = {sha: n for n, sha in enumerate([tree.base, *git.log_shas(f"{tree.base}..{tip}")])}
     run_dir = stages.new_run_dir(settings, "bisect", req.output)
     progress.info(f"run directory: {run_dir}")

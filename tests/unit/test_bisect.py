@@ -9,6 +9,8 @@ import pytest
 
 from patchgen import bisect
 from patchgen.errors import ExitCode, UserError
+from patchgen.settings import PROJECT_ROOT as ROOT
+from patchgen.settings import Settings
 
 
 def _probe(results: list[str]) -> tuple[list[int], bisect.Probe]:
@@ -77,9 +79,18 @@ def test_report_round_trips_its_run_file() -> None:
 
 def test_a_test_must_be_one_test_the_tree_or_patchgen_has() -> None:
     known = ["nft_meta.sh", "nf_nat_edemux.sh"]
-    scripts = ("nf_hook_bpf.sh", "selftest/nf_hook_bpf.sh")
+    scripts = {"nf_hook_bpf.sh": ("dump", "churn"),
+               "selftest/nf_hook_bpf.sh": ("drop_errno", "kallsyms")}
     bisect.check_test("nf_nat_edemux.sh", known, scripts)
     bisect.check_test("selftest/nf_hook_bpf.sh:drop_errno", known, scripts)
+    bisect.check_test("nf_hook_bpf.sh", known, scripts)
+    # A case the script does not have: both ends "not run", after two
+    # builds and boots, read as "no change".
+    with pytest.raises(UserError, match=r"nf_hook_bpf\.sh has no case 'drop_erno'") as exc:
+        bisect.check_test("nf_hook_bpf.sh:drop_erno", known, scripts)
+    assert "dump, churn" in (exc.value.hint or "")
+    with pytest.raises(UserError, match="has no case ''"):
+        bisect.check_test("selftest/nf_hook_bpf.sh:", known, scripts)
     with pytest.raises(UserError, match="unknown test") as exc:
         bisect.check_test("nft_mta.sh", known, scripts)
     assert (exc.value.hint or "").startswith("did you mean: nft_meta.sh")
@@ -87,6 +98,29 @@ def test_a_test_must_be_one_test_the_tree_or_patchgen_has() -> None:
         bisect.check_test("quick", known, scripts)
     with pytest.raises(UserError, match="one test"):
         bisect.check_test("nft_meta.sh,nf_nat_edemux.sh", known, scripts)
+
+
+def test_the_cases_of_our_scripts_are_read_from_them() -> None:
+    """Every case each script reports, and nothing else."""
+    from patchgen import stages
+    from patchgen.series import generate
+
+    settings = Settings(ROOT / "no-cache", 1)
+    runtime = generate.load_spec(ROOT / "templates").runtime
+    cases = stages.script_cases(settings, runtime)
+    checks, selftest = stages.script_names(runtime)
+    assert {"jit_limit", "module_unload", "dump", "churn"} <= set(cases[checks])
+    assert len(cases[checks]) == 14  # the plan: 1..14
+    assert cases[selftest] == ("bpf_syscalls", "kallsyms", "drop_errno", "queue_bypass",
+                               "sysctl_toggle", "netns_sharing", "many_hooks", "netns_exit")
+
+
+def test_bisect_retries_below_zero_are_refused() -> None:
+    from patchgen.commands.bisect import BisectRequest
+    from patchgen.tree import TreeRequest
+
+    with pytest.raises(UserError, match="--retries must be 0 or more, got -1"):
+        BisectRequest(TreeRequest(), "nft_meta.sh", retries=-1)
 
 
 def test_good_and_bad_the_same_commit_is_said_as_such(tmp_path: Path) -> None:
