@@ -91,17 +91,23 @@ class Tree:
         }
 
 
+def _trees_data() -> dict[str, Any]:
+    return tomllib.loads(resources.files("patchgen").joinpath("data/trees.toml").read_text())
+
+
 def known_sources() -> dict[str, DebianSource]:
-    data = tomllib.loads(resources.files("patchgen").joinpath("data/trees.toml").read_text())
     return {
         series: DebianSource(series, t["package"], t["tarball"], tuple(t["suites"]))
-        for series, t in data["tree"].items()
+        for series, t in _trees_data()["tree"].items()
     }
 
 
+def _landmarks() -> list[str]:
+    return [str(f) for f in _trees_data()["landmarks"]]
+
+
 def default_series() -> str:
-    data = tomllib.loads(resources.files("patchgen").joinpath("data/trees.toml").read_text())
-    return str(data["default"])
+    return str(_trees_data()["default"])
 
 
 def _check_series(series: str) -> DebianSource:
@@ -136,9 +142,11 @@ def prepare(req: TreeRequest, settings: Settings, progress: Progress) -> Tree:
 def _user_tree(path: Path) -> Tree:
     _check_directory(path)
     path = path.expanduser().resolve()
+    lacking = [f for f in _landmarks() if not (path / f).is_file()]
+    if lacking:
+        raise UserError(f"not a kernel tree (no {', '.join(lacking)}): {path}",
+                        hint="--tree takes the top directory of a kernel git tree")
     version = read_version(path)
-    if not (path / "net" / "netfilter" / "core.c").exists():
-        raise UserError(f"not a kernel tree (no net/netfilter/core.c): {path}")
     if not Git.is_repo(path):
         raise UserError(
             f"not a git repository: {path}",

@@ -31,6 +31,25 @@ def test_not_a_kernel_tree(tmp_path: Path) -> None:
         _prepare(TreeRequest(path=d), tmp_path)
 
 
+def test_a_repository_with_only_a_version_and_core_c_is_no_kernel_tree(
+        tmp_path: Path) -> None:
+    """It passed the check, printed its facts (every one of them absent) and
+    failed only in generate, at patch 1."""
+    import subprocess
+
+    d = tmp_path / "mini"
+    (d / "net" / "netfilter").mkdir(parents=True)
+    (d / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n")
+    (d / "net" / "netfilter" / "core.c").write_text("")
+    subprocess.run(["git", "init", "-q", str(d)], check=True)
+    subprocess.run(["git", "-C", str(d), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(d), "-c", "user.name=A", "-c", "user.email=a@b.dev",
+                    "commit", "-qm", "x"], check=True)
+    with pytest.raises(UserError, match=r"not a kernel tree \(no Kconfig, "
+                       r"include/linux/netfilter\.h, scripts/kconfig/merge_config\.sh\)"):
+        _prepare(TreeRequest(path=d), tmp_path)
+
+
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such directory"):
         _prepare(TreeRequest(path=tmp_path / "nope"), tmp_path)
