@@ -80,10 +80,28 @@ def load(path: Path, read: Callable[[Mapping[str, Any]], T], current: int) -> T:
     except UnicodeDecodeError:
         raise RunFileError(f"{path}: not a run file (not UTF-8 text)") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _KeyTwice as exc:
+        raise RunFileError(f"{path}: malformed run file: key {exc.key!r} given twice") from None
     except ValueError as exc:
         raise RunFileError(f"{path}: not JSON: {exc}") from None
     return parse(data, read, current, str(path))
+
+
+class _KeyTwice(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of a run file; json.loads alone keeps the last of a key given twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _KeyTwice(key)
+        out[key] = value
+    return out
 
 
 def write_text(path: Path, text: str) -> None:

@@ -166,8 +166,13 @@ def _unrun(shards: Sequence[tuple[Path, Report]], infos: Sequence[ShardInfo],
 
 
 def _record(run_dir: Path, report: Report, info: ShardInfo) -> dict[str, Any]:
+    code = report.metadata.get("exit_code")
+    # None: the shard broke off before it wrote one (read as infrastructure).
+    if code is not None and (type(code) is not int or code not in set(ExitCode)):
+        raise runfile.RunFileError(f"{run_dir / Report.FILE}: malformed run file: "
+                                   f"exit_code {code!r} is no exit code of patchgen")
     return {"shard": str(info.shard), "run_dir": str(run_dir), "started": report.started,
-            "exit_code": report.metadata.get("exit_code")}
+            "exit_code": code}
 
 
 def _serial_command(command: str) -> str:

@@ -194,7 +194,7 @@ def test_an_interrupted_merge_leaves_no_report(tmp_path: Path,
     assert not list(out.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("spoil", ["command", "boots", "nan"])
+@pytest.mark.parametrize("spoil", ["command", "boots", "nan", "exit_code"])
 def test_shards_wrong_inside_are_bad_input_not_a_crash(tmp_path: Path, spoil: str,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
@@ -207,6 +207,9 @@ def test_shards_wrong_inside_are_bad_input_not_a_crash(tmp_path: Path, spoil: st
         data["command"] = "patchgen test --tests 'x --shard 2/2"
     elif spoil == "boots":
         data["guest"] = {"boots": "notalist"}
+    elif spoil == "exit_code":
+        # Was read as "the shard broke off": merge exited 4 (infrastructure).
+        data["metadata"]["exit_code"] = "banana"
     else:
         data["tests"][0]["attempts"][0]["seconds"] = float("nan")
     path.write_text(json.dumps(data))

@@ -161,6 +161,18 @@ def test_not_json_and_no_file_are_errors_that_name_the_file(tmp_path: Path) -> N
     assert "cannot read" in _error(tmp_path / "absent.json", Report.load).message
 
 
+@pytest.mark.parametrize(("name", "load", "make"), READERS)
+def test_a_key_given_twice_is_malformed(tmp_path: Path, name: str,
+                                         load: Callable[[Path], object],
+                                         make: Callable[[], dict[str, Any]]) -> None:
+    """json.loads keeps the last of two values: which one was meant, nobody knows."""
+    text = json.dumps(make())
+    path = tmp_path / name
+    path.write_text(text[:-1] + ', "schema_version": 0}')
+    message = _error(path, load).message
+    assert f"{path}: malformed run file: key 'schema_version' given twice" in message
+
+
 def test_from_json_names_its_source() -> None:
     with pytest.raises(RunFileError, match=r"^runs/x/bench.json: malformed run file: no 'accel'"):
         BenchResult.from_json({"comparisons": []}, "runs/x/bench.json")
