@@ -42,6 +42,7 @@ class DurationsOutcome:
 
 def run(req: DurationsRequest, settings: Settings, progress: Progress) -> DurationsOutcome:
     reports = [(d, Report.load(d / Report.FILE)) for d in req.run_dirs]
+    _each_run_once(reports)
     series = _one_series(reports)
     path = req.output or settings.durations_file(series)
     if path.is_dir():
@@ -63,6 +64,26 @@ def run(req: DurationsRequest, settings: Settings, progress: Progress) -> Durati
         runfile.write_text(path, text)
         progress.info(f"wrote {path}: {len(changes)} of {len(after)} units changed")
     return DurationsOutcome(path, not req.dry_run, changes)
+
+
+def _each_run_once(reports: list[tuple[Path, Report]]) -> None:
+    """A run given twice, or a merged run beside a shard it merged, would
+    count the same seconds twice in every unit's mean."""
+    seen: dict[Path, Path] = {}
+    for d, _ in reports:
+        where = d.resolve()
+        if where in seen:
+            raise UserError(f"{seen[where]}: given twice", hint="give each run once")
+        seen[where] = d
+    for d, report in reports:
+        merged = report.metadata.get("merged")
+        for record in merged if isinstance(merged, list) else []:
+            if not isinstance(record, dict) or not record.get("run_dir"):
+                continue
+            shard_dir = Path(str(record["run_dir"])).resolve()
+            if shard_dir in seen and shard_dir != d.resolve():
+                raise UserError(f"{seen[shard_dir]}: a shard of {d}, which merged it",
+                                hint="give the merged run or its shards, not both")
 
 
 def measured(run_dir: Path, report: Report) -> shard.Measured:

@@ -127,6 +127,23 @@ def test_command_refuses_runs_of_two_series(tmp_path: Path,
     assert not out.exists()
 
 
+def test_one_run_given_twice_is_refused(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Its seconds counted twice in every unit's mean: same directory, or a
+    merged run beside a shard it merged."""
+    a = write(tmp_path, "a", report(tip_tests()))
+    out = tmp_path / "x.toml"
+    assert main(["durations", str(a), f"{tmp_path}/./a/", "--output", str(out)]) \
+        == ExitCode.USER_ERROR
+    assert f"{a}: given twice" in capsys.readouterr().err
+    merged = report(tip_tests(2.0))
+    merged.metadata["merged"] = [{"shard": "1/2", "run_dir": str(a)}]
+    m = write(tmp_path, "m", merged)
+    assert main(["durations", str(m), str(a), "--output", str(out)]) == ExitCode.USER_ERROR
+    assert f"{a}: a shard of {m}, which merged it" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_command_refuses_a_run_without_results(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     a = write(tmp_path, "a", report([]))
