@@ -116,6 +116,14 @@ class Git:
         out = self.out("rev-list", "--reverse", rev_range)
         return out.split()
 
+    def not_a_patch(self, sha: str) -> str | None:
+        """Why git format-patch makes no patch of commit ``sha`` (None: it does)."""
+        parents = self.out("rev-list", "--parents", "-n", "1", sha).split()[1:]
+        if len(parents) != 1:
+            return "is a merge" if parents else "has no parent"
+        same = self.run("diff-tree", "--quiet", parents[0], sha, check=False).returncode == 0
+        return "changes nothing" if same else None
+
     def worktrees(self) -> list[Path]:
         out = self.out("worktree", "list", "--porcelain")
         return [Path(line[9:]) for line in out.splitlines() if line.startswith("worktree ")]

@@ -158,6 +158,7 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
         raise UserError(f"{req.branch} has no commits over the tree's base {tree.base[:12]}: "
                         "there is no series to prepare",
                         hint="patchgen generate makes it (on a branch of its own)")
+    _each_commit_a_patch(git, tree.base, tip)
     tags = version_tags(git, req.branch)
     previous = tags[-1][1] if tags else None
     version = (tags[-1][0] + 1) if tags else 1
@@ -169,6 +170,18 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
         prepared = _prep_in(work, git, tree, req, settings, renderer, tip, version, previous,
                             committer, since_rfc(spec))
     return dataclasses.replace(prepared.moved_to(outdir), committer=committer)
+
+
+def _each_commit_a_patch(git: Git, base: str, tip: str) -> None:
+    """Every commit becomes one patch: the checks pair commits with patch files."""
+    for n, sha in enumerate(git.log_shas(f"{base}..{tip}"), 1):
+        why = git.not_a_patch(sha)
+        if why:
+            subject = git.commit_info(sha).subject
+            raise UserError(f"patch {n} ({sha[:12]} {subject}) {why}: there is no "
+                            "patch to send",
+                            hint="drop it from the branch (git rebase -i), or regenerate "
+                                 "the series (patchgen generate)")
 
 
 def output_dir(settings: Settings, tree: Tree, branch: str, version: int) -> Path:

@@ -88,6 +88,34 @@ def test_a_placeholder_identity_is_refused(fakenet: Path, tmp_path: Path) -> Non
     assert not (cache / "prep").exists()
 
 
+@pytest.mark.usefixtures("good_identity")
+@pytest.mark.parametrize("where", ["top", "middle"])
+def test_a_commit_that_changes_nothing_is_refused_before_anything(
+        fakenet: Path, tmp_path: Path, where: str) -> None:
+    """git format-patch leaves an empty commit out: the patch files and the
+    commits no longer paired up, so each check judged a neighbour's patch."""
+    cache = tmp_path / "cache"
+    _commit(fakenet, cache)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(fakenet), *args], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    shas = git("rev-list", "--reverse", f"main..{BRANCH}").split()
+    at = shas[-1] if where == "top" else shas[1]
+    empty = git("commit-tree", f"{at}^{{tree}}", "-p", at, "-m", "netfilter: nothing at all")
+    tip = empty
+    for sha in shas[shas.index(at) + 1:]:
+        tip = git("commit-tree", f"{sha}^{{tree}}", "-p", tip, "-m", git("log", "-1",
+                                                                           "--format=%B", sha))
+    git("update-ref", f"refs/heads/{BRANCH}", tip)
+    number = shas.index(at) + 2
+    with pytest.raises(UserError, match=rf"patch {number} \({empty[:12]} netfilter: nothing "
+                       r"at all\) changes nothing"):
+        _prep(fakenet, cache)
+    assert not (cache / "prep").exists()
+
+
 # -- outputs: per branch, swapped in only when complete (item 3) --------------------------
 @pytest.mark.usefixtures("good_identity")
 def test_each_branch_has_its_own_output(fakenet: Path, tmp_path: Path) -> None:
