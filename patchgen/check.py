@@ -391,16 +391,8 @@ def series_commits(tree: trees.Tree, branch: str, patches: str | None
                    ) -> tuple[str, list[str], set[int]]:
     """The branch's tip, its commits over the base, and the numbers --patches
     wants; UserError (before any work) for a branch without the series."""
-    git = Git(tree.repo)
-    try:
-        tip = git.rev_parse(branch)
-    except UserError as exc:
-        raise UserError(exc.message, hint="run patchgen generate first, or name the series' "
-                        "branch with --branch") from None
-    shas = git.log_shas(f"{tree.base}..{tip}")
-    if not shas:
-        raise UserError(f"branch {branch} has no commits on top of {tree.base[:12]}",
-                        hint="run patchgen generate first")
+    tip = trees.series_tip(tree, branch)
+    shas = Git(tree.repo).log_shas(f"{tree.base}..{tip}")
     return tip, shas, parse_range(patches, len(shas))
 
 

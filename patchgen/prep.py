@@ -47,7 +47,7 @@ from patchgen.runfile import RunFileError
 from patchgen.series.generate import SeriesSpec, since_rfc
 from patchgen.series.render import Renderer
 from patchgen.settings import Settings
-from patchgen.tree import Tree
+from patchgen.tree import Tree, series_tip
 
 MAX_PATCHES = 15
 T = TypeVar("T")
@@ -153,11 +153,7 @@ def prep(tree: Tree, req: PrepRequest, settings: Settings, renderer: Renderer,
     chosen = outputs.check(req.output, "prep", replaceable=True) if req.output else None
     # Before anything is written: format-patch needs it, and fails late without.
     committer = committer_identity(git)
-    tip = git.rev_parse(req.branch)
-    if not git.log_shas(f"{tree.base}..{tip}"):
-        raise UserError(f"{req.branch} has no commits over the tree's base {tree.base[:12]}: "
-                        "there is no series to prepare",
-                        hint="patchgen generate makes it (on a branch of its own)")
+    tip = series_tip(tree, req.branch)
     _each_commit_a_patch(git, tree.base, tip)
     tags = version_tags(git, req.branch)
     previous = tags[-1][1] if tags else None

@@ -337,6 +337,23 @@ def _download_deb(src: DebianSource, settings: Settings, progress: Progress) -> 
     return debs[-1]
 
 
+# -- the series' branch ------------------------------------------------------------
+def series_tip(tree: Tree, branch: str, *, named_with: str = "--branch") -> str:
+    """The tip of the series' branch, with commits over the tree's base;
+    UserError saying what to do (before any work) for a branch without them.
+    ``named_with``: the option that names another branch ("" for none)."""
+    git = Git(tree.repo)
+    other = f", or name the series' branch with {named_with}" if named_with else ""
+    try:
+        tip = git.rev_parse(branch)
+    except UserError as exc:
+        raise UserError(exc.message, hint=f"run patchgen generate first{other}") from None
+    if not git.log_shas(f"{tree.base}..{tip}"):
+        raise UserError(f"branch {branch} has no commits on top of {tree.base[:12]}",
+                        hint="run patchgen generate first")
+    return tip
+
+
 # -- worktrees ----------------------------------------------------------------------
 def worktree(tree: Tree, settings: Settings) -> Path:
     """patchgen's own checkout of ``tree`` (created on first use).

@@ -104,11 +104,11 @@ def run(req: BenchRequest, settings: Settings, progress: Progress) -> BenchOutco
     from patchgen.series import generate
 
     stages.require_guest_tools()
-    run_dir = stages.new_run_dir(settings, "bench", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stages.stage_tree(req.tree, settings, progress)
     spec = generate.load_spec(settings.templates_dir)
-    rev = _bench_rev(tree, req.rev or spec.branch, spec.runtime)
+    rev = _bench_rev(tree, req.rev, spec.branch, spec.runtime)
+    run_dir = stages.new_run_dir(settings, "bench", req.output)
     with tree_lock(settings, tree.id, progress):
         built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
         with progress.stage("bench: module"):
@@ -208,9 +208,10 @@ def _against(against: Path | None, result: bench.BenchResult, run_dir: Path) -> 
     (run_dir / "bench-spread.txt").write_text(bench.format_run_diff(rows, str(earlier)) + "\n")
 
 
-def _bench_rev(tree: trees.Tree, rev: str, runtime: Runtime) -> str:
-    """The commit to benchmark: one with the generator."""
-    sha = stages.trees_rev(tree, rev)
+def _bench_rev(tree: trees.Tree, rev: str | None, branch: str, runtime: Runtime) -> str:
+    """The commit to benchmark (default: the series' tip): one with the generator."""
+    sha = stages.trees_rev(tree, rev) if rev else \
+        trees.series_tip(tree, branch, named_with="--rev")
     if not any(v.sysctls for v in stages.switch_variants(tree, sha, "auto", runtime)):
         raise UserError(f"{sha[:12]} has no generator to benchmark",
                         hint="patchgen generate first, or give --rev")

@@ -63,7 +63,9 @@ def run(req: BisectRequest, settings: Settings, progress: Progress) -> Bisected:
     runtime = stages.series_runtime(settings)
     tree = stages.stage_tree(req.tree, settings, progress)
     git = Git(tree.repo)
-    tip = git.rev_parse(req.branch or generate.load_spec(settings.templates_dir).branch)
+    branch = req.branch or generate.load_spec(settings.templates_dir).branch
+    # The series numbers the probes; without --bad, its tip is the bad end.
+    tip = trees.series_tip(tree, branch)
     good = git.rev_parse(req.good) if req.good else tree.base
     bad = git.rev_parse(req.bad) if req.bad else tip
     commits = commit_range(git, good, bad)

@@ -134,7 +134,7 @@ def test_prep_of_a_branch_without_the_series(fakenet: Path, tmp_path: Path,
     code = main(["--cache", str(tmp_path / "c"), "prep", "--tree", str(fakenet),
                  "--branch", "empty"])
     assert code == ExitCode.USER_ERROR
-    assert "empty has no commits over the tree's base" in _err(capsys)
+    assert "branch empty has no commits on top of" in _err(capsys)
 
 
 def test_send_without_a_terminal_is_refused_before_any_work(
@@ -175,6 +175,32 @@ def test_check_refuses_an_empty_configs_list_and_bad_patches_first(
     assert main(["--cache", str(cache), "check", "--tree", str(fakenet)]) == ExitCode.USER_ERROR
     assert "branch patchgen/nf-hook-bpf has no commits on top of" in _err(capsys)
     assert not list((cache / "runs").glob("*-check"))
+
+
+@pytest.mark.parametrize("argv", [["check"], ["bench"], ["bisect", "nft_meta.sh"],
+                                  ["prep"]])
+@pytest.mark.parametrize("branch", ["absent", "empty"])
+def test_every_command_of_the_series_says_to_generate_it_first(
+        fakenet: Path, tmp_path: Path, argv: list[str], branch: str,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only check said what to do; bench, bisect and prep said "unknown revision"."""
+    import subprocess
+
+    # prep wants a real identity before it looks at the branch.
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Ada Dev")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@kernel.org")
+
+    if branch == "empty":
+        subprocess.run(["git", "-C", str(fakenet), "branch", "patchgen/nf-hook-bpf"],
+                       check=True)
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), *argv[:1], "--tree", str(fakenet), *argv[1:]])
+    assert code == ExitCode.USER_ERROR
+    err = _err(capsys)
+    assert ("unknown revision" in err) if branch == "absent" else \
+        ("branch patchgen/nf-hook-bpf has no commits on top of" in err)
+    assert "hint: run patchgen generate first" in err
+    assert not list((cache / "runs").glob("*"))
 
 
 @pytest.mark.parametrize("argv, says", [
