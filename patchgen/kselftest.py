@@ -202,13 +202,13 @@ def check_selection(catalogue: Catalogue, known: list[str] | None, selection: st
     if selection in BUILTIN_TIERS or selection in catalogue.tiers or known is None:
         return
     choices = list(BUILTIN_TIERS) + list(catalogue.tiers) + known
-    tiers = [n for n in selection.split(",") if n.strip() in BUILTIN_TIERS
-             or n.strip() in catalogue.tiers]
+    names = [n.strip() for n in selection.split(",") if n.strip()]
+    tiers = [n for n in names if n in BUILTIN_TIERS or n in catalogue.tiers]
     if tiers:
-        raise UserError(f"--tests {selection}: {tiers[0].strip()!r} is a tier, and a tier "
-                        "stands alone", hint=f"--tests {tiers[0].strip()}, or test names only")
-    for name in (n.strip() for n in selection.split(",")):
-        if name and name not in known:
+        raise UserError(f"--tests {selection}: {tiers[0]!r} is a tier, and a tier "
+                        "stands alone", hint=f"--tests {tiers[0]}, or test names only")
+    for name in names:
+        if name not in known:
             close = difflib.get_close_matches(name, choices, n=3)
             hint = (f"did you mean: {', '.join(close)}" if close
                     else "known here: " + ", ".join(choices))
@@ -649,22 +649,27 @@ def run_script(sess: _Session, script: ScriptPlan,
             console, detail = case_trouble.excerpt, f"kernel {case_trouble}"
         attempt = Attempt(outcome, each, res.returncode, "\n".join(sub.log), detail, console)
         out.append(TestResult(name, outcome, (attempt,), expectations.get(name)))
-    after = split.after if split is not None else None
-    if doc.errors:
+    whole = _whole_script(res, doc.errors, split.after if split is not None else None)
+    if whole is not None:
+        out.append(TestResult(script.name, whole.outcome, (whole,),
+                              expectations.get(script.name)))
+    return out
+
+
+def _whole_script(res: CommandResult, errors: Sequence[str],
+                  after: Trouble | None) -> Attempt | None:
+    """What the script did besides its cases, as a result of its own (None: nothing)."""
+    if errors:
         # Fewer results than the plan said, numbers out of order: the script
         # stopped (or went wrong) part way, and the cases it never printed
         # must not pass for being absent.
-        attempt = Attempt(Outcome.CRASH, 0.0, res.returncode, res.stdout[-4000:] + res.stderr,
-                          "; ".join(doc.errors) + (f"; kernel {after}" if after else ""),
-                          after.excerpt if after else ())
-        out.append(TestResult(script.name, Outcome.CRASH, (attempt,),
-                              expectations.get(script.name)))
-    elif after is not None:
-        attempt = Attempt(Outcome.CRASH if after.fatal else Outcome.FAIL, 0.0, res.returncode,
-                          "", f"kernel {after} after its last case", after.excerpt)
-        out.append(TestResult(script.name, attempt.outcome, (attempt,),
-                              expectations.get(script.name)))
-    return out
+        return Attempt(Outcome.CRASH, 0.0, res.returncode, res.stdout[-4000:] + res.stderr,
+                       "; ".join(errors) + (f"; kernel {after}" if after else ""),
+                       after.excerpt if after else ())
+    if after is not None:
+        return Attempt(Outcome.CRASH if after.fatal else Outcome.FAIL, 0.0, res.returncode,
+                       "", f"kernel {after} after its last case", after.excerpt)
+    return None
 
 
 def _run_with_retries(sess: _Session, plan: TestPlan, variant: Variant,
