@@ -394,21 +394,6 @@ jl_round() {
 	touch "$jl_dir/done"
 	wait $!
 }
-# Wait (30 s at most) until none of the programs $@ is left.
-jl_gone() {
-	local id left
-
-	for _ in $(seq 1 150); do
-		left=$(nf_prog_ids)
-		for id in "$@"; do
-			echo "$left" | grep -qx "$id" && break
-			id=""
-		done
-		[ -z "$id" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
 if ! setpriv --reuid=65534 --regid=65534 --clear-groups -- unshare -Urn true 2> /dev/null; then
 	result jit_limit skip "no user namespaces for unprivileged users"
 else
@@ -418,7 +403,7 @@ else
 	jl_round below
 	below_ids=$jl_ids below_pkts=${jl_pkts:-0}
 	# shellcheck disable=SC2086 # one id per word
-	jl_gone $below_ids || diag "jit_limit: programs $below_ids still there after 30 s"
+	nf_progs_gone 30 $below_ids || diag "jit_limit: programs $below_ids still there after 30 s"
 	jl_limit=$(cat $JIT_LIMIT)
 	echo 1 > $JIT_LIMIT
 	jl_round past

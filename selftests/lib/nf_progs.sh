@@ -9,6 +9,23 @@ nf_progs() { bpftool prog show 2> /dev/null | grep -c ' name nf_hook_'; }
 # The ids of the generated programs, one per line.
 nf_prog_ids() { bpftool prog show 2> /dev/null | sed -n 's/^\([0-9]*\): .* name nf_hook_.*/\1/p'; }
 
+# Wait (at most $1 seconds) until none of the programs with ids $2... is
+# listed any more.
+nf_progs_gone() {
+	local tries=$(($1 * 5)) left id gone
+
+	shift
+	for _ in $(seq 1 "$tries"); do
+		left=$(nf_prog_ids) gone=1
+		for id in "$@"; do
+			echo "$left" | grep -qx "$id" && gone=0
+		done
+		[ $gone = 1 ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # Wait (at most $1 seconds, default 60) until every dispatcher change
 # queued so far has been made.  The work item makes them in order: a
 # marker program, made and dropped now, is released once the changes
@@ -16,7 +33,7 @@ nf_prog_ids() { bpftool prog show 2> /dev/null | sed -n 's/^\([0-9]*\): .* name 
 # location of a namespace of its own) is one no other check builds, so it
 # shares its program with nobody.
 nf_drain() {
-	local ns=nf-drain-$$ before marker id left gone tries=$((${1:-60} * 5))
+	local ns=nf-drain-$$ before marker
 
 	[ -e /proc/sys/net/netfilter/nf_hook_bpf ] || return 0   # no generator
 	ip netns add $ns || return 1
@@ -39,14 +56,8 @@ nf_drain() {
 		echo "nf_drain: the marker got no program of its own" >&2
 		return 1
 	fi
-	for _ in $(seq 1 "$tries"); do
-		left=$(nf_prog_ids) gone=1
-		for id in $marker; do
-			echo "$left" | grep -qx "$id" && gone=0
-		done
-		[ $gone = 1 ] && return 0
-		sleep 0.2
-	done
+	# shellcheck disable=SC2086 # the ids, one word each
+	nf_progs_gone "${1:-60}" $marker && return 0
 	echo "nf_drain: marker program(s) $marker still there after ${1:-60}s" >&2
 	return 1
 }
