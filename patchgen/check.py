@@ -206,6 +206,81 @@ class CheckReport(runfile.RunFile):
         return ExitCode.OK if all(p.clean for p in self.patches) else ExitCode.TEST_FAILURE
 
 
+def join_reports(parts: Sequence[tuple[Path, CheckReport]], order: Sequence[str]
+                 ) -> CheckReport:
+    """One check of the series from checks of it in different configs
+    (check --configs A here, --configs B elsewhere): the builds of every
+    patch side by side, in the matrix's ``order``.  UserError for parts
+    that are not checks of the same commits, or that share a config."""
+    (first_dir, first), rest = parts[0], parts[1:]
+    seen = {c: first_dir for c in _part_configs(first)}
+    for d, part in rest:
+        if (part.tree, part.base) != (first.tree, first.base):
+            raise UserError(f"{d} is a check of {part.tree} (base {part.base[:12]}), "
+                            f"{first_dir} of {first.tree} (base {first.base[:12]})")
+        for c in _part_configs(part):
+            if c in seen:
+                raise UserError(f"config {c} is in both {seen[c]} and {d}",
+                                hint="join checks of different configs")
+            seen[c] = d
+        _same_commits(first_dir, first, d, part)
+    patches: dict[int, PatchCheck] = {}
+    for _, part in parts:
+        for p in part.patches:
+            joined = patches.setdefault(p.number, PatchCheck(p.number, p.sha, p.subject,
+                                                             list(p.files)))
+            joined.builds += p.builds
+            joined.checkpatch = joined.checkpatch or p.checkpatch
+            joined.boot = joined.boot or p.boot
+    rank = {c: i for i, c in enumerate(order)}
+    configs = sorted(seen, key=lambda c: rank.get(c, len(rank)))
+    for p in patches.values():
+        p.builds.sort(key=lambda b: configs.index(b.variant) if b.variant in configs
+                      else len(configs))
+    failures = [part.first_failure for _, part in parts if part.first_failure is not None]
+    return CheckReport(first.tree, first.base, first.branch,
+                       [patches[n] for n in sorted(patches)],
+                       min(failures) if failures else None, configs,
+                       any(part.boot for _, part in parts))
+
+
+def _part_configs(part: CheckReport) -> list[str]:
+    return part.configs or sorted({b.variant for p in part.patches for b in p.builds})
+
+
+def _same_commits(a_dir: Path, a: CheckReport, b_dir: Path, b: CheckReport) -> None:
+    """The same commit at every number; the same patches, but where a part
+    stopped at a patch that does not build (it checked none after it)."""
+    shas = {p.number: p.sha for p in a.patches}
+    for p in b.patches:
+        if p.number in shas and shas[p.number] != p.sha:
+            raise UserError(f"patch {p.number} is {shas[p.number][:12]} in {a_dir}, "
+                            f"{p.sha[:12]} in {b_dir}: checks of different series",
+                            hint="generate the series once (or with the same --date and "
+                                 "author everywhere) and check that")
+
+    a_numbers, b_numbers = _numbers(a), _numbers(b)
+    if a_numbers != b_numbers and not (_stopped_within(a, b_numbers)
+                                       or _stopped_within(b, a_numbers)):
+        raise UserError(f"{b_dir} checked patches {_span(b_numbers)}, {a_dir} patches "
+                        f"{_span(a_numbers)}",
+                        hint="join checks of the same patches (the same --patches)")
+
+
+def _numbers(r: CheckReport) -> set[int]:
+    return {p.number for p in r.patches}
+
+
+def _span(numbers: set[int]) -> str:
+    return f"{min(numbers)}-{max(numbers)}" if numbers else "none"
+
+
+def _stopped_within(r: CheckReport, others: set[int]) -> bool:
+    """``r`` checked the patches of ``others`` up to the one that does not build."""
+    stop = r.first_failure
+    return stop is not None and _numbers(r) == {n for n in others if n <= stop}
+
+
 # Boots a patch's build and runs its smoke set (commands/check.py makes one).
 BootSmoke = Callable[[PatchCheck, kbuild.BuildResult], BootCheck]
 

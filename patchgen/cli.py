@@ -118,8 +118,12 @@ def _show(outcome: TestOutcome) -> int:
 def cmd_merge(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
     from patchgen.commands import merge
 
-    return _show(merge.run(merge.MergeRequest(tuple(ns.run_dirs), ns.output), settings,
-                           progress))
+    done = merge.run(merge.MergeRequest(tuple(ns.run_dirs), ns.output), settings, progress)
+    if isinstance(done, merge.JoinedCheck):
+        print(done.text)
+        print(f"\nreport: {done.run_dir}/check.json, check.txt")
+        return done.report.exit_code
+    return _show(done)
 
 
 def cmd_durations(ns: argparse.Namespace, settings: Settings, progress: Progress) -> int:
@@ -438,9 +442,11 @@ def _parser_test(sub: Any) -> None:
 
 def _parser_merge(sub: Any) -> None:
     p = sub.add_parser("merge", help="join the runs of 'test --shard i/N' into one report "
-                       "(fails if a shard is missing)")
+                       "(fails if a shard is missing), or check runs of one series in "
+                       "different configs (check --configs) into one patch x config table")
     p.add_argument("run_dirs", nargs="+", type=path_arg, metavar="RUN_DIR",
-                   help="a shard's run directory (its report.json), every shard once")
+                   help="a shard's run directory (its report.json), every shard once; or "
+                        "check run directories (their check.json)")
     p.add_argument("--output", type=path_arg, help="directory for the merged reports")
     p.set_defaults(func=cmd_merge)
 

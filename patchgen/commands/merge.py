@@ -5,6 +5,10 @@ units of the run (patchgen/shard.py).  The shards must be of one run (same
 tree, commit, kernel config, command but for --shard, same units) and all
 N must be there, once each; the merged report has their results in the
 order a serial run gives them, and the exit code ``test`` would give.
+
+Check runs join too: the config matrix built in parts (``check --configs
+A`` on one machine, ``--configs B`` on another) becomes one check.json
+and patch x config table, with the exit code ``check`` would give.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patchgen import results, runfile, stages
+from patchgen import check, matrix, results, runfile, stages
+from patchgen.check import CheckReport
 from patchgen.commands.test import TestOutcome
 from patchgen.errors import ExitCode, InfraError, UserError
 from patchgen.progress import Progress, StageTiming
@@ -39,8 +44,26 @@ class MergeRequest:
             raise UserError("no run directories to merge")
 
 
-def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcome:
-    """Everything is read and checked before the output directory is made."""
+@dataclass(frozen=True)
+class JoinedCheck:
+    """Check runs of different configs, joined: check.json and check.txt."""
+
+    report: CheckReport
+    text: str
+    run_dir: Path
+
+
+def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcome | JoinedCheck:
+    """Test shards, or check runs of parts of the config matrix; everything
+    is read and checked before the output directory is made."""
+    checks = [(d / CheckReport.FILE).exists() and not (d / Report.FILE).exists()
+              for d in req.run_dirs]
+    if any(checks):
+        if not all(checks):
+            raise UserError("a check run and a test run cannot be merged",
+                            hint="merge the shards of one test run, or check runs of "
+                                 "one series in different configs")
+        return join_checks(req, settings, progress)
     shards = [(d, Report.load(d / Report.FILE)) for d in req.run_dirs]
     try:
         merged = merge_reports(shards)
@@ -59,6 +82,19 @@ def run(req: MergeRequest, settings: Settings, progress: Progress) -> TestOutcom
     (run_dir / "summary.txt").write_text(text + "\n")
     save_run(merged, run_dir)
     return TestOutcome(merged, run_dir, code, text)
+
+
+def join_checks(req: MergeRequest, settings: Settings, progress: Progress) -> JoinedCheck:
+    """check --configs A, --configs B, ... of one series: one patch x config table."""
+    parts = [(d, CheckReport.load(d / CheckReport.FILE)) for d in req.run_dirs]
+    order = [c.name for c in matrix.load(settings.kernel_config_dir)]
+    report = check.join_reports(parts, order)
+    run_dir = stages.new_run_dir(settings, "merge", req.output)
+    progress.info(f"run directory: {run_dir}")
+    text = check.format_report(report)
+    (run_dir / "check.txt").write_text(text + "\n")
+    runfile.write(run_dir / CheckReport.FILE, report.to_json())
+    return JoinedCheck(report, text, run_dir)
 
 
 def merge_reports(shards: Sequence[tuple[Path, Report]]) -> Report:
