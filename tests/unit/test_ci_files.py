@@ -171,3 +171,27 @@ def test_ci_merge_fails_by_name_when_a_shard_is_missing(tmp_path: Path) -> None:
     none = _ci_merge(tmp_path, tmp_path / "empty")
     assert none.returncode == 4
     assert "no shard of tree 6.1 came back (expected 2)" in none.stderr
+
+
+def test_the_full_matrix_runs_one_config_per_runner_and_is_joined() -> None:
+    """workflow_dispatch with matrix=full: every config of kernel-config/matrix.toml
+    on its own runner, each generating the same commits (one date and author),
+    then one table per tree (patchgen merge of the check runs)."""
+    from patchgen import matrix as kmatrix
+
+    wf = _workflow()
+    on = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads "on" as true
+    assert on["workflow_dispatch"]["inputs"]["matrix"]["default"] == "quick"
+    job = wf["jobs"]["full-matrix"]
+    assert job["if"] == "${{ github.event.inputs.matrix == 'full' }}"
+    configs = [c.name for c in kmatrix.load(ROOT / "kernel-config")]
+    assert job["strategy"]["matrix"]["config"] == configs
+    assert job["strategy"]["matrix"]["tree"] == wf["jobs"]["pipeline"]["strategy"]["matrix"]["tree"]
+    run = " ".join(s.get("run", "") for s in job["steps"])
+    assert '--date "$date"' in run and "--author" in run
+    assert "--configs '${{ matrix.config }}'" in run
+    join = wf["jobs"]["full-matrix-join"]
+    assert join["needs"] == "full-matrix" and "!cancelled()" in join["if"]
+    download = next(s for s in join["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"]["pattern"] == "patchgen-check-${{ matrix.tree }}-*"
+    assert any("patchgen merge" in s.get("run", "") for s in join["steps"])
