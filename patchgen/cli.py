@@ -288,7 +288,8 @@ def cmd_prep(ns: argparse.Namespace, settings: Settings, progress: Progress) -> 
               "is sent")
         return checked
     if out.delivery is Delivery.REFUSED:
-        print("patchgen: error: a check failed; not sending (override with --force)",
+        what = "marking it sent" if ns.mark_sent else "sending"
+        print(f"patchgen: error: a check failed; not {what} (override with --force)",
               file=sys.stderr)
         return ExitCode.TEST_FAILURE
     if out.delivery is Delivery.DECLINED:
@@ -412,7 +413,7 @@ def _parser_prep(sub: Any) -> None:
                         "with patchgen's cover letter, version and To/Cc")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--send", action="store_true", help="really send, with git send-email")
-    p.add_argument("--force", action="store_true", help="send even if a check failed")
+    p.add_argument("--force", action="store_true", help="send (or --mark-sent) even if a check failed")
     p.add_argument("--yes", action="store_true", help="do not ask before sending")
     how.add_argument("--mark-sent", action="store_true",
                    help="send nothing, but record this version as sent (tag it), e.g. after "

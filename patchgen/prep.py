@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email.utils
 import logging
 import os
 import re
@@ -63,6 +64,22 @@ class PrepRequest:
     cc: tuple[str, ...] = ()
     output: Path | None = None
     b4: bool = False  # also write b4's rendition (b4 send -o) to <outdir>/b4
+
+
+def check_recipient(option: str, value: str) -> None:
+    """One mail address (``Name <a@b.org>`` or ``a@b.org``) that can go into
+    a header as it is: a newline would start a header of its own."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+        raise UserError(f"{option} {value!r}: a control character in a mail address")
+    addresses = email.utils.getaddresses([value])
+    if len(addresses) > 1:
+        raise UserError(f"{option} {value!r}: one address per {option}",
+                        hint=f"give {option} once for each recipient")
+    addr = addresses[0][1] if addresses else ""
+    local, at, domain = addr.partition("@")
+    if not (local and at and domain) or "@" in domain:
+        raise UserError(f"{option} {value!r}: not a mail address",
+                        hint="'Name <name@example.org>' or 'name@example.org'")
 
 
 @dataclass

@@ -33,6 +33,11 @@ class PrepCommandRequest:
     force: bool = False  # send even if a check failed
     yes: bool = False  # send without asking
 
+    def __post_init__(self) -> None:
+        for option, values in (("--to", self.to), ("--cc", self.cc)):
+            for value in values:
+                prep.check_recipient(option, value)
+
 
 class Delivery(enum.Enum):
     DRY_RUN = "dry run"  # nothing sent
@@ -71,12 +76,13 @@ def run(req: PrepCommandRequest, settings: Settings, progress: Progress, *,
             tree_lock(settings, tree.id, progress):
         done = prep.prep(tree, preq, settings, Renderer(settings.templates_dir), spec)
     on_prepared(done)
-    if req.mark_sent:
-        return PrepOutcome(done, Delivery.MARKED, prep.mark_sent(tree, preq.branch, done))
-    if not req.send:
+    if not req.send and not req.mark_sent:
         return PrepOutcome(done, Delivery.DRY_RUN)
+    # Recording a version as sent is as good as sending it: the same gate.
     if not done.ok and not req.force:
         return PrepOutcome(done, Delivery.REFUSED)
+    if req.mark_sent:
+        return PrepOutcome(done, Delivery.MARKED, prep.mark_sent(tree, preq.branch, done))
     if not req.yes and not confirm(done):
         return PrepOutcome(done, Delivery.DECLINED)
     on_sent(_send(tree, preq.branch, done))

@@ -137,6 +137,25 @@ def test_prep_of_a_branch_without_the_series(fakenet: Path, tmp_path: Path,
     assert "branch empty has no commits on top of" in _err(capsys)
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--to", "Eve <e@x.org>\nBcc: spy@evil.org", "a control character"),
+    ("--cc", "x@y.org\rSubject: hi", "a control character"),
+    ("--to", "notanaddress", "not a mail address"),
+    ("--to", "", "not a mail address"),
+    ("--cc", " ", "not a mail address"),
+    ("--cc", "a@b.org, c@d.org", "one address per --cc"),
+])
+def test_prep_recipients_must_be_one_mail_address_each(
+        fakenet: Path, tmp_path: Path, option: str, value: str, says: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A newline in --to put a Bcc: header into every patch and the mbox."""
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), "prep", "--tree", str(fakenet), option, value])
+    assert code == ExitCode.USER_ERROR
+    assert says in _err(capsys)
+    assert not cache.exists()
+
+
 def test_send_without_a_terminal_is_refused_before_any_work(
         fakenet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

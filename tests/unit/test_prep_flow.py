@@ -116,6 +116,26 @@ def test_a_commit_that_changes_nothing_is_refused_before_anything(
     assert not (cache / "prep").exists()
 
 
+@pytest.mark.usefixtures("good_identity")
+def test_mark_sent_after_a_failed_check_tags_nothing(fakenet: Path, tmp_path: Path) -> None:
+    """--mark-sent tagged the version as sent and exited 1; --send in the same
+    state refuses without --force."""
+    from patchgen.commands.prep import Delivery, PrepCommandRequest, run
+
+    cache = tmp_path / "cache"
+    _commit(fakenet, cache)
+    req = PrepCommandRequest(TreeRequest(path=fakenet), mark_sent=True)
+    out = run(req, settings.load(cache), null_progress(), on_prepared=lambda done: None,
+              confirm=lambda done: False)
+    assert not out.prepared.ok  # the miniature tree has no checkpatch.pl, no check run
+    assert out.delivery is Delivery.REFUSED and out.tag is None
+    assert _tags(fakenet) == []
+    forced = run(PrepCommandRequest(TreeRequest(path=fakenet), mark_sent=True, force=True),
+                 settings.load(cache), null_progress(), on_prepared=lambda done: None,
+                 confirm=lambda done: False)
+    assert forced.delivery is Delivery.MARKED and _tags(fakenet) == [forced.tag]
+
+
 # -- outputs: per branch, swapped in only when complete (item 3) --------------------------
 @pytest.mark.usefixtures("good_identity")
 def test_each_branch_has_its_own_output(fakenet: Path, tmp_path: Path) -> None:
