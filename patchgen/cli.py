@@ -413,7 +413,8 @@ def _parser_prep(sub: Any) -> None:
                         "with patchgen's cover letter, version and To/Cc")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--send", action="store_true", help="really send, with git send-email")
-    p.add_argument("--force", action="store_true", help="send (or --mark-sent) even if a check failed")
+    p.add_argument("--force", action="store_true",
+                   help="send (or --mark-sent) even if a check failed")
     p.add_argument("--yes", action="store_true", help="do not ask before sending")
     how.add_argument("--mark-sent", action="store_true",
                    help="send nothing, but record this version as sent (tag it), e.g. after "

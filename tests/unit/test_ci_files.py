@@ -180,7 +180,7 @@ def test_the_full_matrix_runs_one_config_per_runner_and_is_joined() -> None:
     from patchgen import matrix as kmatrix
 
     wf = _workflow()
-    on = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads "on" as true
+    on = wf["on"]
     assert on["workflow_dispatch"]["inputs"]["matrix"]["default"] == "quick"
     job = wf["jobs"]["full-matrix"]
     assert job["if"] == "${{ github.event.inputs.matrix == 'full' }}"
