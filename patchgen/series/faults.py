@@ -53,9 +53,10 @@ FAULTS = {f.name: f for f in (
 NAMES = tuple(FAULTS)
 
 
-def inject(name: str, path: str, before: dict[str, str], view: TreeView) -> None:
+def inject(name: str, path: str, before: dict[str, str], view: TreeView) -> bool:
     """Break ``path`` if the patch just computed created it (``before``: the
-    view's snapshot from before that patch)."""
+    view's snapshot from before that patch); whether it did."""
     if path in before or path not in view.snapshot():
-        return
+        return False
     view.write(path, FAULTS[name].apply(view.read(path), path))
+    return True

@@ -175,13 +175,14 @@ def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
     results = []
     if upto is not None and not 1 <= upto <= len(spec.patches):
         raise UserError(f"--upto {upto}: the series has patches 1 to {len(spec.patches)}")
+    injected = False
     for p in spec.patches[: upto or len(spec.patches)]:
         ctx = Context(view, tree.facts, renderer, str(author), spec.runtime)
         before = view.snapshot()
         try:
             variables = RECIPES[p.recipe](ctx)
             if fault is not None:
-                faults.inject(fault, spec.runtime.generator, before, view)
+                injected |= faults.inject(fault, spec.runtime.generator, before, view)
         except (RecipeError, CSyntaxError) as exc:
             raise UserError(f"patch {p.number} ({p.slug}) cannot be made for this tree: {exc}",
                             hint="the tree differs from what this recipe knows; see the "
@@ -195,6 +196,11 @@ def plan(tree: Tree, renderer: Renderer, spec: SeriesSpec, author: Identity,
         results.append(PatchResult(p, subject, message, changes, _functions(changes),
                                    tuple(ctx.notes), tuple(ctx.warnings),
                                    patch_author(spec, p, author)))
+    if fault is not None and not injected:
+        # A fault run without its fault would pass, and prove nothing.
+        raise UserError(f"--inject-fault {fault}: the fault goes into {spec.runtime.generator}, "
+                        f"and no patch up to {len(results)} adds it",
+                        hint="leave out --upto, or give one at or past the patch that adds it")
     return SeriesPlan(tree, spec, tuple(results), author)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2.meta
 import pytest
 
+from patchgen.errors import UserError
 from patchgen.series import faults
 from patchgen.series.render import Renderer
 from patchgen.series.view import RecipeError
@@ -70,3 +71,12 @@ def test_a_fault_stays_in_the_generator_through_the_cache_patch(
         assert marker in after and marker not in before
         assert faults.FAULTS[name].apply(before, GENERATOR) == after
     assert "nf_hook_bpf_cached" in after
+
+
+@pytest.mark.parametrize("name", faults.NAMES)
+def test_a_fault_that_upto_leaves_out_is_refused(fakenet: Path, tmp_path: Path,
+                                                 name: str) -> None:
+    """--upto 3 with a fault made a good series, exit 0: a fault run that
+    proves nothing, silently."""
+    with pytest.raises(UserError, match=rf"--inject-fault {name}: .* no patch up to 3 adds"):
+        plan_for(fakenet, tmp_path / "c", upto=3, fault=name)
