@@ -78,6 +78,11 @@ class BenchRequest:
             raise UserError(f"--timing takes auto, {', '.join(bench.MODES)}; got {self.timing!r}")
         if self.against is not None and not self.against.exists():
             raise UserError(f"--against {self.against}: no such file or run directory")
+        if self.ctl_base and not self.control:
+            raise UserError("--ctl-base measures the control plane of the base kernel too, "
+                            "and --no-control measures no control plane")
+        if self.timing == "icount" and self.accel == "kvm":
+            bench.resolve_mode(self.timing, vmaccel.Accel.KVM)  # says why
 
 
     def _check_counts(self) -> None:
@@ -104,6 +109,9 @@ def run(req: BenchRequest, settings: Settings, progress: Progress) -> BenchOutco
     from patchgen.series import generate
 
     stages.require_guest_tools()
+    # Read now: a file that is no bench run would otherwise be found out
+    # only after every build and boot.
+    earlier = _earlier(req.against)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stages.stage_tree(req.tree, settings, progress)
     spec = generate.load_spec(settings.templates_dir)
@@ -148,7 +156,7 @@ def run(req: BenchRequest, settings: Settings, progress: Progress) -> BenchOutco
         _bench_control(result, req, base, decision, settings, base_module, icount, run_dir,
                        progress, spec.runtime.switch, kernel="base")
     bench.write(result, run_dir)
-    _against(req.against, result, run_dir)
+    _against(earlier, result, run_dir)
     spread = run_dir / "bench-spread.txt"
     return BenchOutcome(result, run_dir, spread.read_text() if spread.exists() else None)
 
@@ -199,13 +207,22 @@ def _bench_data_plane(result: bench.BenchResult, mitigation: str, guest: Guest, 
     result.missing += missing
 
 
-def _against(against: Path | None, result: bench.BenchResult, run_dir: Path) -> None:
-    """--against: the run-to-run difference of every median, to bench-spread.txt."""
+def _earlier(against: Path | None) -> tuple[Path, bench.BenchResult] | None:
+    """--against: the earlier run's bench.json (given, or in the run directory given)."""
     if against is None:
+        return None
+    path = against / "bench.json" if against.is_dir() else against
+    return path, bench.BenchResult.load(path)
+
+
+def _against(earlier: tuple[Path, bench.BenchResult] | None, result: bench.BenchResult,
+             run_dir: Path) -> None:
+    """--against: the run-to-run difference of every median, to bench-spread.txt."""
+    if earlier is None:
         return
-    earlier = against / "bench.json" if against.is_dir() else against
-    rows = bench.compare_runs(bench.BenchResult.load(earlier), result)
-    (run_dir / "bench-spread.txt").write_text(bench.format_run_diff(rows, str(earlier)) + "\n")
+    path, data = earlier
+    rows = bench.compare_runs(data, result)
+    (run_dir / "bench-spread.txt").write_text(bench.format_run_diff(rows, str(path)) + "\n")
 
 
 def _bench_rev(tree: trees.Tree, rev: str | None, branch: str, runtime: Runtime) -> str:

@@ -238,6 +238,10 @@ def test_every_command_of_the_series_says_to_generate_it_first(
     (["bench", "--retpolines", "", "--no-control"],
      "nothing to measure: --retpolines '' and --no-control"),
     (["bench", "--configs", "bogus"], "--configs takes none, filter, ct, flowtable, got bogus"),
+    (["bench", "--ctl-base", "--no-control"], "--ctl-base measures the control plane"),
+    (["bench", "--timing", "icount", "--accel", "kvm"], "--timing icount needs TCG"),
+    (["bench", "--against", "EMPTY"], "not JSON"),
+    (["bench", "--against", "DIR"], "cannot read"),
     (["bench", "--against", "/no/such/bench.json"], "--against /no/such/bench.json: no such"),
     (["bench", "--memory", "banana"], "--memory must be a size like 2G"),
     (["boot", "--memory", "banana", "--", "true"], "--memory must be a size like 2G"),
@@ -249,6 +253,10 @@ def test_bench_and_boot_options_are_checked_before_the_build(
         capsys: pytest.CaptureFixture[str]) -> None:
     """They were read only after the kernel was built (a dirty tree said so first)."""
     cache = tmp_path / "c"
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "run").mkdir()
+    argv = [{"EMPTY": str(tmp_path / "empty.json"), "DIR": str(tmp_path / "run")}.get(a, a)
+            for a in argv]
     code = main(["--cache", str(cache), *argv[:1], "--tree", str(fakenet), *argv[1:]])
     assert code == ExitCode.USER_ERROR
     assert says in _err(capsys)
