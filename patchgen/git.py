@@ -10,6 +10,7 @@ changes the current directory or the user's checked-out branch.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,3 +211,22 @@ class Git:
         if old is not None:
             args.append(old)
         self.run(*args)
+
+
+def git_date(date: str) -> str:
+    """--date as git's own "@<seconds> <zone>": git reads ISO 8601 its own
+    way (it took 0001-01-01 for 2001 and refused 20261130 late), so it gets
+    the moment Python read.  No zone: UTC."""
+    try:
+        when = dt.datetime.fromisoformat(date)
+    except ValueError:
+        raise UserError(f"--date {date!r}: not a date",
+                        hint="ISO 8601, e.g. 2026-11-30T12:00:00+00:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if not 1970 <= when.astimezone(dt.UTC).year <= 2099:
+        raise UserError(f"--date {date!r}: not between 1970 and 2099")
+    offset = when.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"@{int(when.timestamp())} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"

@@ -402,12 +402,14 @@ def check_branch(tree: trees.Tree, branch: str, default: str, fault: str | None 
 
 def commit_series(series: SeriesPlan, branch: str | None, date: str | None,
                   settings: Settings, progress: Progress) -> Committed:
+    from patchgen.git import git_date
     from patchgen.series import generate
 
     branch = branch or series.spec.branch
     # Without --date a rerun keeps the branch when only "now" differs.
     chosen = date is not None
-    date = date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    date = git_date(date) if date is not None else \
+        dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
     with progress.stage(f"generate: commit to branch {branch}"), \
             tree_lock(settings, series.tree.id, progress):
         done = generate.commit(series, branch, date, keep_dates=chosen)

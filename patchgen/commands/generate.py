@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from patchgen import stages
 from patchgen.errors import UserError
+from patchgen.git import git_date
 from patchgen.progress import Progress
 from patchgen.series import generate
 from patchgen.series.generate import Committed, SeriesPlan
@@ -35,11 +35,7 @@ def check_upto_and_date(upto: int | None, date: str | None) -> None:
     if upto is not None and upto < 1:
         raise UserError(f"--upto {upto}: the number of patches to make, 1 or more")
     if date is not None:
-        try:
-            dt.datetime.fromisoformat(date)
-        except ValueError:
-            raise UserError(f"--date {date!r}: not a date",
-                            hint="ISO 8601, e.g. 2026-11-30T12:00:00+00:00") from None
+        git_date(date)
 
 
 @dataclass(frozen=True)

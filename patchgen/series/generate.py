@@ -315,7 +315,8 @@ def format_plan(series: SeriesPlan, verbose: bool = False) -> str:
 def parse_identity(text: str) -> Identity:
     import re
 
-    m = re.fullmatch(r"\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*", text)
+    # One name (no <, >, or control characters) and one address.
+    m = re.fullmatch(r"\s*([^<>\x00-\x1f\x7f]+?)\s*<([^<>\s,]+@[^<>\s,]+)>\s*", text)
     if m is None:
         raise UserError(f"--author must look like 'Name <email>', got {text!r}")
     return Identity(m.group(1), m.group(2))

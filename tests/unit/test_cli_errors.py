@@ -102,16 +102,36 @@ def test_a_report_that_is_not_text(tmp_path: Path, capsys: pytest.CaptureFixture
     (["generate", "--upto", "-5"], "--upto -5: the number of patches to make, 1 or more"),
     (["generate", "--date", "not a date"], "--date 'not a date': not a date"),
     (["run", "--date", "yesterday-ish"], "--date 'yesterday-ish': not a date"),
+    # Python read these, git did not (exit 4, after the series was computed) ...
+    (["generate", "--date", "1900-01-01"], "--date '1900-01-01': not between 1970 and 2099"),
+    (["generate", "--date", "2106-02-08"], "--date '2106-02-08': not between 1970 and 2099"),
+    # ... or git read it otherwise: commits dated 2001-01-01.
+    (["generate", "--date", "0001-01-01T00:00:00"], "not between 1970 and 2099"),
+    (["generate", "--author", "Ada <ada@kernel.org>, Bob <b@kernel.org>"],
+     "--author must look like 'Name <email>'"),
+    (["generate", "--author", "Ada\nEve <ada@kernel.org>"], "--author must look like"),
 ])
 def test_generate_options_are_checked_before_any_work(fakenet: Path, tmp_path: Path,
                                                       argv: list[str], says: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "c"
-    code = main(["--cache", str(cache), *argv, "--tree", str(fakenet), "--author",
-                 "Ada Dev <ada@kernel.org>"])
+    author = [] if "--author" in argv else ["--author", "Ada Dev <ada@kernel.org>"]
+    code = main(["--cache", str(cache), *argv, "--tree", str(fakenet), *author])
     assert code == ExitCode.USER_ERROR
     assert says in _err(capsys)
     assert not (cache / "trees").exists() and not (cache / "runs").exists()
+
+
+@pytest.mark.parametrize(("given", "epoch"), [
+    ("2026-11-30T12:00:00+01:00", "@1796036400 +0100"),
+    ("2026-11-30", "@1795996800 +0000"),  # no zone: UTC
+    ("20261130", "@1795996800 +0000"),  # what git took for another date
+    ("2026-W48-1", "@1795392000 +0000"),  # Monday of week 48
+])
+def test_dates_go_to_git_as_python_read_them(given: str, epoch: str) -> None:
+    from patchgen.git import git_date
+
+    assert git_date(given) == epoch
 
 
 def test_upto_past_the_series_is_refused(fakenet: Path, tmp_path: Path) -> None:
