@@ -340,7 +340,8 @@ def _parser_generate(sub: Any) -> None:
                    help="print per patch the files and functions it would change; write nothing")
     p.add_argument("--upto", type=int, metavar="N", help="only the first N patches")
     p.add_argument("--branch", type=text_arg,
-                   help="branch to create or replace (default patchgen/nf-hook-bpf)")
+                   help="branch to create, or to replace if patchgen wrote it (default "
+                        "patchgen/nf-hook-bpf); a branch holding other commits is refused")
     p.add_argument("--author", type=text_arg, help="'Name <email>' (default: your git identity)")
     p.add_argument("--date", help="author and commit date (default: now)")
     p.add_argument("--inject-fault", choices=FAULT_NAMES,

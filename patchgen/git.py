@@ -206,11 +206,20 @@ class Git:
         """Only ever used on a worktree patchgen owns."""
         self.run("checkout", "-q", "--detach", "-f", rev)
 
-    def update_ref(self, ref: str, new: str, old: str | None = None) -> None:
-        args = ["update-ref", ref, new]
+    def update_ref(self, ref: str, new: str, old: str | None = None,
+                   message: str | None = None) -> None:
+        """``message``: what the ref's reflog says of the change (a reflog is
+        made for it even where core.logAllRefUpdates is off)."""
+        args = ["update-ref", *(["--create-reflog", "-m", message] if message else []), ref, new]
         if old is not None:
             args.append(old)
         self.run(*args)
+
+    def reflog_shas(self, ref: str, message: str) -> set[str]:
+        """The commits ``ref`` was set to by changes whose reflog message is ``message``."""
+        res = self.run("reflog", "show", "--format=%H%x00%gs", ref, "--", check=False)
+        return {sha for sha, _, said in (line.partition("\0") for line in res.stdout.splitlines())
+                if said == message}
 
 
 def git_date(date: str) -> str:

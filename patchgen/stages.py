@@ -384,6 +384,7 @@ def check_branch(tree: trees.Tree, branch: str, default: str, fault: str | None 
     anything of the user's (a branch checked out somewhere would change
     under its working tree)."""
     from patchgen.git import Git
+    from patchgen.series import generate
 
     git = Git(tree.repo)
     problem = git.branch_name_problem(branch)
@@ -394,6 +395,13 @@ def check_branch(tree: trees.Tree, branch: str, default: str, fault: str | None 
         raise UserError(f"--branch {branch} is checked out in {where}; patchgen never moves "
                         "a branch under a working tree",
                         hint=f"name another branch, or check out another one in {where}")
+    tip = git.run("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}",
+                  check=False).stdout.strip()
+    if tip and tip not in git.reflog_shas(f"refs/heads/{branch}", generate.WRITTEN):
+        raise UserError(f"--branch {branch} holds commits patchgen did not write "
+                        f"({tip[:12]} {git.commit_info(tip).subject})",
+                        hint=f"name another branch, or delete this one first if nothing on "
+                             f"it is to be kept (git branch -D {branch})")
     if fault is not None and branch == default:
         raise UserError(f"--inject-fault {fault} makes a deliberately broken series; it would "
                         f"replace the series on {default}",

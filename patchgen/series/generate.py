@@ -241,6 +241,11 @@ class Committed:
     reused: bool  # the branch already held exactly this series
 
 
+# The reflog message of every branch update generate makes: how it knows a
+# branch it may replace from one that holds someone's work.
+WRITTEN = "patchgen generate"
+
+
 def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False) -> Committed:
     """Commit the series onto ``branch``; ``keep_dates``: the date was chosen by
     the user, so a series that differs only in its dates is a new series."""
@@ -268,7 +273,7 @@ def commit(series: SeriesPlan, branch: str, date: str, keep_dates: bool = False)
     if old and _same_series(git, series.tree.base, old, commits, keep_dates):
         kept = git.log_shas(f"{series.tree.base}..{old}")
         return Committed(branch, series.tree.base, tuple(kept), True)
-    git.update_ref(ref, commits[-1])
+    git.update_ref(ref, commits[-1], message=WRITTEN)
     return Committed(branch, series.tree.base, tuple(commits), False)
 
 

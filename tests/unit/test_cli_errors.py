@@ -134,6 +134,41 @@ def test_dates_go_to_git_as_python_read_them(given: str, epoch: str) -> None:
     assert git_date(given) == epoch
 
 
+def test_generate_never_replaces_a_branch_it_did_not_write(
+        fakenet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'generate --branch mywork' replaced the user's commits (a helper's probe);
+    a branch patchgen wrote, even one reset to an earlier series, it may replace."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(fakenet), *args], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    git("branch", "mywork")
+    (fakenet / "precious.txt").write_text("mine\n")
+    git("add", "precious.txt")
+    blob_tree = git("write-tree")
+    mine = git("commit-tree", blob_tree, "-p", "mywork", "-m", "precious")
+    git("update-ref", "refs/heads/mywork", mine)
+    git("reset", "-q", "--hard", "HEAD")
+    (fakenet / "precious.txt").unlink(missing_ok=True)
+    cache = tmp_path / "c"
+    argv = ["--cache", str(cache), "generate", "--tree", str(fakenet), "--author",
+            "Ada Dev <ada@kernel.org>"]
+    assert main([*argv, "--branch", "mywork"]) == ExitCode.USER_ERROR
+    err = _err(capsys)
+    assert f"--branch mywork holds commits patchgen did not write ({mine[:12]} precious)" in err
+    assert git("rev-parse", "mywork") == mine
+    # Its own branch: written, written again with a new date, reset to the
+    # first and written again.
+    assert main([*argv, "--branch", "ours", "--date", "2026-01-01"]) == ExitCode.OK
+    first = git("rev-parse", "ours")
+    assert main([*argv, "--branch", "ours", "--date", "2026-01-02"]) == ExitCode.OK
+    assert git("rev-parse", "ours") != first
+    git("update-ref", "refs/heads/ours", first)
+    assert main([*argv, "--branch", "ours", "--date", "2026-01-03"]) == ExitCode.OK
+
+
 def test_upto_past_the_series_is_refused(fakenet: Path, tmp_path: Path) -> None:
     from patchgen.errors import UserError
     from tests.series_helpers import plan_for
