@@ -14,6 +14,7 @@ and patch x config table, with the exit code ``check`` would give.
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,10 +184,20 @@ def _complete(shards: Sequence[tuple[Path, Report]], infos: Sequence[ShardInfo])
                          + (" is" if len(missing) == 1 else " are") + f" missing (have {have})",
                          hint="a shard's job did not finish or its run directory was not "
                               "passed; run it again with --shard")
-    covered = [k for info in infos for k in info.keys]
-    if sorted(covered) != sorted(infos[0].all_keys):
-        raise UserError("the shards' units do not add up to the run's: "
-                        + ", ".join(sorted(set(covered) ^ set(infos[0].all_keys))))
+    covered = Counter(k for info in infos for k in info.keys)
+    twice = sorted(k for k, n in covered.items() if n > 1)
+    if twice:
+        raise UserError(f"the shards' units overlap: {', '.join(twice)} in more than one shard")
+    odd = sorted(set(covered) ^ set(infos[0].all_keys))
+    if odd:
+        raise UserError(f"the shards' units do not add up to the run's: {', '.join(odd)}")
+    for d, report in shards:
+        results: set[tuple[str, str]] = set()
+        for t in report.tests:
+            if (t.name, t.variant) in results:
+                raise runfile.RunFileError(f"{d / Report.FILE}: malformed run file: "
+                                           f"{t.label} given twice")
+            results.add((t.name, t.variant))
 
 
 def _unrun(shards: Sequence[tuple[Path, Report]], infos: Sequence[ShardInfo],

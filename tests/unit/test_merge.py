@@ -218,3 +218,27 @@ def test_shards_wrong_inside_are_bad_input_not_a_crash(tmp_path: Path, spoil: st
     assert rc == ExitCode.USER_ERROR
     assert "malformed" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_unit_in_two_shards_is_named(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "the shards' units do not add up to the run's: " and nothing more."""
+    one, two = shard_report(1), shard_report(2)
+    assert one.shard is not None and two.shard is not None
+    two.shard = shard.ShardInfo(two.shard.shard, (*two.shard.keys, one.shard.keys[0]),
+                                two.shard.all_keys, None)
+    dirs = write(tmp_path, one, two)
+    rc = main(["--cache", str(tmp_path / "c"), "merge", *map(str, dirs)])
+    assert rc == ExitCode.USER_ERROR
+    assert f"{one.shard.keys[0]} in more than one shard" in capsys.readouterr().err
+
+
+def test_a_result_given_twice_in_a_shard_is_malformed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It merged, with the test twice and the total "(of 7)" for 6 results."""
+    one, two = shard_report(1), shard_report(2)
+    two.tests = [*two.tests, two.tests[0]]
+    dirs = write(tmp_path, one, two)
+    rc = main(["--cache", str(tmp_path / "c"), "merge", *map(str, dirs)])
+    assert rc == ExitCode.USER_ERROR
+    assert f"{two.tests[0].label} given twice" in capsys.readouterr().err
