@@ -98,10 +98,15 @@ def read_durations(text: str, source: str) -> dict[str, Any]:
     return data
 
 
+# More than a unit of a test run can take: the longest test limit is
+# well under an hour; a day is a typo or a broken report.
+MAX_UNIT_SECONDS = 86400.0
+
+
 def _seconds(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or \
-            not math.isfinite(value) or value < 0:
-        raise UserError(f"{what} = {value!r}: not a number of seconds")
+            not math.isfinite(value) or not 0 <= value <= MAX_UNIT_SECONDS:
+        raise UserError(f"{what} = {value!r}: not a number of seconds (0 to a day)")
     return float(value)
 
 

@@ -20,6 +20,7 @@ from patchgen.errors import UserError
 from patchgen.progress import Progress
 from patchgen.report import Report
 from patchgen.settings import Settings
+from patchgen.vm.accel import Accel
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ def _one_series(reports: Sequence[tuple[Path, Report]]) -> str:
     for d, r in reports:
         if not r.metadata.get("accel"):
             raise UserError(f"{d}: the report names no accelerator")
+        if r.metadata["accel"] not in {a.value for a in Accel}:
+            raise UserError(f"{d}: accelerator {r.metadata['accel']!r} is none patchgen uses")
         m = re.match(r"([0-9]+\.[0-9]+)", str(r.metadata.get("version", "")))
         if m is None:
             raise UserError(f"{d}: the report names no kernel version")
