@@ -37,12 +37,12 @@ class BootRequest:
 def run(req: BootRequest, settings: Settings, progress: Progress) -> CommandResult:
     """Build if needed, boot, run one command in the guest (a debugging aid)."""
     stages.require_guest_tools()
-    run_dir = stages.new_run_dir(settings, "boot", req.output)
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stages.stage_tree(req.tree, settings, progress)
+    rev = stages.trees_rev(tree, req.rev)  # before the run directory: it may refuse
+    run_dir = stages.new_run_dir(settings, "boot", req.output)
     with tree_lock(settings, tree.id, progress):
-        built = stages.stage_build(tree, stages.trees_rev(tree, req.rev), profile, settings,
-                                   progress, run_dir)
+        built = stages.stage_build(tree, rev, profile, settings, progress, run_dir)
     decision = stages.stage_accel(req.accel, built, settings, progress)
 
     def guest_for(attempt: int) -> Guest:

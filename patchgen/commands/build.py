@@ -24,7 +24,7 @@ class BuildRevRequest:
 def run(req: BuildRevRequest, settings: Settings, progress: Progress) -> BuildResult:
     profile = kconfig.get_profile(settings.kernel_config_dir, req.profile)
     tree = stages.stage_tree(req.tree, settings, progress)
+    rev = stages.trees_rev(tree, req.rev)  # before the run directory: it may refuse
     run_dir = stages.new_run_dir(settings, "build", req.output)
-    rev = stages.trees_rev(tree, req.rev)
     with tree_lock(settings, tree.id, progress):
         return stages.stage_build(tree, rev, profile, settings, progress, run_dir)

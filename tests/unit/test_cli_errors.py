@@ -169,6 +169,19 @@ def test_generate_never_replaces_a_branch_it_did_not_write(
     assert main([*argv, "--branch", "ours", "--date", "2026-01-03"]) == ExitCode.OK
 
 
+@pytest.mark.parametrize("argv", [["build"], ["boot", "--", "true"]])
+def test_an_unknown_revision_leaves_no_run_directory(
+        fakenet: Path, tmp_path: Path, argv: list[str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty runs/<stamp>-build/ was left, and runs/latest pointed at it."""
+    cache = tmp_path / "c"
+    code = main(["--cache", str(cache), argv[0], "--tree", str(fakenet), "--rev", "nonexist",
+                 *argv[1:]])
+    assert code == ExitCode.USER_ERROR
+    assert "unknown revision" in _err(capsys)
+    assert not list((cache / "runs").glob("*"))
+
+
 def test_upto_past_the_series_is_refused(fakenet: Path, tmp_path: Path) -> None:
     from patchgen.errors import UserError
     from tests.series_helpers import plan_for
