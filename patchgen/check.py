@@ -448,16 +448,16 @@ def parse_range(text: str | None, count: int) -> set[int]:
     out: set[int] = set()
     for part in text.split(","):
         lo, dash, hi = part.strip().partition("-")
-        try:
-            # "6-" is not "6": a range needs both ends.
-            a, b = int(lo), int(hi if dash else lo)
-        except ValueError as exc:
-            raise UserError(f"--patches takes numbers and ranges like 6-9, got {text!r}") from exc
+        hi = hi if dash else lo
+        # "6-" is not "6": a range needs both ends; "1--3" has a negative one.
+        if not (lo.isdigit() and hi.isdigit()):
+            raise UserError(f"--patches takes numbers and ranges like 6-9, got {text!r}")
+        a, b = int(lo), int(hi)
+        if not (1 <= a <= count and 1 <= b <= count):
+            raise UserError(f"--patches {text!r}: the series has {count} patches")
         if a > b:
             raise UserError(f"--patches {text!r}: the range {a}-{b} is reversed "
                             f"(did you mean {b}-{a}?)")
-        if not 1 <= a <= b <= count:
-            raise UserError(f"--patches {text!r}: the series has {count} patches")
         out.update(range(a, b + 1))
     return out
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from patchgen import build as kbuild
 from patchgen import check, kconfig, kselftest, matrix, smoke, stages
 from patchgen import tree as trees
-from patchgen.errors import BuildFailure
+from patchgen.errors import BuildFailure, UserError
 from patchgen.lock import tree_lock
 from patchgen.progress import Progress
 from patchgen.series import generate
@@ -35,6 +35,11 @@ class CheckRequest:
     output: Path | None = None
     boot: bool = False  # boot every patch's profile build, run its smoke set
     accel: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.accel != "auto" and not self.boot:
+            raise UserError(f"--accel {self.accel} chooses how --boot boots each patch, and "
+                            "without --boot nothing boots", hint="add --boot, or leave --accel")
 
 
 @dataclass(frozen=True)

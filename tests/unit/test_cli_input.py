@@ -46,10 +46,22 @@ def test_a_tilde_in_any_path_option_is_the_home_directory() -> None:
 
 @pytest.mark.parametrize("text, why", [
     ("1-", "6-9"), ("5-3", "reversed"), ("0-2", "has 9 patches"), ("3-12", "has 9 patches"),
+    # The hints were themselves refused: "did you mean -3-1?", "1-999...".
+    ("1--3", "6-9"), ("-3", "6-9"), ("99999999999999999999-1", "has 9 patches"),
 ])
 def test_patch_ranges_that_mean_nothing_are_refused(text: str, why: str) -> None:
     with pytest.raises(UserError, match=why):
         parse_range(text, 9)
+
+
+def test_check_accel_without_boot_is_refused() -> None:
+    """It was silently ignored."""
+    from patchgen.commands.check import CheckRequest
+    from patchgen.tree import TreeRequest
+
+    with pytest.raises(UserError, match="--accel tcg chooses how --boot boots"):
+        CheckRequest(TreeRequest(), accel="tcg")
+    CheckRequest(TreeRequest(), accel="tcg", boot=True)
 
 
 def test_an_unexpected_error_is_not_a_test_failure(monkeypatch: pytest.MonkeyPatch,
