@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -59,15 +60,45 @@ def new_run_dir(settings: Settings, kind: str, output: Path | None) -> Path:
 ACCELS = ("auto", "kvm", "tcg")
 
 
+# Less does not boot the guest's userspace and run the tests.
+MIN_GUEST_MEMORY = 256 << 20
+
+
 def check_guest_options(memory: str, cpus: int, accel: str) -> None:
-    """The guest's size and accelerator as given, before any work."""
+    """The guest's size and accelerator as given, before any work (QEMU
+    would refuse an impossible size only after the build)."""
     if not re.fullmatch(r"[1-9][0-9]*[KMGT]?", memory):
         raise UserError(f"--memory must be a size like 2G or 512M, got {memory!r}")
+    size, total = size_bytes(memory), host_memory()
+    if size < MIN_GUEST_MEMORY:
+        raise UserError(f"--memory {memory}: a guest needs 256M or more")
+    if total and size > total:
+        raise UserError(f"--memory {memory}: more than this host has ({total >> 20}M)")
     if cpus < 1:
         raise UserError(f"--cpus must be 1 or more, got {cpus}")
+    host_cpus = os.cpu_count() or 1
+    if cpus > 4 * host_cpus:
+        raise UserError(f"--cpus {cpus}: more than 4 per host CPU ({host_cpus} here)")
     if accel not in ACCELS:
         raise UserError(f"--accel must be {', '.join(ACCELS[:-1])} or {ACCELS[-1]}, "
                         f"got {accel!r}")
+
+
+def size_bytes(size: str) -> int:
+    """--memory ("2G", "512M", a number of bytes) in bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if size[-1] in units:
+        return int(size[:-1]) * units[size[-1]]
+    return int(size)
+
+
+def host_memory(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """The host's memory in bytes (MemTotal; 0 if unknown)."""
+    try:
+        m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo.read_text(), re.M)
+    except OSError:
+        return 0
+    return int(m.group(1)) * 1024 if m else 0
 
 
 def require_guest_tools() -> None:

@@ -30,6 +30,8 @@ class BootRequest:
 
     def __post_init__(self) -> None:
         stages.check_guest_options(self.memory, self.cpus, self.accel)
+        if not " ".join(self.command).strip():
+            raise UserError("no command to run in the guest", hint="patchgen boot -- CMD [ARG...]")
         if self.timeout < 1:
             raise UserError(f"--timeout must be 1 or more seconds, got {self.timeout}")
 

@@ -134,7 +134,7 @@ def guest_jobs(req: TestRequest, accel: vmaccel.Accel, units: int) -> int:
     if req.jobs is not None:
         return req.jobs
     return kselftest.default_jobs(accel, os.cpu_count() or 1, mem_available(),
-                                  size_bytes(req.memory), req.cpus, units)
+                                  stages.size_bytes(req.memory), req.cpus, units)
 
 
 def mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
@@ -147,12 +147,6 @@ def mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
     return int(m.group(1)) * 1024 if m else 0
 
 
-def size_bytes(size: str) -> int:
-    """--memory ("2G", "512M", a number of bytes) in bytes."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    if size[-1] in units:
-        return int(size[:-1]) * units[size[-1]]
-    return int(size)
 
 
 def run(req: TestRequest, settings: Settings, progress: Progress) -> TestOutcome:

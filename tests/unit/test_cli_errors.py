@@ -314,6 +314,12 @@ def test_every_command_of_the_series_says_to_generate_it_first(
     (["bench", "--memory", "banana"], "--memory must be a size like 2G"),
     (["boot", "--memory", "banana", "--", "true"], "--memory must be a size like 2G"),
     (["boot", "--cpus", "0", "--", "true"], "--cpus must be 1 or more, got 0"),
+    (["boot", "--memory", "1K", "--", "true"], "--memory 1K: a guest needs 256M or more"),
+    (["boot", "--memory", "99999T", "--", "true"], "--memory 99999T: more than this host has"),
+    (["bench", "--memory", "99999T"], "--memory 99999T: more than this host has"),
+    (["boot", "--cpus", "100000", "--", "true"], "--cpus 100000: more than 4 per host CPU"),
+    (["boot", "--", ""], "no command to run in the guest"),
+    (["boot", "--", " "], "no command to run in the guest"),
     (["boot", "--timeout", "-1", "--", "true"], "--timeout must be 1 or more seconds"),
 ])
 def test_bench_and_boot_options_are_checked_before_the_build(

@@ -308,7 +308,8 @@ def test_jobs_is_checked_and_reproduced() -> None:
 
 
 def test_default_jobs_reads_the_host(tmp_path: Path) -> None:
-    from patchgen.commands.test import mem_available, size_bytes
+    from patchgen.commands.test import mem_available
+    from patchgen.stages import size_bytes
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")
