@@ -428,7 +428,12 @@ def check_branch(tree: trees.Tree, branch: str, default: str, fault: str | None 
                         hint=f"name another branch, or check out another one in {where}")
     tip = git.run("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}",
                   check=False).stdout.strip()
-    if tip and tip not in git.reflog_shas(f"refs/heads/{branch}", generate.WRITTEN):
+    # A Debian tree's repository is patchgen's own (it lives in the cache,
+    # and CI restores it with branches older patchgen wrote without a
+    # reflog message): only a user's --tree holds anyone's work.
+    foreign = tree.origin.startswith("git:") and tip and \
+        tip not in git.reflog_shas(f"refs/heads/{branch}", generate.WRITTEN)
+    if foreign:
         raise UserError(f"--branch {branch} holds commits patchgen did not write "
                         f"({tip[:12]} {git.commit_info(tip).subject})",
                         hint=f"name another branch, or delete this one first if nothing on "

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from patchgen.cli import main
-from patchgen.errors import ExitCode
+from patchgen.errors import ExitCode, UserError
 from tests.unit.test_durations import report, tip_tests, write
 
 
@@ -180,6 +180,24 @@ def test_an_unknown_revision_leaves_no_run_directory(
     assert code == ExitCode.USER_ERROR
     assert "unknown revision" in _err(capsys)
     assert not list((cache / "runs").glob("*"))
+
+
+def test_a_debian_tree_in_the_cache_is_patchgen_s_own(fakenet: Path, tmp_path: Path) -> None:
+    """Its branches may come from a patchgen that left no reflog message (a CI
+    cache restored): only a user's --tree is guarded."""
+    import dataclasses
+    import subprocess
+
+    from patchgen import settings, stages
+    from patchgen.progress import null_progress
+    from patchgen.tree import TreeRequest, prepare
+
+    subprocess.run(["git", "-C", str(fakenet), "branch", "patchgen/nf-hook-bpf"], check=True)
+    tree = prepare(TreeRequest(path=fakenet), settings.load(tmp_path / "c"), null_progress())
+    with pytest.raises(UserError, match="holds commits patchgen did not write"):
+        stages.check_branch(tree, "patchgen/nf-hook-bpf", "patchgen/nf-hook-bpf")
+    cached = dataclasses.replace(tree, origin="debian:linux-source-6.1 6.1.192-3")
+    stages.check_branch(cached, "patchgen/nf-hook-bpf", "patchgen/nf-hook-bpf")
 
 
 def test_upto_past_the_series_is_refused(fakenet: Path, tmp_path: Path) -> None:
