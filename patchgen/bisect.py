@@ -59,7 +59,8 @@ def check_test(test: str, known: Sequence[str], scripts: Mapping[str, Sequence[s
         return
     if test in ("quick", "default", "all"):
         raise UserError(f"bisect takes one test, not the tier {test!r}")
-    choices = [*known, *scripts]
+    # The series' selftest is a kselftest of the tree by the name of our script.
+    choices = list(dict.fromkeys([*known, *scripts]))
     close = difflib.get_close_matches(test, choices, n=3)
     raise UserError(f"unknown test {test!r}",
                     hint=f"did you mean: {', '.join(close)}" if close

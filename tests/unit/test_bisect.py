@@ -100,6 +100,14 @@ def test_a_test_must_be_one_test_the_tree_or_patchgen_has() -> None:
         bisect.check_test("nft_meta.sh,nf_nat_edemux.sh", known, scripts)
 
 
+def test_a_name_both_the_tree_and_patchgen_have_is_offered_once() -> None:
+    """"did you mean: nf_hook_bpf.sh, nf_hook_bpf.sh" (a helper's probe)."""
+    with pytest.raises(UserError) as exc:
+        bisect.check_test("nf hook.sh", ["nf_hook_bpf.sh", "nft_meta.sh"],
+                          {"nf_hook_bpf.sh": ("dump",)})
+    assert (exc.value.hint or "").count("nf_hook_bpf.sh") == 1
+
+
 def test_the_cases_of_our_scripts_are_read_from_them() -> None:
     """Every case each script reports, and nothing else."""
     from patchgen import stages
