@@ -194,6 +194,11 @@ class CheckReport(runfile.RunFile):
                    runfile.flag(d, "boot") if "boot" in d else False)
 
     @property
+    def config_names(self) -> list[str]:
+        """The matrix's configs; a report of before version 2 did not list them."""
+        return self.configs or sorted({b.variant for p in self.patches for b in p.builds})
+
+    @property
     def first_boot_failure(self) -> PatchCheck | None:
         """The first patch whose smoke set failed or did not boot."""
         return next((p for p in self.patches
@@ -213,12 +218,12 @@ def join_reports(parts: Sequence[tuple[Path, CheckReport]], order: Sequence[str]
     patch side by side, in the matrix's ``order``.  UserError for parts
     that are not checks of the same commits, or that share a config."""
     (first_dir, first), rest = parts[0], parts[1:]
-    seen = {c: first_dir for c in _part_configs(first)}
+    seen = {c: first_dir for c in first.config_names}
     for d, part in rest:
         if (part.tree, part.base) != (first.tree, first.base):
             raise UserError(f"{d} is a check of {part.tree} (base {part.base[:12]}), "
                             f"{first_dir} of {first.tree} (base {first.base[:12]})")
-        for c in _part_configs(part):
+        for c in part.config_names:
             if c in seen:
                 raise UserError(f"config {c} is in both {seen[c]} and {d}",
                                 hint="join checks of different configs")
@@ -242,10 +247,6 @@ def join_reports(parts: Sequence[tuple[Path, CheckReport]], order: Sequence[str]
                        [patches[n] for n in sorted(patches)],
                        min(failures) if failures else None, configs,
                        any(part.boot for _, part in parts))
-
-
-def _part_configs(part: CheckReport) -> list[str]:
-    return part.configs or sorted({b.variant for p in part.patches for b in p.builds})
 
 
 def _same_commits(a_dir: Path, a: CheckReport, b_dir: Path, b: CheckReport) -> None:
@@ -619,7 +620,7 @@ def cell(pc: PatchCheck, config: str) -> str:
 
 def format_report(report: CheckReport) -> str:
     """The patch x config table, then checkpatch, then what failed."""
-    configs = report.configs or sorted({b.variant for p in report.patches for b in p.builds})
+    configs = report.config_names
     lines = [f"check of {report.branch} on {report.tree} (base {report.base[:12]}):", "",
              "  build per config: ok, FAIL, +N = N new W=1 warnings, - = not built "
              "(the config's options are not in the tree yet, or an earlier patch failed)", ""]

@@ -144,22 +144,18 @@ def test_one_run_given_twice_is_refused(tmp_path: Path,
     assert not out.exists()
 
 
-def test_an_accelerator_patchgen_does_not_use_is_refused(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """"kvm tcg" became a TOML table name: a TOMLDecodeError, exit 4."""
-    a = write(tmp_path, "a", report(tip_tests(), accel="kvm tcg"))
-    out = tmp_path / "x.toml"
-    assert main(["durations", str(a), "--output", str(out)]) == ExitCode.USER_ERROR
-    assert "accelerator 'kvm tcg' is none patchgen uses" in capsys.readouterr().err
-    assert not out.exists()
-
-
-def test_more_than_a_day_is_no_unit_s_duration(tmp_path: Path,
+@pytest.mark.parametrize(("run", "says"), [
+    # "kvm tcg" became a TOML table name: a TOMLDecodeError, exit 4.
+    (report(tip_tests(), accel="kvm tcg"), "accelerator 'kvm tcg' is none patchgen uses"),
+    # 1e300 seconds were written to the durations file.
+    (report(tip_tests(1e300)), "not a number of seconds"),
+])
+def test_a_run_the_file_cannot_take_is_refused(tmp_path: Path, run: Report, says: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    a = write(tmp_path, "a", report(tip_tests(1e300)))
+    a = write(tmp_path, "a", run)
     out = tmp_path / "x.toml"
     assert main(["durations", str(a), "--output", str(out)]) == ExitCode.USER_ERROR
-    assert "not a number of seconds" in capsys.readouterr().err
+    assert says in capsys.readouterr().err
     assert not out.exists()
 
 
