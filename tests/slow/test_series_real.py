@@ -21,10 +21,8 @@ def _git(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def generated() -> subprocess.CompletedProcess[str]:
-    res = patchgen("generate", "--author", USER)
-    assert res.returncode == 0, res.stderr
-    return res
+def generated(checked_series: tuple[str, Path]) -> str:
+    return checked_series[0]
 
 
 def test_plan_writes_nothing_and_names_functions() -> None:
@@ -68,11 +66,8 @@ def test_second_generate_keeps_the_branch(generated: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def checked(generated: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("check")
-    res = patchgen("check", "--output", str(out))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    data: dict[str, Any] = json.loads((out / "check.json").read_text())
+def checked(checked_series: tuple[str, Path]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((checked_series[1] / "check.json").read_text())
     return data
 
 
