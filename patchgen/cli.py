@@ -13,8 +13,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from patchgen import INTERRUPTED, space
 from patchgen import settings as settings_mod
-from patchgen import space
 from patchgen.errors import ExitCode, PatchgenError, UserError
 from patchgen.progress import Progress
 from patchgen.series.faults import NAMES as FAULT_NAMES
@@ -591,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"patchgen: hint: {exc.hint}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("patchgen: interrupted; nothing half-made was kept", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except OSError as exc:
         if not space.is_enospc(exc):

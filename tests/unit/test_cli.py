@@ -75,3 +75,25 @@ def test_a_full_disk_anywhere_is_an_infrastructure_failure_that_says_where(
     err = capsys.readouterr().err
     assert f"patchgen: error: no space left on device writing {tmp_path / 'report.json'}" in err
     assert "free now" in err and "--cache" in err
+
+
+def test_ctrl_c_while_python_imports_patchgen_is_an_interrupt_not_a_traceback() -> None:
+    """'python3 -m patchgen' spends its first half second importing; a
+    Ctrl-C then is the same interrupt (exit 130, one line) as any later."""
+    import subprocess
+    import sys
+    code = """
+import importlib.abc, runpy, sys
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "patchgen.settings":
+            raise KeyboardInterrupt
+        return None
+sys.meta_path.insert(0, Interrupt())
+runpy.run_module("patchgen", run_name="__main__")
+"""
+    res = subprocess.run([sys.executable, "-c", code, "tree"], capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == int(ExitCode.INTERRUPTED), res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr == "patchgen: interrupted; nothing half-made was kept\n"
