@@ -85,6 +85,8 @@ def load(path: Path, read: Callable[[Mapping[str, Any]], T], current: int) -> T:
         raise RunFileError(f"{path}: malformed run file: key {exc.key!r} given twice") from None
     except ValueError as exc:
         raise RunFileError(f"{path}: not JSON: {exc}") from None
+    except RecursionError:  # the decoder recurses once per [ or {
+        raise RunFileError(f"{path}: not JSON: nested too deeply to read") from None
     return parse(data, read, current, str(path))
 
 

@@ -191,3 +191,14 @@ def test_prep_skips_an_unreadable_run_file_and_says_which(
         found = _newest(sorted(tmp_path.glob("*/report.json")), Report.load, lambda r: True)
     assert found == sample()
     assert f"{tmp_path / 'b' / 'report.json'}: schema_version 9 is newer" in caplog.text
+
+
+@pytest.mark.parametrize("depth", [100_000, 1_000_000])
+def test_json_nested_too_deeply_is_an_error_that_names_the_file(tmp_path: Path,
+                                                                 depth: int) -> None:
+    """Python's JSON decoder recurses: a hostile or broken file must not
+    become 'internal error: RecursionError'."""
+    path = tmp_path / "report.json"
+    path.write_text('{"tests": ' + "[" * depth + "]" * depth + "}")
+    message = _error(path, Report.load).message
+    assert message == f"{path}: not JSON: nested too deeply to read"
