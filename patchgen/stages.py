@@ -431,7 +431,7 @@ def check_branch(tree: trees.Tree, branch: str, default: str, fault: str | None 
     # A Debian tree's repository is patchgen's own (it lives in the cache,
     # and CI restores it with branches older patchgen wrote without a
     # reflog message): only a user's --tree holds anyone's work.
-    foreign = tree.origin.startswith("git:") and tip and \
+    foreign = tree.users and tip and \
         tip not in git.reflog_shas(f"refs/heads/{branch}", generate.WRITTEN)
     if foreign:
         raise UserError(f"--branch {branch} holds commits patchgen did not write "

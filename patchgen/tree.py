@@ -67,6 +67,10 @@ class DebianSource:
     suites: tuple[str, ...]
 
 
+# The origin of a --tree: "git:<path>@<branch>".
+USER_ORIGIN = "git:"
+
+
 @dataclass(frozen=True)
 class Tree:
     """A prepared tree: a git repository and the commit the series is based on."""
@@ -80,6 +84,12 @@ class Tree:
     @property
     def version(self) -> KernelVersion:
         return self.facts.version
+
+    @property
+    def users(self) -> bool:
+        """The user's own repository (--tree), whose branches may hold their
+        work; not a Debian tree in patchgen's cache."""
+        return self.origin.startswith(USER_ORIGIN)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -166,7 +176,7 @@ def _user_tree(path: Path) -> Tree:
     # no space or colon ("main directory cannot contain spaces nor colons").
     name = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)
     tree_id = f"git-{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-    return Tree(tree_id, path, git.head(), f"git:{path}@{branch}", probe_tree(path))
+    return Tree(tree_id, path, git.head(), f"{USER_ORIGIN}{path}@{branch}", probe_tree(path))
 
 
 def _check_version(version: KernelVersion, path: Path) -> None:
