@@ -306,3 +306,84 @@ def test_many_hooks_reads_each_table_once_per_switch_position(
     assert len(lists) == 4, lists[:10]  # 64 and 200 hooks, switch 1 and 0
     if low:
         assert "# 200 hooks, switch 1: 1 chains counted fewer than 6 packets" in proc.stdout
+
+
+def _fake_namespaces(tmp_path: Path, trigger: str, before: str, one: str, many: str,
+                     deleted: str) -> dict[str, str]:
+    """The fake world, with a helper whose program list follows the
+    namespaces: ``before`` until an 'nft -f' script containing ``trigger``
+    has run, ``one`` after the first such script, ``many`` after more, and
+    ``deleted`` once a netns has been deleted after that."""
+    env = _fake_world(tmp_path, before)
+    bin_dir = Path(env["PATH"].split(":")[0])
+    for name, text in (("before", before), ("one", one), ("many", many),
+                       ("deleted", deleted)):
+        (tmp_path / f"l.{name}").write_text(text.replace("\\n", "\n"))
+    loads, dels = tmp_path / "loads", tmp_path / "dels"
+    (bin_dir / "nft").write_text(
+        "#!/bin/bash\n"
+        f'[ "$1" = -f ] && grep -q "{trigger}" && echo x >> {loads}\n'
+        "exit 0\n")
+    (bin_dir / "ip").write_text(
+        "#!/bin/bash\n"
+        '[ "$1 $2" = "netns exec" ] && { shift 3; exec "$@"; }\n'
+        f'[ "$1 $2" = "netns del" ] && [ -e {loads} ] && echo x >> {dels}\n'
+        "exit 0\n")
+    (bin_dir / "progs").write_text(
+        "#!/bin/bash\n"
+        '[ "$1" = -n ] || exit 0\n'
+        f"k=$(cat {loads} 2> /dev/null | wc -l)\n"
+        f"if [ -s {dels} ]; then f=deleted; elif [ $k -ge 2 ]; then f=many;\n"
+        "elif [ $k -eq 1 ]; then f=one; else f=before; fi\n"
+        f'cat {tmp_path}/l.$f; [ -s {tmp_path}/l.$f ] || exit 4\n')
+    return env
+
+
+def _prog(pid: int, hooks: int) -> str:
+    return f"{pid} nf_hook_{hooks} 00112233445566{pid:02x}\\n"
+
+
+# Programs 7 and 8 belong to namespaces an earlier case deleted, still being
+# torn down: they go while this case runs.
+DYING = _prog(7, 3) + _prog(8, 4)
+
+
+@pytest.mark.parametrize("before, with_ns, deleted, verdict", [
+    (ONE, ONE + _prog(20, 1) + _prog(21, 3), ONE, "ok 1 netns_exit"),
+    # The CI run that failed: the earlier case's programs went while the
+    # namespaces came up, and the count did not grow.
+    (ONE + DYING, ONE + _prog(20, 1) + _prog(21, 3), ONE, "ok 1 netns_exit"),
+    # A program of the deleted namespaces stays: the earlier case's going
+    # hid it from a count.
+    (ONE + DYING, ONE + DYING + _prog(20, 1) + _prog(21, 3), ONE + _prog(20, 1),
+     "not ok 1 netns_exit"),
+    # Nothing was made for the namespaces: nothing to see go.
+    (ONE + _prog(7, 3), ONE + _prog(7, 3), ONE, "not ok 1 netns_exit"),
+])
+def test_netns_exit_follows_the_programs_made_for_its_namespaces(
+        tmp_path: Path, before: str, with_ns: str, deleted: str, verdict: str) -> None:
+    """The case compared program counts, and another case's namespaces going
+    meanwhile made it fail (CI, TCG, two guests) or pass over a leak."""
+    env = _fake_namespaces(tmp_path, "table netdev t", before, with_ns, with_ns, deleted)
+    text = _script_text(env, "test_netns_exit\n").replace("RELEASE_WAIT=60", "RELEASE_WAIT=2")
+    proc = subprocess.run(["bash", "-c", text], capture_output=True, text=True,
+                          env=dict(os.environ, **env), timeout=120)
+    assert verdict in proc.stdout.splitlines(), proc.stdout
+
+
+@pytest.mark.parametrize("one, many, verdict", [
+    (ONE + DYING + _prog(20, 1), ONE + _prog(20, 1), "ok 1 netns_sharing"),
+    # The nine other namespaces made a program of their own: the earlier
+    # case's going hid it from a count.
+    (ONE + DYING + _prog(20, 1) + _prog(21, 1), ONE + _prog(20, 1) + _prog(21, 1)
+     + _prog(30, 1), "not ok 1 netns_sharing"),
+    # The first netns made more than one program per location.
+    (ONE + "".join(_prog(20 + i, 1) for i in range(7)),
+     ONE + "".join(_prog(20 + i, 1) for i in range(7)), "not ok 1 netns_sharing"),
+])
+def test_netns_sharing_counts_programs_made_not_programs_there(
+        tmp_path: Path, one: str, many: str, verdict: str) -> None:
+    env = _fake_namespaces(tmp_path, "table inet filter", ONE + DYING, one, many, ONE)
+    proc = subprocess.run(["bash", "-c", _script_text(env, "test_netns_sharing\n")],
+                          capture_output=True, text=True, env=dict(os.environ, **env), timeout=120)
+    assert verdict in proc.stdout.splitlines(), proc.stdout
