@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from patchgen import junit, proc, runfile
 from patchgen.progress import StageTiming, format_seconds
-from patchgen.results import Change, Outcome, TestResult, split_failed
+from patchgen.results import Change, Outcome, TestResult, failed, split_failed
 from patchgen.shard import ShardInfo
 from patchgen.vm.bootstages import record_line
 
@@ -178,6 +178,7 @@ def summary(report: Report, switch_name: str) -> str:
             # not seen) has nothing to regress from: say so, not "regression".
             lines.append("  failed with no expectation to compare with: "
                          + ", ".join(unexplained))
+        lines += _last_words(failed(report.tests))
     lines.append("")
     if guests := guests_line(report.guest):
         lines.append(guests)
@@ -187,6 +188,25 @@ def summary(report: Report, switch_name: str) -> str:
         lines.append(f"  error: {report.error}")
     lines.append(f"  reproduce: {report.command}")
     return "\n".join(lines)
+
+
+LAST_WORDS = 4  # lines of each failure's output the summary shows
+
+
+def _last_words(bad: list[TestResult]) -> list[str]:
+    """The last lines each failure printed (its diagnostics, or the console
+    of a crash): a CI log that keeps only the summary still says why."""
+    lines = []
+    for t in bad:
+        first_bad = next((a for a in t.attempts if a.outcome.bad), t.attempts[-1])
+        said = [line for line in first_bad.output.splitlines() if line.strip()]
+        said = said or list(first_bad.console)
+        if said:
+            lines.append(f"    {t.label}:")
+            lines += [f"      {line}" for line in said[-LAST_WORDS:]]
+    if lines:
+        lines.insert(0, "  what failed printed last (all of it: report.json, junit.xml):")
+    return lines
 
 
 def _header(report: Report, switch_name: str) -> list[str]:

@@ -121,3 +121,19 @@ def test_a_shard_report_says_which_shard_and_reads_back(tmp_path: Path) -> None:
     write_json(sample(), plain)
     assert json.loads(plain.read_text())["shard"] is None
     assert Report.load(plain).shard is None
+
+
+def test_summary_shows_what_a_failure_printed_last() -> None:
+    """CI keeps the summary; a failed case of the series' selftest said only
+    'fail', and why (its diagnostics) was in a report CI did not keep."""
+    r = sample()
+    diag = "\n".join(["# nf_hook_ programs made for the namespaces: 20 21;", *(
+        f"# line {i}" for i in range(6)), "# left after 60s: 21"])
+    r.tests = [TestResult("selftest/nf_hook_bpf.sh:netns_exit", Outcome.FAIL,
+                          (Attempt(Outcome.FAIL, 8.9, 1, diag),), None),
+               r.tests[2]]  # an expected failure: no words of it
+    text = summary(r, "nf_hook_bpf")
+    said = text[text.index("what failed printed last"):].splitlines()
+    assert said[1:6] == ["    selftest/nf_hook_bpf.sh:netns_exit:", "      # line 3",
+                         "      # line 4", "      # line 5", "      # left after 60s: 21"]
+    assert "nft_audit.sh:" not in text
